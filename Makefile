@@ -1,0 +1,54 @@
+# MegaEngine build, test and tooling entry points. Run `make help`.
+SHELL := bash
+.SHELLFLAGS := -o pipefail -euc
+.DEFAULT_GOAL := build
+
+GO        ?= go
+BIN       := bin
+PREFIX    ?= /usr/local
+FUZZTIME  ?= 10s
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/megaengine/megaengine/rpc.Version=$(VERSION)
+CMDS      := $(notdir $(wildcard cmd/*))
+
+.PHONY: help build install test race fuzz bench lint tidy-check demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the binaries into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+install: build ## copy the binaries to $(PREFIX)/bin
+	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(PREFIX)/bin/
+
+test: ## run every test once, in random order
+	$(GO) test -count=1 -shuffle=on ./...
+
+race: ## run the tests with the race detector
+	$(GO) test -count=1 -race ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: tidy-check ## gofmt, go vet and the go.mod tidy check
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+tidy-check: ## fail if go mod tidy would change go.mod or go.sum
+	@cp go.mod /tmp/go.mod.check && cp go.sum /tmp/go.sum.check
+	@$(GO) mod tidy
+	@if ! cmp -s go.mod /tmp/go.mod.check || ! cmp -s go.sum /tmp/go.sum.check; then \
+	  cp /tmp/go.mod.check go.mod; cp /tmp/go.sum.check go.sum; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; fi
+
+clean: ## remove build output
+	rm -rf $(BIN)

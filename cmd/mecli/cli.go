@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// env is what a command may touch besides its arguments; tests supply their own.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	// Global flags, set before a command runs.
+	root     string // resolved root directory
+	jsonMode bool
+}
+
+// command is one leaf of the command tree, such as "auth init".
+type command struct {
+	path  string // "auth init"
+	args  string // usage of positional arguments, e.g. "ADDR"
+	short string // one line for listings
+	long  string // paragraph for --help
+	flags func(fs *pflag.FlagSet)
+	run   func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error
+}
+
+// usageError is an error in how the command was called; the command's usage
+// is printed after it.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+var commands []*command
+
+func register(c *command) { commands = append(commands, c) }
+
+const toolHelp = `mecli controls a MegaEngine node.
+
+Usage:
+  mecli [--root DIR] [--json] COMMAND [ARGS]
+
+Identity commands work without a daemon; the rest talk to the running
+daemon (med) over the unix socket $ROOT/med.sock.
+
+Global flags:
+  --root DIR   node root directory (default $MEGAENGINE_ROOT, else ~/.megaengine)
+  --json       print machine-readable JSON instead of text
+  -h, --help   help for mecli or for a command
+
+Commands:
+`
+
+func run(ctx context.Context, e *env, args []string) int {
+	global := pflag.NewFlagSet("mecli", pflag.ContinueOnError)
+	global.SetInterspersed(false)
+	global.SetOutput(io.Discard)
+	rootFlag := global.String("root", "", "")
+	jsonFlag := global.Bool("json", false, "")
+	help := global.BoolP("help", "h", false, "")
+	if err := global.Parse(args); err != nil {
+		fmt.Fprintf(e.stderr, "mecli: %v\nRun 'mecli --help' for usage.\n", err)
+		return 2
+	}
+	rest := global.Args()
+	if *help || len(rest) == 0 || rest[0] == "help" {
+		if len(rest) > 1 && rest[0] == "help" {
+			return run(ctx, e, append(rest[1:], "--help"))
+		}
+		printToolHelp(e.stdout, "")
+		if len(rest) == 0 && !*help {
+			return 2
+		}
+		return 0
+	}
+	cmd, cmdArgs := findCommand(rest)
+	if cmd == nil {
+		prefix := strings.Join(rest[:min(len(rest), 1)], " ")
+		if hasGroup(prefix) {
+			printToolHelp(e.stderr, prefix)
+			if len(rest) > 1 && !strings.HasPrefix(rest[1], "-") {
+				fmt.Fprintf(e.stderr, "\nmecli: unknown command %q\n", strings.Join(rest[:2], " "))
+			}
+			return 2
+		}
+		fmt.Fprintf(e.stderr, "mecli: unknown command %q\nRun 'mecli --help' for the list of commands.\n", rest[0])
+		return 2
+	}
+	fs := pflag.NewFlagSet("mecli "+cmd.path, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(jsonFlag, "json", *jsonFlag, "print JSON")
+	fs.StringVar(rootFlag, "root", *rootFlag, "node root directory")
+	cmdHelp := fs.BoolP("help", "h", false, "help for this command")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(cmdArgs); err != nil {
+		fmt.Fprintf(e.stderr, "mecli %s: %v\n\n", cmd.path, err)
+		printCommandHelp(e.stderr, cmd, fs)
+		return 2
+	}
+	if *cmdHelp {
+		printCommandHelp(e.stdout, cmd, fs)
+		return 0
+	}
+	root, err := identity.ResolveRoot(firstNonEmpty(*rootFlag, e.getenv(identity.RootEnv)))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "mecli: %v\n", err)
+		return 1
+	}
+	e.root, e.jsonMode = root, *jsonFlag
+	if err := cmd.run(ctx, e, fs, fs.Args()); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(e.stderr, "mecli %s: %v\n\n", cmd.path, err)
+			printCommandHelp(e.stderr, cmd, fs)
+			return 2
+		}
+		fmt.Fprintf(e.stderr, "mecli %s: %v\n", cmd.path, err)
+		return 1
+	}
+	return 0
+}
+
+// findCommand matches the longest command path that prefixes args.
+func findCommand(args []string) (*command, []string) {
+	var best *command
+	bestLen := 0
+	for _, c := range commands {
+		words := strings.Fields(c.path)
+		if len(words) <= len(args) && len(words) > bestLen && equalWords(words, args[:len(words)]) {
+			best, bestLen = c, len(words)
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return best, args[bestLen:]
+}
+
+func equalWords(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasGroup(group string) bool {
+	for _, c := range commands {
+		if strings.HasPrefix(c.path, group+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+func printToolHelp(w io.Writer, group string) {
+	if group == "" {
+		fmt.Fprint(w, toolHelp)
+	} else {
+		fmt.Fprintf(w, "Usage:\n  mecli %s COMMAND [ARGS]\n\nCommands:\n", group)
+	}
+	sorted := append([]*command(nil), commands...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].path < sorted[j].path })
+	for _, c := range sorted {
+		if group != "" && !strings.HasPrefix(c.path, group+" ") {
+			continue
+		}
+		fmt.Fprintf(w, "  %-16s %s\n", c.path, c.short)
+	}
+	fmt.Fprint(w, "\nRun 'mecli COMMAND --help' for a command's flags and details.\n")
+}
+
+func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
+	usage := "mecli " + c.path + " [flags]"
+	if c.args != "" {
+		usage += " " + c.args
+	}
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s\n\nFlags:\n%s", firstNonEmpty(c.long, c.short), usage, fs.FlagUsages())
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// output prints v as indented JSON in --json mode, else calls text.
+func (e *env) output(v any, text func(w io.Writer)) error {
+	if e.jsonMode {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(e.stdout)
+	return nil
+}
