@@ -1,0 +1,638 @@
+// Package transport connects MegaEngine nodes: one UDP socket per node for
+// QUIC, used to listen and to dial; an ephemeral TLS certificate that is not
+// trusted for identity; and the Noise IK handshake on the first stream,
+// bound to the QUIC connection by the TLS exporter, which proves the
+// peer's did:key. A peer exists only after that handshake succeeded, and
+// there is at most one connection per pair of nodes.
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/megaengine/megaengine/protocol/handshake"
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+const (
+	// ALPN is the TLS application protocol of MegaEngine connections.
+	ALPN = "megaengine/1"
+	// ExporterLabel is the TLS exporter label of the Noise channel binding.
+	ExporterLabel = "EXPORTER-megaengine/1 noise binding"
+)
+
+// Stream kinds: the first byte of every stream after the handshake stream.
+// ONLY APPEND TO THIS LIST; a number keeps its meaning forever.
+const (
+	StreamGossip   byte = 1 // unidirectional: one gossip envelope, then FIN
+	StreamSnapshot byte = 2 // unidirectional: length-prefixed envelopes, then FIN
+	StreamFetch    byte = 3 // bidirectional: repository fetch
+)
+
+// Datagram kinds: the first byte of every datagram. ONLY APPEND.
+const DatagramGossip byte = 1
+
+// Application error codes sent when closing a connection. ONLY APPEND.
+const (
+	CodeShutdown  quic.ApplicationErrorCode = 0 // the node is stopping
+	CodeDuplicate quic.ApplicationErrorCode = 1 // another connection between the pair survives
+	CodeHandshake quic.ApplicationErrorCode = 2 // the Noise handshake failed
+	CodeBusy      quic.ApplicationErrorCode = 3 // connection limit reached
+	CodeViolation quic.ApplicationErrorCode = 4 // protocol violation (garbage, forged messages)
+	CodeRefused   quic.ApplicationErrorCode = 5 // the peer is banned for misbehaviour
+	CodeClosed    quic.ApplicationErrorCode = 6 // closed on request (e.g. a user disconnect)
+)
+
+// Errors returned by Dial.
+var (
+	ErrSelf    = errors.New("cannot connect to self")
+	ErrBusy    = errors.New("outbound connection limit reached")
+	ErrClosed  = errors.New("transport closed")
+	ErrRefused = errors.New("peer refused")
+)
+
+// Config configures a Transport. DefaultConfig gives every field a value.
+type Config struct {
+	Key    *identity.Key
+	Listen string // UDP address to bind, e.g. "0.0.0.0:9000" (port 0 picks one)
+
+	MaxInbound       int           // peers that dialled us; default 64
+	MaxOutbound      int           // peers we dialled; default 32
+	HandshakeTimeout time.Duration // QUIC + Noise; default 10s
+	KeepAlive        time.Duration // QUIC keep-alive period; default 5s
+	IdleTimeout      time.Duration // a silent connection is dead after this; default 20s
+
+	Logger *slog.Logger
+
+	// Admit, if set, may refuse a peer after its handshake (e.g. a ban).
+	Admit func(id identity.NodeID) error
+	// Handlers. Each is called from the peer's own goroutines; the stream
+	// handlers own the stream. OnPeer runs before any stream is dispatched.
+	OnPeer      func(p *Peer)
+	OnPeerGone  func(p *Peer, err error)
+	OnDatagram  func(p *Peer, data []byte)
+	OnStream    func(p *Peer, kind byte, s *quic.Stream)
+	OnUniStream func(p *Peer, kind byte, s *quic.ReceiveStream)
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig(key *identity.Key, listen string) Config {
+	return Config{
+		Key: key, Listen: listen,
+		MaxInbound: 64, MaxOutbound: 32,
+		HandshakeTimeout: 10 * time.Second,
+		KeepAlive:        5 * time.Second,
+		IdleTimeout:      20 * time.Second,
+	}
+}
+
+// Transport owns the node's UDP socket and its peer connections.
+type Transport struct {
+	cfg  Config
+	log  *slog.Logger
+	udp  *net.UDPConn
+	tr   *quic.Transport
+	ln   *quic.Listener
+	tlsS *tls.Config
+	tlsC *tls.Config
+	qc   *quic.Config
+
+	ctx    context.Context // lives until Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	peers    map[identity.NodeID]*Peer
+	inbound  int // registered + handshaking inbound connections
+	outbound int
+	dialing  map[identity.NodeID]*dialCall
+	closed   bool
+}
+
+type dialCall struct {
+	done chan struct{}
+	peer *Peer
+	err  error
+}
+
+// New binds the UDP socket and starts listening. Call Close to stop.
+func New(cfg Config) (*Transport, error) {
+	if cfg.Key == nil {
+		return nil, errors.New("transport: no key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := DefaultConfig(cfg.Key, cfg.Listen)
+	if cfg.MaxInbound <= 0 {
+		cfg.MaxInbound = d.MaxInbound
+	}
+	if cfg.MaxOutbound <= 0 {
+		cfg.MaxOutbound = d.MaxOutbound
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = d.KeepAlive
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = d.IdleTimeout
+	}
+	laddr, err := net.ResolveUDPAddr("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	udp, err := net.ListenUDP("udp", laddr)
+	if err != nil {
+		return nil, fmt.Errorf("binding %s: %w", cfg.Listen, err)
+	}
+	cert, err := ephemeralCert()
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	t := &Transport{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		udp:     udp,
+		tr:      &quic.Transport{Conn: udp},
+		peers:   map[identity.NodeID]*Peer{},
+		dialing: map[identity.NodeID]*dialCall{},
+		tlsS: &tls.Config{
+			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			Certificates: []tls.Certificate{cert},
+		},
+		tlsC: &tls.Config{
+			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			// Identity comes from the Noise handshake, bound to this TLS
+			// session by the exporter; the certificate proves nothing.
+			InsecureSkipVerify: true,
+		},
+		qc: &quic.Config{
+			HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+			MaxIdleTimeout:        cfg.IdleTimeout,
+			KeepAlivePeriod:       cfg.KeepAlive,
+			EnableDatagrams:       true,
+			MaxIncomingStreams:    64,
+			MaxIncomingUniStreams: 256,
+		},
+	}
+	t.ln, err = t.tr.Listen(t.tlsS, t.qc)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// ephemeralCert makes a self-signed Ed25519 certificate for this run.
+func ephemeralCert() (tls.Certificate, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(10 * 365 * 24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("making the ephemeral certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, nil
+}
+
+// LocalAddr is the bound UDP address.
+func (t *Transport) LocalAddr() *net.UDPAddr { return t.udp.LocalAddr().(*net.UDPAddr) }
+
+// ID is this node's id.
+func (t *Transport) ID() identity.NodeID { return t.cfg.Key.ID() }
+
+// Close closes every connection and the socket, and waits for the
+// transport's goroutines to end.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	peers := make([]*Peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		peers = append(peers, p)
+	}
+	t.mu.Unlock()
+	for _, p := range peers {
+		p.Close(CodeShutdown, "node shutting down")
+	}
+	t.cancel()
+	t.ln.Close()
+	err := t.tr.Close()
+	t.wg.Wait()
+	t.udp.Close()
+	return err
+}
+
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			return
+		}
+		t.mu.Lock()
+		full := t.inbound >= t.cfg.MaxInbound
+		if !full {
+			t.inbound++
+		}
+		t.mu.Unlock()
+		if full {
+			t.log.Debug("refusing inbound connection: limit reached", "remote", conn.RemoteAddr())
+			conn.CloseWithError(CodeBusy, "too many peers")
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			p, fresh, err := t.respond(conn)
+			if err != nil || !fresh {
+				t.mu.Lock()
+				t.inbound--
+				t.mu.Unlock()
+				if err != nil {
+					t.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr(), "err", err)
+				}
+				return
+			}
+			t.run(p)
+		}()
+	}
+}
+
+func binding(conn *quic.Conn) ([]byte, error) {
+	cs := conn.ConnectionState().TLS
+	b, err := cs.ExportKeyingMaterial(ExporterLabel, nil, handshake.BindingSize)
+	if err != nil {
+		return nil, fmt.Errorf("tls exporter: %w", err)
+	}
+	return b, nil
+}
+
+func (t *Transport) respond(conn *quic.Conn) (*Peer, bool, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
+	defer cancel()
+	fail := func(err error) (*Peer, bool, error) {
+		conn.CloseWithError(CodeHandshake, "handshake failed")
+		return nil, false, err
+	}
+	st, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("waiting for the handshake stream: %w", err))
+	}
+	b, err := binding(conn)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := handshake.Respond(ctx, st, t.cfg.Key, b)
+	if err != nil {
+		return fail(err)
+	}
+	st.Close()
+	if res.Peer == t.ID() {
+		return fail(ErrSelf)
+	}
+	if t.cfg.Admit != nil {
+		if err := t.cfg.Admit(res.Peer); err != nil {
+			conn.CloseWithError(CodeRefused, err.Error())
+			return nil, false, err
+		}
+	}
+	return t.register(&Peer{ID: res.Peer, conn: conn, Outbound: false, Remote: conn.RemoteAddr(), ConnectedAt: time.Now()})
+}
+
+// Dial connects to addr and returns the peer once its handshake succeeded.
+// If the node is already a peer, Dial returns that peer; concurrent dials to
+// one node share one attempt.
+func (t *Transport) Dial(ctx context.Context, addr identity.Addr) (*Peer, error) {
+	if addr.ID == t.ID() {
+		return nil, ErrSelf
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if p := t.peers[addr.ID]; p != nil {
+		t.mu.Unlock()
+		return p, nil
+	}
+	if c := t.dialing[addr.ID]; c != nil {
+		t.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.peer, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if t.outbound >= t.cfg.MaxOutbound {
+		t.mu.Unlock()
+		return nil, ErrBusy
+	}
+	t.outbound++
+	c := &dialCall{done: make(chan struct{})}
+	t.dialing[addr.ID] = c
+	t.wg.Add(1)
+	t.mu.Unlock()
+
+	var fresh bool
+	c.peer, fresh, c.err = t.initiate(ctx, addr)
+	if c.err != nil {
+		c.err = fmt.Errorf("connecting to %s: %w", addr, c.err)
+	}
+	t.mu.Lock()
+	delete(t.dialing, addr.ID)
+	if !fresh {
+		t.outbound--
+		t.wg.Done()
+	}
+	t.mu.Unlock()
+	close(c.done)
+	if !fresh {
+		return c.peer, c.err
+	}
+	go func() {
+		defer t.wg.Done()
+		t.run(c.peer)
+	}()
+	return c.peer, nil
+}
+
+// initiate dials and handshakes; fresh reports whether the returned peer is
+// a new connection that the caller must run.
+func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, fresh bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(t.ctx, cancel) // Close aborts dials in progress
+	defer stop()
+	raddr, err := net.ResolveUDPAddr("udp", addr.HostPort)
+	if err != nil {
+		return nil, false, err
+	}
+	conn, err := t.tr.Dial(ctx, raddr, t.tlsC, t.qc)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		conn.CloseWithError(CodeHandshake, "handshake failed")
+		return nil, false, err
+	}
+	b, err := binding(conn)
+	if err == nil {
+		_, err = handshake.Initiate(ctx, st, t.cfg.Key, addr.ID, b)
+	}
+	if err != nil {
+		conn.CloseWithError(CodeHandshake, "handshake failed")
+		return nil, false, err
+	}
+	st.Close()
+	return t.register(&Peer{ID: addr.ID, conn: conn, Outbound: true, Remote: conn.RemoteAddr(), ConnectedAt: time.Now()})
+}
+
+// initiator returns the node that opened p's connection.
+func (t *Transport) initiator(p *Peer) identity.NodeID {
+	if p.Outbound {
+		return t.ID()
+	}
+	return p.ID
+}
+
+// register makes p the peer for its id. Of two connections between the same
+// pair, the one opened by the node with the smaller id survives, so both
+// ends of crossing dials keep the same one; of two opened by the same node,
+// the newer survives (the older is likely dead).
+func (t *Transport) register(p *Peer) (*Peer, bool, error) {
+	p.t = t
+	p.done = make(chan struct{})
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		p.conn.CloseWithError(CodeShutdown, "node shutting down")
+		return nil, false, ErrClosed
+	}
+	old := t.peers[p.ID]
+	if old != nil {
+		oldInit, newInit := t.initiator(old), t.initiator(p)
+		if oldInit != newInit && lessID(oldInit, newInit) {
+			t.mu.Unlock()
+			p.conn.CloseWithError(CodeDuplicate, "duplicate connection")
+			return old, false, nil
+		}
+	}
+	t.peers[p.ID] = p
+	t.mu.Unlock()
+	if old != nil {
+		old.conn.CloseWithError(CodeDuplicate, "duplicate connection")
+	}
+	return p, true, nil
+}
+
+func lessID(a, b identity.NodeID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// run serves a registered peer until its connection ends.
+func (t *Transport) run(p *Peer) {
+	defer func() {
+		t.mu.Lock()
+		if p.Outbound {
+			t.outbound--
+		} else {
+			t.inbound--
+		}
+		current := t.peers[p.ID] == p
+		if current {
+			delete(t.peers, p.ID)
+		}
+		t.mu.Unlock()
+		close(p.done)
+		if current && t.cfg.OnPeerGone != nil {
+			t.cfg.OnPeerGone(p, context.Cause(p.conn.Context()))
+		}
+	}()
+	t.mu.Lock()
+	replaced := t.peers[p.ID] != p
+	t.mu.Unlock()
+	if replaced { // lost the duplicate rule to a connection that already runs
+		return
+	}
+	if t.cfg.OnPeer != nil {
+		t.cfg.OnPeer(p)
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); t.datagrams(p) }()
+	go func() { defer wg.Done(); t.streams(p) }()
+	go func() { defer wg.Done(); t.uniStreams(p) }()
+	wg.Wait()
+}
+
+func (t *Transport) datagrams(p *Peer) {
+	for {
+		b, err := p.conn.ReceiveDatagram(t.ctx)
+		if err != nil {
+			return
+		}
+		if t.cfg.OnDatagram != nil {
+			t.cfg.OnDatagram(p, b)
+		}
+	}
+}
+
+// streamKindTimeout bounds the wait for a stream's kind byte.
+const streamKindTimeout = 10 * time.Second
+
+func (t *Transport) streams(p *Peer) {
+	for {
+		s, err := p.conn.AcceptStream(t.ctx)
+		if err != nil {
+			return
+		}
+		go func() {
+			s.SetReadDeadline(time.Now().Add(streamKindTimeout))
+			var kind [1]byte
+			if _, err := s.Read(kind[:]); err != nil || t.cfg.OnStream == nil {
+				s.CancelRead(0)
+				s.CancelWrite(0)
+				return
+			}
+			s.SetReadDeadline(time.Time{})
+			t.cfg.OnStream(p, kind[0], s)
+		}()
+	}
+}
+
+func (t *Transport) uniStreams(p *Peer) {
+	for {
+		s, err := p.conn.AcceptUniStream(t.ctx)
+		if err != nil {
+			return
+		}
+		go func() {
+			s.SetReadDeadline(time.Now().Add(streamKindTimeout))
+			var kind [1]byte
+			if _, err := s.Read(kind[:]); err != nil || t.cfg.OnUniStream == nil {
+				s.CancelRead(0)
+				return
+			}
+			s.SetReadDeadline(time.Time{})
+			t.cfg.OnUniStream(p, kind[0], s)
+		}()
+	}
+}
+
+// Peers returns the connected peers.
+func (t *Transport) Peers() []*Peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*Peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Peer returns the connected peer with id, or nil.
+func (t *Transport) Peer(id identity.NodeID) *Peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.peers[id]
+}
+
+// Peer is an authenticated connection to another node.
+type Peer struct {
+	ID          identity.NodeID
+	Outbound    bool // we dialled it
+	Remote      net.Addr
+	ConnectedAt time.Time
+
+	t    *Transport
+	conn *quic.Conn
+	done chan struct{}
+}
+
+// Done is closed when the peer's connection has ended and its handlers returned.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Context is cancelled when the connection closes.
+func (p *Peer) Context() context.Context { return p.conn.Context() }
+
+// SendDatagram sends kind ‖ data as one unreliable datagram. It returns a
+// *quic.DatagramTooLargeError if the datagram does not fit the path.
+func (p *Peer) SendDatagram(kind byte, data []byte) error {
+	buf := make([]byte, 0, 1+len(data))
+	buf = append(append(buf, kind), data...)
+	return p.conn.SendDatagram(buf)
+}
+
+// OpenUni opens a unidirectional stream and writes its kind byte.
+func (p *Peer) OpenUni(ctx context.Context, kind byte) (*quic.SendStream, error) {
+	s, err := p.conn.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Write([]byte{kind}); err != nil {
+		s.CancelWrite(0)
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenStream opens a bidirectional stream and writes its kind byte.
+func (p *Peer) OpenStream(ctx context.Context, kind byte) (*quic.Stream, error) {
+	s, err := p.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Write([]byte{kind}); err != nil {
+		s.CancelWrite(0)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the connection with an application error code.
+func (p *Peer) Close(code quic.ApplicationErrorCode, reason string) {
+	p.conn.CloseWithError(code, reason)
+}
+
+// Direction is "outbound" if we dialled the peer, else "inbound".
+func (p *Peer) Direction() string {
+	if p.Outbound {
+		return "outbound"
+	}
+	return "inbound"
+}
