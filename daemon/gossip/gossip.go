@@ -1,0 +1,455 @@
+// Package gossip spreads signed announcements through the network: verify
+// before anything else, drop what was seen, keep the newest per origin and
+// subject, relay to every other peer with TTL−1, and penalise peers that
+// send garbage. It talks to the network through the Network interface, so
+// the same engine runs over QUIC in the daemon and over an in-memory
+// network in tests and simulations.
+package gossip
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// Network is what the engine needs from the transport.
+type Network interface {
+	// Peers lists the connected peers.
+	Peers() []identity.NodeID
+	// Send delivers one encoded envelope to a peer, best effort: as a
+	// datagram when it fits, else on a stream. It must not block for long.
+	Send(to identity.NodeID, msg []byte) error
+	// SendSnapshot delivers many envelopes reliably, in order.
+	SendSnapshot(to identity.NodeID, msgs [][]byte) error
+	// Disconnect drops a peer that misbehaved.
+	Disconnect(id identity.NodeID, reason string)
+}
+
+// Store is the part of the routing store the engine uses.
+type Store interface {
+	Put(a store.Announcement) (bool, error)
+	Each(typ uint8, subject []byte, fn func(store.Announcement) error) error
+	Get(typ uint8, subject []byte, origin identity.NodeID) (store.Announcement, bool, error)
+	Touch(id identity.NodeID, t time.Time) error
+}
+
+// Config configures an Engine. Zero fields take the defaults documented on them.
+type Config struct {
+	Key   *identity.Key
+	Store Store
+	Net   Network
+	Log   *slog.Logger
+	Clock func() time.Time // default time.Now
+
+	SeenWindow   time.Duration // how long message ids are remembered; default 5 min
+	RefreshAfter time.Duration // re-sign own announcements older than this; default 1 h
+	Retransmits  int           // extra sends of own new messages on the next ticks; default 2
+	Rate         float64       // messages per second accepted from one peer; default 100
+	Burst        float64       // bucket size of that rate; default 1000
+	BanScore     int           // penalty at which a peer is dropped and banned; default 100
+	BanFor       time.Duration // ban length; default 10 min
+	MaxSnapshot  int           // envelopes accepted from one snapshot; default 100000
+	// OnAccept is called, outside the engine's lock, for every new
+	// announcement from another node after it was stored.
+	OnAccept func(from identity.NodeID, env *wire.Envelope, body wire.Body)
+	// OnPenalty is called with the engine's lock held: it must not call the engine.
+	OnPenalty    func(peer identity.NodeID, score int, reason string)
+	DisableRelay bool // for tests of a single hop
+}
+
+// Penalties, added to a peer's score. A peer at BanScore is dropped.
+const (
+	PenaltyForged    = 100 // bad signature: an honest relay never forwards one
+	PenaltyMalformed = 25  // undecodable or invalid message
+	PenaltyFlood     = 1   // each message over the rate limit
+)
+
+// Engine is the gossip state of one node. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	seen   map[wire.MessageID]time.Time
+	peers  map[identity.NodeID]*peerState
+	banned map[identity.NodeID]time.Time
+	own    map[ownKey]*ownMsg // our latest announcement per (type, subject)
+	stats  Stats
+}
+
+type ownKey struct {
+	typ     wire.MsgType
+	subject string
+}
+
+type ownMsg struct {
+	body    wire.Body
+	env     *wire.Envelope
+	raw     []byte
+	pending int // retransmits left
+}
+
+type peerState struct {
+	score  int
+	tokens float64
+	last   time.Time
+}
+
+// Stats counts what the engine did, for tests, metrics and logs.
+type Stats struct {
+	Accepted, Duplicate, Stale, Forged, Malformed, Expired, Flooded, Relayed, Sent uint64
+}
+
+// New makes an engine.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&cfg.SeenWindow, 5*time.Minute)
+	setDefault(&cfg.RefreshAfter, time.Hour)
+	setDefault(&cfg.Retransmits, 2)
+	setDefault(&cfg.Rate, 100)
+	setDefault(&cfg.Burst, 1000)
+	setDefault(&cfg.BanScore, 100)
+	setDefault(&cfg.BanFor, 10*time.Minute)
+	setDefault(&cfg.MaxSnapshot, 100000)
+	return &Engine{
+		cfg:    cfg,
+		log:    cfg.Log,
+		seen:   map[wire.MessageID]time.Time{},
+		peers:  map[identity.NodeID]*peerState{},
+		banned: map[identity.NodeID]time.Time{},
+		own:    map[ownKey]*ownMsg{},
+	}
+}
+
+func setDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Stats returns a copy of the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Score returns a peer's penalty score.
+func (e *Engine) Score(id identity.NodeID) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.peers[id]; p != nil {
+		return p.score
+	}
+	return 0
+}
+
+// Banned reports whether id is banned now; the transport refuses it.
+func (e *Engine) Banned(id identity.NodeID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if until, ok := e.banned[id]; ok && e.cfg.Clock().Before(until) {
+		return ErrBanned
+	}
+	return nil
+}
+
+// ErrBanned is returned by Banned for a peer that misbehaved recently.
+var ErrBanned = errors.New("peer is banned for misbehaviour")
+
+// Publish signs body as this node's newest announcement of its kind,
+// stores it and sends it to every peer at once; it is sent again on the
+// next Retransmits ticks, because datagrams get lost.
+func (e *Engine) Publish(body wire.Body) (*wire.Envelope, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.publishLocked(body)
+}
+
+func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
+	k := ownKey{body.Type(), body.Subject()}
+	ts := e.cfg.Clock()
+	// Timestamps order announcements: make each strictly newer than the last
+	// one we made, in this run or (from the store) an earlier one.
+	var last uint64
+	if prev := e.own[k]; prev != nil {
+		last = prev.env.Timestamp
+	} else if a, ok, err := e.cfg.Store.Get(uint8(body.Type()), []byte(body.Subject()), e.cfg.Key.ID()); err == nil && ok {
+		last = a.Timestamp
+	}
+	if uint64(ts.UnixMilli()) <= last {
+		ts = time.UnixMilli(int64(last) + 1)
+	}
+	env, err := wire.Sign(e.cfg.Key, ts, body)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := env.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw)); err != nil {
+		return nil, err
+	}
+	e.seen[env.ID()] = e.cfg.Clock()
+	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
+	e.broadcastLocked(raw, identity.NodeID{})
+	return env, nil
+}
+
+func announcement(env *wire.Envelope, subject string, raw []byte) store.Announcement {
+	return store.Announcement{Type: uint8(env.Type), Origin: env.Origin, Subject: []byte(subject), Timestamp: env.Timestamp, Raw: raw}
+}
+
+// broadcastLocked sends raw to every peer but except.
+func (e *Engine) broadcastLocked(raw []byte, except identity.NodeID) {
+	for _, p := range e.cfg.Net.Peers() {
+		if p == except {
+			continue
+		}
+		if err := e.cfg.Net.Send(p, raw); err != nil {
+			e.log.Debug("gossip send failed", "peer", p.Short(), "err", err)
+			continue
+		}
+		e.stats.Sent++
+	}
+}
+
+// HandleMessage processes one envelope received from a peer. snapshot marks
+// envelopes from the connect-time snapshot, which bypass the rate limit.
+func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) {
+	now := e.cfg.Clock()
+	e.mu.Lock()
+	if !snapshot && !e.allowLocked(from, now) {
+		e.stats.Flooded++
+		e.penaliseLocked(from, PenaltyFlood, "rate limit exceeded")
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+
+	env, err := wire.Unmarshal(raw)
+	if err != nil {
+		e.reject(from, PenaltyMalformed, "malformed envelope", err, &e.stats.Malformed)
+		return
+	}
+	id := env.ID()
+	e.mu.Lock()
+	_, dup := e.seen[id]
+	if dup {
+		e.stats.Duplicate++
+	}
+	e.mu.Unlock()
+	if dup {
+		return
+	}
+	if err := env.Verify(now); err != nil {
+		switch {
+		case errors.Is(err, wire.ErrBadSignature):
+			e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
+		case errors.Is(err, wire.ErrExpired), errors.Is(err, wire.ErrFutureTimestamp), errors.Is(err, wire.ErrBadVersion):
+			// Authentic but out of its time or version: clocks and versions
+			// differ between honest nodes. Drop without penalty.
+			e.mu.Lock()
+			e.stats.Expired++
+			e.mu.Unlock()
+			e.log.Debug("gossip: dropping message", "from", from.Short(), "err", err)
+		default:
+			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
+		}
+		return
+	}
+	body, err := env.DecodeBody()
+	if err != nil && !errors.Is(err, wire.ErrUnknownType) {
+		e.reject(from, PenaltyMalformed, "invalid message body", err, &e.stats.Malformed)
+		return
+	}
+
+	if e.applyAndRelay(from, env, body, raw, now) && e.cfg.OnAccept != nil {
+		e.cfg.OnAccept(from, env, body)
+	}
+}
+
+// applyAndRelay stores a verified envelope and relays it. It reports whether
+// it was a new announcement of another node.
+func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wire.Body, raw []byte, now time.Time) (accepted bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id := env.ID()
+	if _, dup := e.seen[id]; dup { // a concurrent copy won the race
+		e.stats.Duplicate++
+		return false
+	}
+	e.seen[id] = now
+	if body != nil {
+		if env.Origin == e.cfg.Key.ID() {
+			e.handleOwnLocked(env, body)
+			return false
+		}
+		stored, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw))
+		if err != nil {
+			e.log.Warn("gossip: storing announcement", "err", err)
+			return false
+		}
+		if !stored { // older than what we hold: a replay or a late copy
+			e.stats.Stale++
+			return false
+		}
+		if err := e.cfg.Store.Touch(env.Origin, now); err != nil {
+			e.log.Warn("gossip: recording last seen", "err", err)
+		}
+		e.stats.Accepted++
+		accepted = true
+	}
+	if !e.cfg.DisableRelay {
+		if fwd, ok := env.Relayed(); ok {
+			if out, err := fwd.Marshal(); err == nil {
+				e.stats.Relayed++
+				e.broadcastLocked(out, from)
+			}
+		}
+	}
+	return accepted
+}
+
+// handleOwnLocked deals with one of our own announcements coming back. One
+// newer than what we hold means a previous run of this node (same key)
+// announced later than our clock says: move past it so ours win again.
+func (e *Engine) handleOwnLocked(env *wire.Envelope, body wire.Body) {
+	k := ownKey{body.Type(), body.Subject()}
+	cur := e.own[k]
+	if cur == nil || env.Timestamp < cur.env.Timestamp {
+		return
+	}
+	e.log.Debug("gossip: saw a newer announcement of our own; re-announcing", "type", env.Type)
+	cur.env = env // publishLocked signs strictly after this timestamp
+	if _, err := e.publishLocked(cur.body); err != nil {
+		e.log.Warn("gossip: re-announcing", "err", err)
+	}
+}
+
+func (e *Engine) reject(from identity.NodeID, penalty int, what string, err error, counter *uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	*counter++
+	e.log.Debug("gossip: rejected message", "from", from.Short(), "why", what, "err", err)
+	e.penaliseLocked(from, penalty, what)
+}
+
+// Penalise adds to a peer's score, for misbehaviour seen outside the engine
+// (an oversize stream, a garbage datagram).
+func (e *Engine) Penalise(peer identity.NodeID, penalty int, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.penaliseLocked(peer, penalty, reason)
+}
+
+func (e *Engine) penaliseLocked(peer identity.NodeID, penalty int, reason string) {
+	p := e.peerLocked(peer, e.cfg.Clock())
+	p.score += penalty
+	if e.cfg.OnPenalty != nil {
+		e.cfg.OnPenalty(peer, p.score, reason)
+	}
+	if p.score >= e.cfg.BanScore {
+		e.log.Warn("dropping misbehaving peer", "peer", peer, "score", p.score, "reason", reason)
+		e.banned[peer] = e.cfg.Clock().Add(e.cfg.BanFor)
+		go e.cfg.Net.Disconnect(peer, reason)
+	}
+}
+
+func (e *Engine) peerLocked(id identity.NodeID, now time.Time) *peerState {
+	p := e.peers[id]
+	if p == nil {
+		p = &peerState{tokens: e.cfg.Burst, last: now}
+		e.peers[id] = p
+	}
+	return p
+}
+
+// allowLocked takes a token from the peer's bucket.
+func (e *Engine) allowLocked(id identity.NodeID, now time.Time) bool {
+	p := e.peerLocked(id, now)
+	p.tokens = min(e.cfg.Burst, p.tokens+now.Sub(p.last).Seconds()*e.cfg.Rate)
+	p.last = now
+	if p.tokens < 1 {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// PeerConnected sends the new peer a snapshot of every announcement we
+// hold, so a newcomer knows the network at once.
+func (e *Engine) PeerConnected(id identity.NodeID) {
+	var msgs [][]byte
+	if err := e.cfg.Store.Each(0, nil, func(a store.Announcement) error {
+		msgs = append(msgs, a.Raw)
+		return nil
+	}); err != nil {
+		e.log.Warn("gossip: reading the snapshot", "err", err)
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	if err := e.cfg.Net.SendSnapshot(id, msgs); err != nil {
+		e.log.Debug("gossip: sending snapshot", "peer", id.Short(), "err", err)
+	}
+}
+
+// PeerGone forgets a disconnected peer's rate state (its score stays while
+// a ban lasts).
+func (e *Engine) PeerGone(id identity.NodeID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.peers[id]; p != nil && p.score < e.cfg.BanScore {
+		delete(e.peers, id)
+	}
+}
+
+// MaxSnapshot is how many envelopes one snapshot may carry.
+func (e *Engine) MaxSnapshot() int { return e.cfg.MaxSnapshot }
+
+// Tick does the periodic work: forget old message ids and bans, resend
+// fresh own messages, and re-sign own announcements that are getting old.
+// The daemon calls it every RefreshInterval (10 s).
+func (e *Engine) Tick() {
+	now := e.cfg.Clock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, t := range e.seen {
+		if now.Sub(t) > e.cfg.SeenWindow {
+			delete(e.seen, id)
+		}
+	}
+	for id, until := range e.banned {
+		if now.After(until) {
+			delete(e.banned, id)
+			delete(e.peers, id)
+		}
+	}
+	for _, m := range e.own {
+		switch {
+		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
+			if _, err := e.publishLocked(m.body); err != nil {
+				e.log.Warn("gossip: refreshing own announcement", "err", err)
+			}
+		case m.pending > 0:
+			m.pending--
+			e.broadcastLocked(m.raw, identity.NodeID{})
+		}
+	}
+}
+
+// RefreshInterval is how often the daemon calls Tick.
+const RefreshInterval = 10 * time.Second
