@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/megaengine/megaengine/rpc"
+)
+
+func init() {
+	register(&command{
+		path:  "node status",
+		short: "show the running node: id, addresses, version, peers",
+		long:  "Show what the running daemon reports about itself (rpc node.info).",
+		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+			info, err := c.NodeInfo(ctx)
+			if err != nil {
+				return err
+			}
+			return e.output(info, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "did:\t%s\n", info.DID)
+				fmt.Fprintf(tw, "alias:\t%s\n", dash(info.Alias))
+				fmt.Fprintf(tw, "kind:\t%s\n", info.Kind)
+				fmt.Fprintf(tw, "listening:\t%s\n", strings.Join(info.ListenAddresses, ", "))
+				fmt.Fprintf(tw, "announced:\t%s\n", dash(strings.Join(info.Addresses, ", ")))
+				fmt.Fprintf(tw, "version:\t%s (protocol %d)\n", info.Version, info.ProtocolVersion)
+				fmt.Fprintf(tw, "uptime:\t%s\n", (time.Duration(info.UptimeSeconds) * time.Second).String())
+				fmt.Fprintf(tw, "peers:\t%d\n", info.Peers)
+				fmt.Fprintf(tw, "known nodes:\t%d\n", info.KnownNodes)
+				fmt.Fprintf(tw, "root:\t%s\n", info.Root)
+				tw.Flush()
+			})
+		}),
+	})
+	register(&command{
+		path:  "node peers",
+		short: "list the nodes connected now",
+		long:  "List the peers the daemon is connected to (rpc node.peers).",
+		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+			peers, err := c.NodePeers(ctx)
+			if err != nil {
+				return err
+			}
+			return e.output(peers, func(w io.Writer) {
+				if len(peers) == 0 {
+					fmt.Fprintln(w, "no peers connected")
+					return
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "DID\tALIAS\tDIRECTION\tREMOTE\tCONNECTED")
+				for _, p := range peers {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", p.DID, dash(p.Alias), p.Direction, p.RemoteAddr, since(p.ConnectedAt))
+				}
+				tw.Flush()
+			})
+		}),
+	})
+	register(&command{
+		path:  "node list",
+		short: "list every node in the routing table",
+		long:  "List the nodes this node knows of, itself included (rpc node.list).",
+		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+			nodes, err := c.NodeList(ctx)
+			if err != nil {
+				return err
+			}
+			return e.output(nodes, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "DID\tALIAS\tKIND\tADDRESSES\tSTATE")
+				for _, n := range nodes {
+					state := "seen " + since(n.LastSeen) + " ago"
+					switch {
+					case n.Self:
+						state = "this node"
+					case n.Connected:
+						state = "connected"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.DID, dash(n.Alias), n.Kind, dash(strings.Join(n.Addresses, ",")), state)
+				}
+				tw.Flush()
+			})
+		}),
+	})
+	register(&command{
+		path:  "node connect",
+		args:  "ADDR",
+		short: "connect to a node at did:key:…@host:port",
+		long:  "Connect to a node and wait until the connection is authenticated (rpc node.connect).",
+		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, args []string) error {
+			if len(args) != 1 {
+				return usagef("want exactly one address, did:key:…@host:port")
+			}
+			p, err := c.NodeConnect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return e.output(p, func(w io.Writer) {
+				fmt.Fprintf(w, "connected to %s (%s)\n", p.DID, p.RemoteAddr)
+			})
+		}),
+	})
+	register(&command{
+		path:  "node start",
+		short: "start the daemon (med) in the foreground",
+		long: `Start the daemon in the foreground; it runs until interrupted. This is the
+seed implementation's command: --addr is med's --listen, --bootstrap-node is
+med's --bootstrap. Any other med flag can follow after --.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("alias", "", "human-readable name announced to other nodes")
+			fs.String("addr", "0.0.0.0:9000", "UDP address to listen on")
+			fs.StringArray("bootstrap-node", nil, "node to connect to, did:key:…@host:port (repeatable)")
+			fs.Bool("relay", false, "announce this node as a relay")
+			fs.String("cert-path", "", "ignored: TLS certificates are ephemeral; identity comes from the Noise handshake")
+		},
+		run: runNodeStart,
+	})
+}
+
+// medArgs translates node start's flags into med's.
+func medArgs(root string, fs *pflag.FlagSet, extra []string) []string {
+	args := []string{"--root", root}
+	if v, _ := fs.GetString("alias"); v != "" {
+		args = append(args, "--alias", v)
+	}
+	v, _ := fs.GetString("addr")
+	args = append(args, "--listen", v)
+	nodes, _ := fs.GetStringArray("bootstrap-node")
+	for _, b := range nodes {
+		args = append(args, "--bootstrap", b)
+	}
+	if relay, _ := fs.GetBool("relay"); relay {
+		args = append(args, "--relay")
+	}
+	return append(args, extra...)
+}
+
+// findMed looks for med beside this executable, then on PATH.
+func findMed() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "med")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("med")
+	if err != nil {
+		return "", errors.New("cannot find the med binary beside mecli or on PATH (run 'make install')")
+	}
+	return p, nil
+}
+
+func runNodeStart(_ context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	med, err := findMed()
+	if err != nil {
+		return err
+	}
+	argv := append([]string{med}, medArgs(e.root, fs, args)...)
+	// Replace this process: signals, exit status and the terminal go to med.
+	return syscall.Exec(med, argv, os.Environ())
+}
+
+// withClient connects to the daemon for a command that needs it.
+func withClient(fn func(ctx context.Context, e *env, c *rpc.Client, args []string) error) func(context.Context, *env, *pflag.FlagSet, []string) error {
+	return func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+		c, err := rpc.Dial(ctx, e.root)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(ctx, e, c, args)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String()
+}

@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// streamSendTimeout bounds writing one gossip stream or snapshot.
+const streamSendTimeout = 30 * time.Second
+
+// gossipNet adapts the QUIC transport to gossip.Network: an envelope that
+// fits wire.DatagramBudget goes as one datagram, a larger one on its own
+// unidirectional stream; snapshots go on one stream as length-prefixed
+// envelopes (4-byte big-endian length each).
+type gossipNet struct{ n *Node }
+
+var _ gossip.Network = gossipNet{}
+
+func (g gossipNet) Peers() []identity.NodeID {
+	peers := g.n.tr.Peers()
+	out := make([]identity.NodeID, len(peers))
+	for i, p := range peers {
+		out[i] = p.ID
+	}
+	return out
+}
+
+func (g gossipNet) Send(to identity.NodeID, msg []byte) error {
+	p := g.n.tr.Peer(to)
+	if p == nil {
+		return errors.New("not connected")
+	}
+	if len(msg) <= wire.DatagramBudget {
+		err := p.SendDatagram(transport.DatagramGossip, msg)
+		var tooLarge *quic.DatagramTooLargeError
+		if !errors.As(err, &tooLarge) {
+			return err
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(p.Context(), streamSendTimeout)
+		defer cancel()
+		s, err := p.OpenUni(ctx, transport.StreamGossip)
+		if err != nil {
+			return
+		}
+		s.SetWriteDeadline(time.Now().Add(streamSendTimeout))
+		if _, err := s.Write(msg); err != nil {
+			s.CancelWrite(0)
+			return
+		}
+		s.Close()
+	}()
+	return nil
+}
+
+func (g gossipNet) SendSnapshot(to identity.NodeID, msgs [][]byte) error {
+	p := g.n.tr.Peer(to)
+	if p == nil {
+		return errors.New("not connected")
+	}
+	ctx, cancel := context.WithTimeout(p.Context(), streamSendTimeout)
+	defer cancel()
+	s, err := p.OpenUni(ctx, transport.StreamSnapshot)
+	if err != nil {
+		return err
+	}
+	s.SetWriteDeadline(time.Now().Add(streamSendTimeout))
+	var hdr [4]byte
+	for _, m := range msgs {
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(m)))
+		if _, err := s.Write(hdr[:]); err != nil {
+			s.CancelWrite(0)
+			return err
+		}
+		if _, err := s.Write(m); err != nil {
+			s.CancelWrite(0)
+			return err
+		}
+	}
+	return s.Close()
+}
+
+func (g gossipNet) Disconnect(id identity.NodeID, reason string) {
+	if p := g.n.tr.Peer(id); p != nil {
+		p.Close(transport.CodeViolation, reason)
+	}
+}
+
+// onDatagram handles one datagram from a peer.
+func (n *Node) onDatagram(p *transport.Peer, data []byte) {
+	if len(data) == 0 || data[0] != transport.DatagramGossip {
+		n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, "unknown datagram kind")
+		return
+	}
+	n.gossip.HandleMessage(p.ID, data[1:], false)
+}
+
+// streamReadTimeout bounds reading one incoming gossip stream.
+const streamReadTimeout = 30 * time.Second
+
+// onUniStream handles an incoming unidirectional stream.
+func (n *Node) onUniStream(p *transport.Peer, kind byte, s *quic.ReceiveStream) {
+	s.SetReadDeadline(time.Now().Add(streamReadTimeout))
+	switch kind {
+	case transport.StreamGossip:
+		msg, err := io.ReadAll(io.LimitReader(s, wire.MaxEnvelopeSize+1))
+		if err != nil {
+			s.CancelRead(0)
+			return
+		}
+		if len(msg) > wire.MaxEnvelopeSize {
+			s.CancelRead(0)
+			n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, "oversize gossip stream")
+			return
+		}
+		n.gossip.HandleMessage(p.ID, msg, false)
+	case transport.StreamSnapshot:
+		n.readSnapshot(p, s)
+	default:
+		s.CancelRead(0)
+		n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, "unknown stream kind")
+	}
+}
+
+func (n *Node) readSnapshot(p *transport.Peer, s *quic.ReceiveStream) {
+	var hdr [4]byte
+	buf := make([]byte, 0, 1024)
+	for i := 0; ; i++ {
+		if _, err := io.ReadFull(s, hdr[:]); err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.CancelRead(0)
+			}
+			return
+		}
+		size := binary.BigEndian.Uint32(hdr[:])
+		if size == 0 || size > wire.MaxEnvelopeSize || i >= n.gossip.MaxSnapshot() {
+			s.CancelRead(0)
+			n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, "bad snapshot frame")
+			return
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(s, buf); err != nil {
+			s.CancelRead(0)
+			return
+		}
+		n.gossip.HandleMessage(p.ID, append([]byte(nil), buf...), true)
+		// A long snapshot gets a fresh read deadline per frame.
+		s.SetReadDeadline(time.Now().Add(streamReadTimeout))
+	}
+}

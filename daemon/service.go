@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+	"github.com/megaengine/megaengine/rpc"
+)
+
+var _ rpc.Service = (*Node)(nil)
+
+// onAnnouncement is called by gossip for every new announcement of another node.
+func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wire.Body) {
+	switch b := body.(type) {
+	case *wire.NodeAnnouncement:
+		n.mu.Lock()
+		isNew := !n.known[env.Origin]
+		n.known[env.Origin] = true
+		n.mu.Unlock()
+		if isNew {
+			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
+			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
+		}
+	case *wire.RepoAnnouncement:
+		n.events.publish(rpc.Event{Type: rpc.EventRepoAnnounced, Time: time.Now(), DID: env.Origin.String(), Repo: b.Repo.String()})
+	}
+}
+
+// nodeAnnouncement returns the stored announcement of id, if any.
+func (n *Node) nodeAnnouncement(id identity.NodeID) (*wire.NodeAnnouncement, store.Announcement, bool) {
+	a, ok, err := n.store.Get(uint8(wire.TypeNodeAnnouncement), nil, id)
+	if err != nil || !ok {
+		return nil, a, false
+	}
+	return decodeNodeAnnouncement(a)
+}
+
+func decodeNodeAnnouncement(a store.Announcement) (*wire.NodeAnnouncement, store.Announcement, bool) {
+	env, err := wire.Unmarshal(a.Raw)
+	if err != nil {
+		return nil, a, false
+	}
+	body, err := env.DecodeBody()
+	if err != nil {
+		return nil, a, false
+	}
+	na, ok := body.(*wire.NodeAnnouncement)
+	return na, a, ok
+}
+
+func (n *Node) aliasOf(id identity.NodeID) string {
+	if na, _, ok := n.nodeAnnouncement(id); ok {
+		return na.Alias
+	}
+	return ""
+}
+
+func kindName(k wire.NodeKind) string {
+	if k == wire.KindRelay {
+		return rpc.KindRelay
+	}
+	return rpc.KindNormal
+}
+
+// NodeInfo implements rpc.Service.
+func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
+	kind := rpc.KindNormal
+	if n.cfg.Relay {
+		kind = rpc.KindRelay
+	}
+	n.mu.Lock()
+	known := len(n.known)
+	n.mu.Unlock()
+	return rpc.NodeInfo{
+		DID:             n.ID().String(),
+		Alias:           n.cfg.Alias,
+		ListenAddresses: []string{n.tr.LocalAddr().String()},
+		Addresses:       orEmpty(n.announceAddrs()),
+		Kind:            kind,
+		Version:         rpc.Version,
+		ProtocolVersion: wire.ProtocolVersion,
+		StartedAt:       n.started,
+		UptimeSeconds:   time.Since(n.started).Seconds(),
+		Root:            n.cfg.Root,
+		Socket:          n.SocketPath(),
+		Peers:           len(n.tr.Peers()),
+		KnownNodes:      known,
+	}, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (n *Node) peerInfo(p *transport.Peer) rpc.Peer {
+	out := rpc.Peer{
+		DID:         p.ID.String(),
+		Addresses:   []string{},
+		RemoteAddr:  p.Remote.String(),
+		Direction:   p.Direction(),
+		Kind:        rpc.KindNormal,
+		ConnectedAt: p.ConnectedAt,
+		Score:       n.gossip.Score(p.ID),
+	}
+	if na, _, ok := n.nodeAnnouncement(p.ID); ok {
+		out.Alias, out.Addresses, out.Kind = na.Alias, orEmpty(na.Addresses), kindName(na.Kind)
+	}
+	return out
+}
+
+// NodePeers implements rpc.Service.
+func (n *Node) NodePeers(context.Context) ([]rpc.Peer, error) {
+	peers := n.tr.Peers()
+	out := make([]rpc.Peer, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, n.peerInfo(p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DID < out[j].DID })
+	return out, nil
+}
+
+// NodeList implements rpc.Service.
+func (n *Node) NodeList(context.Context) ([]rpc.NodeEntry, error) {
+	out := []rpc.NodeEntry{}
+	err := n.store.Each(uint8(wire.TypeNodeAnnouncement), nil, func(a store.Announcement) error {
+		na, _, ok := decodeNodeAnnouncement(a)
+		if !ok {
+			return nil
+		}
+		e := rpc.NodeEntry{
+			DID:         a.Origin.String(),
+			Alias:       na.Alias,
+			Addresses:   orEmpty(na.Addresses),
+			Kind:        kindName(na.Kind),
+			Version:     na.Version,
+			Features:    orEmpty(na.Features),
+			AnnouncedAt: time.UnixMilli(int64(a.Timestamp)),
+			Connected:   n.tr.Peer(a.Origin) != nil,
+			Self:        a.Origin == n.ID(),
+		}
+		e.LastSeen = e.AnnouncedAt
+		if t, ok, _ := n.store.LastSeen(a.Origin); ok && t.After(e.LastSeen) {
+			e.LastSeen = t
+		}
+		if e.Self || e.Connected {
+			e.LastSeen = time.Now()
+		}
+		out = append(out, e)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Self != out[j].Self {
+			return out[i].Self
+		}
+		return out[i].DID < out[j].DID
+	})
+	return out, err
+}
+
+// NodeConnect implements rpc.Service.
+func (n *Node) NodeConnect(ctx context.Context, p rpc.ConnectParams) (rpc.Peer, error) {
+	addr, err := identity.ParseAddr(p.Addr)
+	if err != nil {
+		return rpc.Peer{}, rpc.Errorf(rpc.CodeInvalidParams, "%v", err)
+	}
+	peer, err := n.tr.Dial(ctx, addr)
+	switch {
+	case errors.Is(err, transport.ErrSelf):
+		return rpc.Peer{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s is this node", addr.ID)
+	case errors.Is(err, context.DeadlineExceeded):
+		return rpc.Peer{}, rpc.Errorf(rpc.CodeTimeout, "connecting to %s: timed out", addr)
+	case err != nil:
+		return rpc.Peer{}, rpc.Errorf(rpc.CodeUnavailable, "%v", err)
+	}
+	return n.peerInfo(peer), nil
+}
+
+// Subscribe implements rpc.Service.
+func (n *Node) Subscribe(types []string) (<-chan rpc.Event, func()) {
+	return n.events.subscribe(types)
+}
