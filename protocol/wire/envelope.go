@@ -1,0 +1,378 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/megaengine/megaengine/protocol/cborx"
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// MsgType identifies the body an envelope carries. It mirrors the CBOR
+// unsigned integer on the wire (every value decodes; unknown ones are
+// rejected by DecodeBody).
+type MsgType uint64
+
+// Message types.
+//
+// ONLY APPEND TO THIS LIST. A number, once published, keeps its meaning
+// forever; a retired type's number is never reused. spec/wire.md holds the
+// same registry.
+const (
+	TypeNodeAnnouncement     MsgType = 1
+	TypeRepoAnnouncement     MsgType = 2
+	TypeActivityAnnouncement MsgType = 3
+)
+
+// String returns the type's name, or its number for unknown types.
+func (t MsgType) String() string {
+	switch t {
+	case TypeNodeAnnouncement:
+		return "NodeAnnouncement"
+	case TypeRepoAnnouncement:
+		return "RepoAnnouncement"
+	case TypeActivityAnnouncement:
+		return "ActivityAnnouncement"
+	}
+	return "MsgType(" + strconv.FormatUint(uint64(t), 10) + ")"
+}
+
+// MessageID identifies an envelope: SHA-256 of its signed bytes. The TTL is
+// not part of it, so relayed copies share the id.
+type MessageID [sha256.Size]byte
+
+// String returns the id in lowercase hex.
+func (id MessageID) String() string { return hex.EncodeToString(id[:]) }
+
+// Body is the content of an envelope: *NodeAnnouncement,
+// *RepoAnnouncement or *ActivityAnnouncement. The interface is sealed (an
+// unexported method) because each body needs a canonical encoding that
+// DecodeBody can read back.
+type Body interface {
+	// Type is the message type the body travels under.
+	Type() MsgType
+	// Subject names what the body is about, within its origin and type: ""
+	// for a NodeAnnouncement (one per node), the repository id for the
+	// repository messages. A receiver keeps only the newest envelope per
+	// (origin, type, subject).
+	Subject() string
+	// Validate checks every field against the rules and limits of
+	// spec/wire.md; errors wrap ErrInvalid.
+	Validate() error
+
+	// encode returns the canonical CBOR encoding of a valid body.
+	encode() ([]byte, error)
+}
+
+// Envelope is a signed gossip message.
+//
+// Map keys on the wire (ONLY APPEND, never renumber): 1 version, 2 type,
+// 3 origin, 4 timestamp, 5 body, 6 signature, 7 ttl. All seven are required.
+type Envelope struct {
+	// Version is ProtocolVersion.
+	Version uint64
+	// Type says how to decode Body.
+	Type MsgType
+	// Origin is the node that signed the envelope (32-byte Ed25519 key on
+	// the wire).
+	Origin identity.NodeID
+	// Timestamp is when the origin signed, in Unix milliseconds.
+	Timestamp uint64
+	// Body is the canonical CBOR encoding of the body, carried as a byte
+	// string so that the signature covers these exact bytes.
+	Body []byte
+	// Signature is the origin's Ed25519 signature over SignedBytes.
+	Signature []byte
+	// TTL is the remaining hop budget; not signed, each relay decrements it.
+	TTL uint8
+}
+
+// envelopeCBOR is the encoding of a whole envelope.
+type envelopeCBOR struct {
+	Version   uint64 `cbor:"1,keyasint"`
+	Type      uint64 `cbor:"2,keyasint"`
+	Origin    []byte `cbor:"3,keyasint"`
+	Timestamp uint64 `cbor:"4,keyasint"`
+	Body      []byte `cbor:"5,keyasint"`
+	Signature []byte `cbor:"6,keyasint"`
+	TTL       uint64 `cbor:"7,keyasint"`
+}
+
+// envelopeSignedCBOR is the signed part: the envelope without 6 and 7.
+type envelopeSignedCBOR struct {
+	Version   uint64 `cbor:"1,keyasint"`
+	Type      uint64 `cbor:"2,keyasint"`
+	Origin    []byte `cbor:"3,keyasint"`
+	Timestamp uint64 `cbor:"4,keyasint"`
+	Body      []byte `cbor:"5,keyasint"`
+}
+
+// envelopeDecodeCBOR receives an envelope. Pointers and nil slices tell an
+// absent (or null) key from a zero value: every key is required.
+type envelopeDecodeCBOR struct {
+	Version   *uint64 `cbor:"1,keyasint"`
+	Type      *uint64 `cbor:"2,keyasint"`
+	Origin    []byte  `cbor:"3,keyasint"`
+	Timestamp *uint64 `cbor:"4,keyasint"`
+	Body      []byte  `cbor:"5,keyasint"`
+	Signature []byte  `cbor:"6,keyasint"`
+	TTL       *uint64 `cbor:"7,keyasint"`
+}
+
+// Sign validates body and returns an envelope for it, signed by key, with
+// the given timestamp (millisecond precision) and TTL = DefaultTTL.
+func Sign(key *identity.Key, ts time.Time, body Body) (*Envelope, error) {
+	if key == nil || body == nil {
+		return nil, fmt.Errorf("signing envelope: %w: nil key or body", ErrInvalid)
+	}
+	if err := body.Validate(); err != nil {
+		return nil, fmt.Errorf("signing %v: %w", body.Type(), err)
+	}
+	ms := ts.UnixMilli()
+	if ms < 0 {
+		return nil, fmt.Errorf("signing %v: %w: timestamp %v before 1970", body.Type(), ErrInvalid, ts)
+	}
+	enc, err := body.encode()
+	if err != nil {
+		return nil, fmt.Errorf("signing %v: encoding body: %w", body.Type(), err)
+	}
+	if len(enc) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("signing %v: %w: body of %d bytes", body.Type(), ErrTooLarge, len(enc))
+	}
+	e := &Envelope{
+		Version:   ProtocolVersion,
+		Type:      body.Type(),
+		Origin:    key.ID(),
+		Timestamp: uint64(ms),
+		Body:      enc,
+		TTL:       DefaultTTL,
+	}
+	sb, err := e.SignedBytes()
+	if err != nil {
+		return nil, fmt.Errorf("signing %v: %w", body.Type(), err)
+	}
+	e.Signature = key.Sign(sb)
+	if _, err := e.Marshal(); err != nil {
+		return nil, fmt.Errorf("signing %v: %w", body.Type(), err)
+	}
+	return e, nil
+}
+
+// SignedBytes returns what the origin signs: GossipDomain, one 0x00 byte,
+// then the core deterministic CBOR encoding of the map {1 version, 2 type,
+// 3 origin, 4 timestamp, 5 body}.
+func (e *Envelope) SignedBytes() ([]byte, error) {
+	enc, err := cborx.Marshal(envelopeSignedCBOR{
+		Version:   e.Version,
+		Type:      uint64(e.Type),
+		Origin:    e.Origin[:],
+		Timestamp: e.Timestamp,
+		Body:      orEmpty(e.Body),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding signed part of envelope: %w", err)
+	}
+	return domainBytes(GossipDomain, enc), nil
+}
+
+// ID returns the message id, SHA-256 of SignedBytes.
+func (e *Envelope) ID() MessageID {
+	sb, err := e.SignedBytes()
+	if err != nil {
+		// Encoding integers and byte strings cannot fail.
+		panic("wire: " + err.Error())
+	}
+	return sha256.Sum256(sb)
+}
+
+// Marshal returns the envelope's core deterministic CBOR encoding. It fails
+// with ErrTooLarge above MaxEnvelopeSize and with ErrInvalid for an envelope
+// no receiver would accept the shape of (TTL above MaxTTL, no signature).
+func (e *Envelope) Marshal() ([]byte, error) {
+	if e.TTL > MaxTTL {
+		return nil, fmt.Errorf("encoding envelope: %w: ttl %d above %d", ErrInvalid, e.TTL, MaxTTL)
+	}
+	if len(e.Signature) != signatureLen {
+		return nil, fmt.Errorf("encoding envelope: %w: signature of %d bytes, want %d", ErrInvalid, len(e.Signature), signatureLen)
+	}
+	if len(e.Body) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("encoding envelope: %w: body of %d bytes", ErrTooLarge, len(e.Body))
+	}
+	b, err := cborx.Marshal(envelopeCBOR{
+		Version:   e.Version,
+		Type:      uint64(e.Type),
+		Origin:    e.Origin[:],
+		Timestamp: e.Timestamp,
+		Body:      orEmpty(e.Body),
+		Signature: e.Signature,
+		TTL:       uint64(e.TTL),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding envelope: %w", err)
+	}
+	if len(b) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("encoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes an envelope strictly. The size is checked before
+// decoding. It checks the shape (every key present, a valid origin key, a
+// 64-byte signature, TTL at most MaxTTL) but not the version, signature or
+// timestamp: that is Verify. Bytes from the network should go through Open.
+func Unmarshal(b []byte) (*Envelope, error) {
+	if len(b) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("decoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
+	}
+	var w envelopeDecodeCBOR
+	if err := cborx.Unmarshal(b, &w); err != nil {
+		return nil, decodeError("envelope", err)
+	}
+	missing := func(key int, name string) error {
+		return fmt.Errorf("decoding envelope: %w: key %d (%s) missing or null", ErrMalformed, key, name)
+	}
+	switch {
+	case w.Version == nil:
+		return nil, missing(1, "version")
+	case w.Type == nil:
+		return nil, missing(2, "type")
+	case w.Origin == nil:
+		return nil, missing(3, "origin")
+	case w.Timestamp == nil:
+		return nil, missing(4, "timestamp")
+	case w.Body == nil:
+		return nil, missing(5, "body")
+	case w.Signature == nil:
+		return nil, missing(6, "signature")
+	case w.TTL == nil:
+		return nil, missing(7, "ttl")
+	}
+	origin, err := identity.NodeIDFromPublicKey(w.Origin)
+	if err != nil {
+		return nil, fmt.Errorf("decoding envelope: %w: origin: %w", ErrMalformed, err)
+	}
+	if len(w.Signature) != signatureLen {
+		return nil, fmt.Errorf("decoding envelope: %w: signature of %d bytes, want %d", ErrMalformed, len(w.Signature), signatureLen)
+	}
+	if *w.TTL > MaxTTL {
+		return nil, fmt.Errorf("decoding envelope: %w: ttl %d above %d", ErrInvalid, *w.TTL, MaxTTL)
+	}
+	return &Envelope{
+		Version:   *w.Version,
+		Type:      MsgType(*w.Type),
+		Origin:    origin,
+		Timestamp: *w.Timestamp,
+		Body:      w.Body,
+		Signature: w.Signature,
+		TTL:       uint8(*w.TTL),
+	}, nil
+}
+
+// Verify checks, in this order, the version (ErrBadVersion), the signature
+// (ErrBadSignature), that the timestamp is not more than MaxFutureSkew after
+// now (ErrFutureTimestamp) and not more than MaxAge before now (ErrExpired).
+// The signature comes before freshness so that ErrFutureTimestamp and
+// ErrExpired are only ever said of authentic messages (clock skew, not
+// forgery). Verify does not look at the body; DecodeBody does.
+func (e *Envelope) Verify(now time.Time) error {
+	if e.Version != ProtocolVersion {
+		return fmt.Errorf("verifying envelope: %w: version %d, want %d", ErrBadVersion, e.Version, ProtocolVersion)
+	}
+	sb, err := e.SignedBytes()
+	if err != nil {
+		return fmt.Errorf("verifying envelope: %w", err)
+	}
+	if !e.Origin.Verify(sb, e.Signature) {
+		return fmt.Errorf("verifying envelope %v from %s: %w", e.Type, e.Origin, ErrBadSignature)
+	}
+	nowMs := max(now.UnixMilli(), 0)
+	if latest := uint64(nowMs) + uint64(MaxFutureSkew.Milliseconds()); e.Timestamp > latest {
+		return fmt.Errorf("verifying envelope %v from %s: %w: %d ms after now", e.Type, e.Origin, ErrFutureTimestamp, e.Timestamp-uint64(nowMs))
+	}
+	if earliest := nowMs - MaxAge.Milliseconds(); earliest > 0 && e.Timestamp < uint64(earliest) {
+		return fmt.Errorf("verifying envelope %v from %s: %w: %d ms old", e.Type, e.Origin, ErrExpired, uint64(nowMs)-e.Timestamp)
+	}
+	return nil
+}
+
+// DecodeBody decodes Body according to Type: strictly, requiring the
+// canonical encoding, then Validate. Unknown types give ErrUnknownType.
+func (e *Envelope) DecodeBody() (Body, error) {
+	if len(e.Body) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("decoding %v body: %w: %d bytes", e.Type, ErrTooLarge, len(e.Body))
+	}
+	var (
+		body Body
+		err  error
+	)
+	switch e.Type {
+	case TypeNodeAnnouncement:
+		body, err = decodeNodeAnnouncement(e.Body)
+	case TypeRepoAnnouncement:
+		body, err = decodeRepoAnnouncement(e.Body)
+	case TypeActivityAnnouncement:
+		body, err = decodeActivityAnnouncement(e.Body)
+	default:
+		return nil, fmt.Errorf("decoding body: %w: %d", ErrUnknownType, uint64(e.Type))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := body.Validate(); err != nil {
+		return nil, fmt.Errorf("decoding %v body: %w", e.Type, err)
+	}
+	return body, nil
+}
+
+// Open is the one entry point for envelope bytes from the network:
+// Unmarshal, Verify, DecodeBody. On success the envelope is authentic, fresh
+// and its body valid.
+//
+// An authentic, fresh envelope of a type this version does not know is
+// returned together with an error wrapping ErrUnknownType (and a nil body),
+// so that the caller may relay it without applying it; on every other error
+// both results are nil.
+func Open(b []byte, now time.Time) (*Envelope, Body, error) {
+	e, err := Unmarshal(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.Verify(now); err != nil {
+		return nil, nil, err
+	}
+	body, err := e.DecodeBody()
+	if err != nil {
+		if errors.Is(err, ErrUnknownType) {
+			return e, nil, err
+		}
+		return nil, nil, err
+	}
+	return e, body, nil
+}
+
+// Relayed returns a copy of the envelope to forward, with TTL one less, or
+// false when the TTL is 0 and the envelope must not be relayed further.
+func (e *Envelope) Relayed() (*Envelope, bool) {
+	if e.TTL == 0 {
+		return nil, false
+	}
+	c := *e
+	c.Body = bytes.Clone(e.Body)
+	c.Signature = bytes.Clone(e.Signature)
+	c.TTL--
+	return &c, true
+}
+
+// orEmpty returns b, or an empty non-nil slice for nil: the encoder writes a
+// nil slice as CBOR null, and the wire wants a byte string or array.
+func orEmpty[T any](b []T) []T {
+	if b == nil {
+		return []T{}
+	}
+	return b
+}

@@ -1,0 +1,108 @@
+package wire
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/megaengine/megaengine/protocol/cborx"
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// RepoAnnouncement (type 2) tells the network that the origin holds a
+// repository, and which of its own signed refs it has for it. A newer
+// RefsSeq than the one on record makes receivers fetch. Its subject is the
+// repository id.
+//
+// Map keys (ONLY APPEND, never renumber); all are required:
+// 1 repo (34-byte multihash), 2 doc (32 bytes), 3 refs_seq (uint),
+// 4 refs_digest (32 bytes).
+type RepoAnnouncement struct {
+	// Repo is the repository; the zero id is invalid.
+	Repo identity.RepoID
+	// Doc is the SHA-256 digest of the repository's signed identity
+	// document. All zero until that document is defined.
+	Doc [sha256.Size]byte
+	// RefsSeq is the Seq of the origin's signed refs for Repo, or 0 if the
+	// origin holds the repository without refs of its own (a replica).
+	RefsSeq uint64
+	// RefsDigest is the Digest of those signed refs; all zero if and only if
+	// RefsSeq is 0.
+	RefsDigest [sha256.Size]byte
+}
+
+type repoAnnouncementCBOR struct {
+	Repo       []byte `cbor:"1,keyasint"`
+	Doc        []byte `cbor:"2,keyasint"`
+	RefsSeq    uint64 `cbor:"3,keyasint"`
+	RefsDigest []byte `cbor:"4,keyasint"`
+}
+
+// Type returns TypeRepoAnnouncement.
+func (*RepoAnnouncement) Type() MsgType { return TypeRepoAnnouncement }
+
+// Subject returns the repository id ("did:repo:z…").
+func (a *RepoAnnouncement) Subject() string { return a.Repo.String() }
+
+// Validate checks that Repo is set and that RefsSeq and RefsDigest are both
+// zero or both set.
+func (a *RepoAnnouncement) Validate() error {
+	if a == nil {
+		return invalid("nil RepoAnnouncement")
+	}
+	if a.Repo.IsZero() {
+		return invalid("zero repository id")
+	}
+	if zero := a.RefsDigest == [sha256.Size]byte{}; zero != (a.RefsSeq == 0) {
+		return invalid("refs_seq %d with a zero refs_digest=%v: both or neither must be zero", a.RefsSeq, zero)
+	}
+	return nil
+}
+
+func (a *RepoAnnouncement) encode() ([]byte, error) {
+	return cborx.Marshal(repoAnnouncementCBOR{
+		Repo:       a.Repo.Multihash(),
+		Doc:        a.Doc[:],
+		RefsSeq:    a.RefsSeq,
+		RefsDigest: a.RefsDigest[:],
+	})
+}
+
+func decodeRepoAnnouncement(b []byte) (*RepoAnnouncement, error) {
+	var w repoAnnouncementCBOR
+	if err := cborx.UnmarshalCanonical(b, &w); err != nil {
+		return nil, decodeError("RepoAnnouncement", err)
+	}
+	repo, err := decodeRepoID(w.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
+	}
+	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq}
+	if err := decodeFixed(a.Doc[:], w.Doc, "doc"); err != nil {
+		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
+	}
+	if err := decodeFixed(a.RefsDigest[:], w.RefsDigest, "refs_digest"); err != nil {
+		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
+	}
+	return a, nil
+}
+
+// decodeRepoID parses the 34-byte multihash form of a repository id.
+func decodeRepoID(b []byte) (identity.RepoID, error) {
+	if len(b) != multihashLen {
+		return identity.RepoID{}, fmt.Errorf("%w: repo of %d bytes, want %d", ErrMalformed, len(b), multihashLen)
+	}
+	id, err := identity.RepoIDFromMultihash(b)
+	if err != nil {
+		return identity.RepoID{}, fmt.Errorf("%w: repo: %w", ErrMalformed, err)
+	}
+	return id, nil
+}
+
+// decodeFixed copies src into dst, which must have the same length.
+func decodeFixed(dst, src []byte, what string) error {
+	if len(src) != len(dst) {
+		return fmt.Errorf("%w: %s of %d bytes, want %d", ErrMalformed, what, len(src), len(dst))
+	}
+	copy(dst, src)
+	return nil
+}
