@@ -30,7 +30,7 @@ const (
 	// ALPN is the TLS application protocol of MegaEngine connections.
 	ALPN = "megaengine/1"
 	// ExporterLabel is the TLS exporter label of the Noise channel binding.
-	ExporterLabel = "EXPORTER-megaengine/1 noise binding"
+	ExporterLabel = "EXPORTER-megaengine/1 noise-ik" // as spec/handshake.md
 )
 
 // Stream kinds: the first byte of every stream after the handshake stream.

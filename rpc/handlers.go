@@ -1,0 +1,227 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// Service is what the daemon implements for the server. Methods get the
+// calling connection's context, which is cancelled when the caller hangs up
+// or the server stops; long operations must return soon after.
+//
+// To choose the code the caller sees, return an *Error (Errorf); a
+// context.DeadlineExceeded becomes CodeTimeout and anything else
+// CodeInternalError with the error's text as message. Params are validated
+// by the server before a method is called (node.connect's address is parsed).
+type Service interface {
+	NodeInfo(ctx context.Context) (NodeInfo, error)
+	NodePeers(ctx context.Context) ([]Peer, error)
+	NodeList(ctx context.Context) ([]NodeEntry, error)
+	NodeConnect(ctx context.Context, p ConnectParams) (Peer, error)
+
+	// Subscribe returns a channel of events of the given types (all types if
+	// types is empty) and a cancel func. The channel is closed after cancel
+	// or at daemon shutdown. The daemon must never block on a subscriber:
+	// when a channel is full it drops the subscriber (closes its channel),
+	// and the server then closes that client's connection so the client
+	// knows its stream ended.
+	Subscribe(types []string) (<-chan Event, func())
+}
+
+// handlerFunc serves one method: it checks the raw params, calls the
+// Service, and returns the result to marshal (or an error to map to a code).
+// A handler that must talk before its answer uses c.Notify (e.g. c.Progress
+// for long operations, which the caller receives before the answer, in
+// order); one that streams after its answer sets c.after.
+type handlerFunc func(ctx context.Context, svc Service, c *call) (any, error)
+
+// call is one request as a handler sees it.
+type call struct {
+	// Method is the method's name.
+	Method string
+	// Params is the raw "params" member, nil when absent.
+	Params json.RawMessage
+	// ID is the request's id as sent (a JSON number or string), nil for a
+	// notification.
+	ID json.RawMessage
+	// Notify sends a notification to the calling connection. Notifications
+	// sent before the handler returns reach the caller before the answer.
+	Notify func(method string, params any) error
+	// CloseConn closes the calling connection.
+	CloseConn func()
+
+	// after, if set by the handler, runs once the answer is sent (or could
+	// not be), on the same goroutine, so what it sends follows the answer in
+	// order. It must return when ctx is done.
+	after func(ctx context.Context)
+}
+
+// Progress sends a "progress" notification for this call.
+func (c *call) Progress(done, total int64, message string) error {
+	if c.ID == nil {
+		return nil // a notification: nobody to report to
+	}
+	return c.Notify(NotifyProgress, Progress{Token: c.ID, Done: done, Total: total, Message: message})
+}
+
+// noParams accepts an absent params member, null, {} or [].
+func noParams(c *call) error {
+	switch string(bytes.TrimSpace(c.Params)) {
+	case "", "null", "{}", "[]":
+		return nil
+	}
+	return Errorf(CodeInvalidParams, "%s takes no params", c.Method)
+}
+
+// decodeParams decodes a params object into v, strictly: unknown fields,
+// trailing data and by-position (array) params are refused.
+func decodeParams(c *call, v any) error {
+	raw := bytes.TrimSpace(c.Params)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil // all fields absent; the handler checks what is required
+	}
+	if raw[0] != '{' {
+		return Errorf(CodeInvalidParams, "%s: params must be a JSON object", c.Method)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(CodeInvalidParams, "%s: invalid params: %s", c.Method, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return Errorf(CodeInvalidParams, "%s: invalid params: data after the params object", c.Method)
+	}
+	return nil
+}
+
+func handleNodeInfo(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	info, err := svc.NodeInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.Version == "" {
+		info.Version = Version
+	}
+	info.ListenAddresses = nonNil(info.ListenAddresses)
+	info.Addresses = nonNil(info.Addresses)
+	return info, nil
+}
+
+func handleNodePeers(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	peers, err := svc.NodePeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	peers = nonNil(peers)
+	for i := range peers {
+		peers[i].Addresses = nonNil(peers[i].Addresses)
+	}
+	return peers, nil
+}
+
+func handleNodeList(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	nodes, err := svc.NodeList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes = nonNil(nodes)
+	for i := range nodes {
+		nodes[i].Addresses = nonNil(nodes[i].Addresses)
+		nodes[i].Features = nonNil(nodes[i].Features)
+	}
+	return nodes, nil
+}
+
+func handleNodeConnect(ctx context.Context, svc Service, c *call) (any, error) {
+	var p ConnectParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	if p.Addr == "" {
+		return nil, Errorf(CodeInvalidParams, "%s: addr is required (did:key:…@host:port)", c.Method)
+	}
+	if _, err := identity.ParseAddr(p.Addr); err != nil {
+		return nil, Errorf(CodeInvalidParams, "%s: invalid addr: %w", c.Method, err)
+	}
+	peer, err := svc.NodeConnect(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	peer.Addresses = nonNil(peer.Addresses)
+	return peer, nil
+}
+
+func handleEventsSubscribe(ctx context.Context, svc Service, c *call) (any, error) {
+	var p SubscribeParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	for _, t := range p.Types {
+		if !slices.Contains(eventTypes, t) {
+			return nil, Errorf(CodeInvalidParams, "%s: unknown event type %q (known: %s)", c.Method, t, strings.Join(eventTypes, ", "))
+		}
+	}
+	events, cancel := svc.Subscribe(p.Types)
+	if events == nil {
+		if cancel != nil {
+			cancel()
+		}
+		return nil, Errorf(CodeUnavailable, "events are not available")
+	}
+	c.after = func(ctx context.Context) {
+		defer cancel()
+		if forwardEvents(ctx, events, p.Types, c.Notify) {
+			// The daemon ended the stream (shutdown, or this subscriber fell
+			// behind): closing the connection is how the client learns it.
+			c.CloseConn()
+		}
+	}
+	return SubscribeResult{Subscribed: true}, nil
+}
+
+// forwardEvents sends the events that match types as notifications, in
+// order, until ctx is done, the channel closes or a send fails. It reports
+// whether the channel was closed.
+func forwardEvents(ctx context.Context, events <-chan Event, types []string, notify func(string, any) error) (closed bool) {
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case ev, ok := <-events:
+			if !ok {
+				return true
+			}
+			if len(types) > 0 && !slices.Contains(types, ev.Type) {
+				continue // the Service should have filtered; the contract is kept here
+			}
+			if err := notify(NotifyEvent, ev); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// nonNil makes nil slices encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
