@@ -135,7 +135,6 @@ func (n *Node) onUniStream(p *transport.Peer, kind byte, s *quic.ReceiveStream) 
 
 func (n *Node) readSnapshot(p *transport.Peer, s *quic.ReceiveStream) {
 	var hdr [4]byte
-	buf := make([]byte, 0, 1024)
 	for i := 0; ; i++ {
 		if _, err := io.ReadFull(s, hdr[:]); err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -149,12 +148,12 @@ func (n *Node) readSnapshot(p *transport.Peer, s *quic.ReceiveStream) {
 			n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, "bad snapshot frame")
 			return
 		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(s, buf); err != nil {
+		msg := make([]byte, size) // bounded by the check above
+		if _, err := io.ReadFull(s, msg); err != nil {
 			s.CancelRead(0)
 			return
 		}
-		n.gossip.HandleMessage(p.ID, append([]byte(nil), buf...), true)
+		n.gossip.HandleMessage(p.ID, msg, true)
 		// A long snapshot gets a fresh read deadline per frame.
 		s.SetReadDeadline(time.Now().Add(streamReadTimeout))
 	}

@@ -15,9 +15,10 @@ import (
 // asynchronous like a real network and engines never call each other with
 // their locks held.
 type MemNet struct {
-	mu    sync.Mutex
-	nodes map[identity.NodeID]*memNode
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	nodes  map[identity.NodeID]*memNode
+	closed bool
+	wg     sync.WaitGroup
 }
 
 type memNode struct {
@@ -87,9 +88,10 @@ func (n *MemNet) Connect(a, b identity.NodeID) {
 // node of the network (a forger, say).
 func (n *MemNet) Inject(from, to identity.NodeID, raw []byte) {
 	n.mu.Lock()
-	m := n.nodes[to]
-	n.mu.Unlock()
-	m.inbox <- memMsg{from: from, raw: raw}
+	defer n.mu.Unlock()
+	if !n.closed {
+		n.nodes[to].inbox <- memMsg{from: from, raw: raw}
+	}
 }
 
 // Disconnected returns the peers id dropped for misbehaviour.
@@ -115,6 +117,7 @@ func (n *MemNet) Idle() bool {
 // Close stops delivery and waits for the node goroutines.
 func (n *MemNet) Close() {
 	n.mu.Lock()
+	n.closed = true
 	for _, m := range n.nodes {
 		if m.engine != nil {
 			close(m.inbox)
@@ -138,11 +141,12 @@ func (m *memNode) Peers() []identity.NodeID {
 }
 
 func (m *memNode) deliver(to identity.NodeID, msg memMsg) error {
+	// The send happens under the lock (it never blocks), so Close cannot
+	// close the inbox in between.
 	m.net.mu.Lock()
+	defer m.net.mu.Unlock()
 	dst := m.net.nodes[to]
-	linked := m.links[to]
-	m.net.mu.Unlock()
-	if !linked || dst == nil {
+	if !m.links[to] || dst == nil || m.net.closed {
 		return ErrNotLinked
 	}
 	select {
