@@ -32,10 +32,7 @@ No daemon is needed.`,
 	})
 }
 
-func runAuthInit(_ context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usagef("unexpected argument %q", args[0])
-	}
+func runAuthInit(_ context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 	k, created, err := identity.LoadOrCreateKey(e.root)
 	if err != nil {
 		return err
@@ -50,10 +47,7 @@ func runAuthInit(_ context.Context, e *env, _ *pflag.FlagSet, args []string) err
 	})
 }
 
-func runNodeID(_ context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usagef("unexpected argument %q", args[0])
-	}
+func runNodeID(_ context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
 	k, err := identity.LoadKey(e.root)
 	if err != nil {
 		return err

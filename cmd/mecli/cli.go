@@ -28,6 +28,7 @@ type env struct {
 type command struct {
 	path  string // "auth init"
 	args  string // usage of positional arguments, e.g. "ADDR"
+	nargs int    // exact number of positional arguments; anyArgs for any
 	short string // one line for listings
 	long  string // paragraph for --help
 	flags func(fs *pflag.FlagSet)
@@ -41,6 +42,9 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// anyArgs as command.nargs lets a command check its own arguments.
+const anyArgs = -1
 
 var commands []*command
 
@@ -120,7 +124,11 @@ func run(ctx context.Context, e *env, args []string) int {
 		return 1
 	}
 	e.root, e.jsonMode = root, *jsonFlag
-	if err := cmd.run(ctx, e, fs, fs.Args()); err != nil {
+	err = checkArgs(cmd, fs.Args())
+	if err == nil {
+		err = cmd.run(ctx, e, fs, fs.Args())
+	}
+	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(e.stderr, "mecli %s: %v\n\n", cmd.path, err)
@@ -131,6 +139,19 @@ func run(ctx context.Context, e *env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+func checkArgs(c *command, args []string) error {
+	switch {
+	case c.nargs == anyArgs || len(args) == c.nargs:
+		return nil
+	case c.nargs == 0:
+		return usagef("unexpected argument %q", args[0])
+	case len(args) < c.nargs:
+		return usagef("missing %s", c.args)
+	default:
+		return usagef("unexpected argument %q", args[c.nargs])
+	}
 }
 
 // findCommand matches the longest command path that prefixes args.

@@ -96,12 +96,10 @@ func init() {
 	register(&command{
 		path:  "node connect",
 		args:  "ADDR",
+		nargs: 1,
 		short: "connect to a node at did:key:…@host:port",
 		long:  "Connect to a node and wait until the connection is authenticated (rpc node.connect).",
 		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, args []string) error {
-			if len(args) != 1 {
-				return usagef("want exactly one address, did:key:…@host:port")
-			}
 			p, err := c.NodeConnect(ctx, args[0])
 			if err != nil {
 				return err
@@ -113,6 +111,7 @@ func init() {
 	})
 	register(&command{
 		path:  "node start",
+		nargs: anyArgs,
 		short: "start the daemon (med) in the foreground",
 		long: `Start the daemon in the foreground; it runs until interrupted. This is the
 seed implementation's command: --addr is med's --listen, --bootstrap-node is
