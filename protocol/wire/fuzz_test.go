@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/megaengine/megaengine/protocol/identity"
 )
 
 // Every decoder has a fuzz target. The properties: no panic; on success the
@@ -177,6 +179,54 @@ func FuzzCheckRefName(f *testing.F) {
 		for i := 0; i < len(name); i++ {
 			if c := name[i]; c <= ' ' || c == 0x7f || bytes.IndexByte([]byte(`~^:?*[\`), c) >= 0 {
 				t.Fatalf("accepted %q with byte %q", name, c)
+			}
+		}
+	})
+}
+
+func FuzzRepoDoc(f *testing.F) {
+	k, _ := identity.KeyFromSeed(make([]byte, 32))
+	d, _ := SignRepoDoc(k, RepoDocFields{Root: make([]byte, 20), Name: "n", DefaultBranch: "main"})
+	raw, _ := d.Marshal()
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := OpenRepoDoc(b)
+		if err != nil {
+			return
+		}
+		again, err := d.Marshal()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("accepted document does not re-encode to its input: %v", err)
+		}
+	})
+}
+
+func FuzzFetchFrames(f *testing.F) {
+	var buf bytes.Buffer
+	k, _ := identity.KeyFromSeed(make([]byte, 32))
+	repo, _ := identity.NewRepoID(make([]byte, 20), k.ID())
+	WriteFetchMessage(&buf, FrameRequest, FetchRequest{Repo: repo.Multihash(), Namespaces: [][]byte{}, Known: []KnownRefs{}, Haves: [][]byte{}})
+	f.Add(buf.Bytes())
+	f.Add([]byte{3, 0, 0, 0, 1, 'x'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		for {
+			typ, payload, err := ReadFetchFrame(r, FrameRequest, FrameHeader, FramePack, FrameEnd, FrameError)
+			if err != nil {
+				return
+			}
+			if len(payload) > MaxFrameSize(typ) {
+				t.Fatalf("frame of %d bytes accepted for type %d", len(payload), typ)
+			}
+			switch typ {
+			case FrameRequest:
+				DecodeFetchRequest(payload)
+			case FrameHeader:
+				DecodeFetchHeader(payload)
+			case FrameEnd:
+				DecodeFetchEnd(payload)
+			case FrameError:
+				DecodeFetchError(payload)
 			}
 		}
 	})
