@@ -238,7 +238,9 @@ func (d *RepoDoc) Description() string { return d.description }
 func (d *RepoDoc) DefaultBranch() string { return d.defaultBranch }
 
 // Delegates are the nodes whose namespaces are canonical, the creator first.
-func (d *RepoDoc) Delegates() []identity.NodeID { return append([]identity.NodeID(nil), d.delegates...) }
+func (d *RepoDoc) Delegates() []identity.NodeID {
+	return append([]identity.NodeID(nil), d.delegates...)
+}
 
 // Created is the creation time in Unix ms.
 func (d *RepoDoc) Created() uint64 { return d.created }
