@@ -181,3 +181,47 @@ func TestSubjectTooLong(t *testing.T) {
 		t.Fatal("oversize subject accepted")
 	}
 }
+
+func TestRepoTables(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	node := newID(t)
+	repo, _ := identity.NewRepoID(make([]byte, 20), node)
+	if stored, err := s.PutSignedRefs(repo, node, 5, []byte("five")); err != nil || !stored {
+		t.Fatal(stored, err)
+	}
+	if stored, _ := s.PutSignedRefs(repo, node, 4, []byte("four")); stored {
+		t.Fatal("older signed refs replaced newer")
+	}
+	s.PutRepoDoc(repo, []byte("doc"))
+	s.PutRepoState(repo, []byte(`{"seeded":true}`))
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	raw, seq, ok, err := s.SignedRefs(repo, node)
+	if err != nil || !ok || seq != 5 || string(raw) != "five" {
+		t.Fatalf("signed refs after reopen: %q %d %v %v", raw, seq, ok, err)
+	}
+	if doc, ok, _ := s.RepoDoc(repo); !ok || string(doc) != "doc" {
+		t.Fatal("doc lost")
+	}
+	n := 0
+	s.EachSignedRefs(repo, func(id identity.NodeID, seq uint64, raw []byte) error {
+		n++
+		if id != node || seq != 5 {
+			t.Errorf("EachSignedRefs gave %s %d", id, seq)
+		}
+		return nil
+	})
+	var states int
+	s.EachRepoState(func(r identity.RepoID, st []byte) error {
+		states++
+		if r != repo || string(st) != `{"seeded":true}` {
+			t.Errorf("state %s %q", r, st)
+		}
+		return nil
+	})
+	if n != 1 || states != 1 {
+		t.Fatalf("%d signed refs, %d states", n, states)
+	}
+}
