@@ -16,6 +16,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
@@ -33,6 +34,11 @@ type Config struct {
 	Bootstrap []identity.Addr // nodes to keep connected to
 	Announce  []string        // host:port addresses to announce; default derived from Listen
 
+	Replicate      string        // ReplicateAll (default) or ReplicateNone
+	WatchInterval  time.Duration // how often added working repositories are checked for new refs; default 1s
+	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60s
+	GitBin         string        // the git binary; default "git" on PATH
+
 	TargetPeers int           // dial learned nodes until this many peers; 0 dials only bootstrap nodes; default 8
 	IdleTimeout time.Duration // a silent connection is dead after this; default 20s
 	NodeExpiry  time.Duration // forget nodes not heard from for this long; default 24h
@@ -43,11 +49,14 @@ type Config struct {
 // DefaultConfig returns the defaults for a node rooted at root.
 func DefaultConfig(root string) Config {
 	return Config{
-		Root:        root,
-		Listen:      "0.0.0.0:9000",
-		TargetPeers: 8,
-		IdleTimeout: 20 * time.Second,
-		NodeExpiry:  24 * time.Hour,
+		Root:           root,
+		Listen:         "0.0.0.0:9000",
+		TargetPeers:    8,
+		IdleTimeout:    20 * time.Second,
+		NodeExpiry:     24 * time.Hour,
+		Replicate:      ReplicateAll,
+		WatchInterval:  time.Second,
+		ResyncInterval: time.Minute,
 	}
 }
 
@@ -62,6 +71,10 @@ type Node struct {
 	events  *broker
 	rpcLn   net.Listener
 	started time.Time
+	git     *gitstore.Runner
+	repos   repos
+	serving chan struct{}   // fetches being served
+	ctx     context.Context // lives while Serve runs
 
 	mu      sync.Mutex
 	known   map[identity.NodeID]bool     // nodes in the routing table, for "discovered" events
@@ -103,6 +116,22 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Replicate == "" {
+		cfg.Replicate = d.Replicate
+	}
+	if cfg.Replicate != ReplicateAll && cfg.Replicate != ReplicateNone {
+		return nil, fmt.Errorf("replication policy %q: want %q or %q", cfg.Replicate, ReplicateAll, ReplicateNone)
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = d.WatchInterval
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = d.ResyncInterval
+	}
+	git := &gitstore.Runner{Bin: cfg.GitBin}
+	if err := git.CheckVersion(context.Background()); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating root: %w", err)
 	}
@@ -117,7 +146,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger, key: key, rpcLn: ln,
+		cfg: cfg, log: cfg.Logger, key: key, rpcLn: ln, git: git,
+		serving: make(chan struct{}, maxServing),
 		events:  newBroker(),
 		known:   map[identity.NodeID]bool{},
 		backoff: map[identity.NodeID]*backoff{},
@@ -146,7 +176,7 @@ func New(cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	if err := n.loadKnown(); err != nil {
+	if err := errors.Join(n.loadKnown(), n.loadRepos()); err != nil {
 		n.tr.Close()
 		n.store.Close()
 		ln.Close()
@@ -180,6 +210,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	n.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.ctx = ctx
 
 	srv := rpc.NewServer(n, n.log.With("part", "rpc"))
 	rpcDone := make(chan error, 1)
@@ -190,10 +221,15 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info("node running", "did", n.ID().String(), "listen", n.tr.LocalAddr().String(), "socket", n.SocketPath())
 
-	n.wg.Add(1)
+	n.announceHeld()
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.maintain(ctx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.watch(ctx)
 	}()
 
 	<-ctx.Done()
@@ -275,7 +311,7 @@ func (n *Node) maintain(ctx context.Context) {
 	// Bootstrap nodes are retried faster than the gossip tick while down.
 	fast := time.NewTicker(minBackoff)
 	defer fast.Stop()
-	lastExpiry := time.Now()
+	lastExpiry, lastResync := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -287,6 +323,10 @@ func (n *Node) maintain(ctx context.Context) {
 			if time.Since(lastExpiry) > time.Minute {
 				lastExpiry = time.Now()
 				n.expire()
+			}
+			if time.Since(lastResync) >= n.cfg.ResyncInterval {
+				lastResync = time.Now()
+				n.resync()
 			}
 		}
 	}
@@ -412,9 +452,12 @@ func (n *Node) onPeerGone(p *transport.Peer, err error) {
 	n.events.publish(rpc.Event{Type: rpc.EventPeerDisconnected, Time: time.Now(), DID: p.ID.String(), Reason: reason})
 }
 
-// onStream handles bidirectional streams. Repository fetches arrive here
-// with a later protocol part; until then every kind is unknown.
+// onStream handles bidirectional streams: repository fetches.
 func (n *Node) onStream(p *transport.Peer, kind byte, s *quic.Stream) {
+	if kind == transport.StreamFetch {
+		n.serveFetch(p, s)
+		return
+	}
 	s.CancelRead(0)
 	s.CancelWrite(0)
 	n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, fmt.Sprintf("unknown stream kind %d", kind))

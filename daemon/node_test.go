@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -94,6 +95,12 @@ func (r *running) alias(id identity.NodeID) string {
 func cfg(root, alias string, boot ...identity.Addr) Config {
 	c := DefaultConfig(root)
 	c.Listen, c.Alias, c.Bootstrap, c.TargetPeers = "127.0.0.1:0", alias, boot, 0
+	// MEGAENGINE_TEST_LOG=debug shows the nodes' logs while debugging a test.
+	if lvl := os.Getenv("MEGAENGINE_TEST_LOG"); lvl != "" {
+		var l slog.Level
+		l.UnmarshalText([]byte(lvl))
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("node", alias)
+	}
 	return c
 }
 

@@ -29,6 +29,7 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		}
 	case *wire.RepoAnnouncement:
 		n.events.publish(rpc.Event{Type: rpc.EventRepoAnnounced, Time: time.Now(), DID: env.Origin.String(), Repo: b.Repo.String()})
+		n.onRepoAnnouncement(env.Origin, b)
 	}
 }
 

@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	announce := fs.StringArray("announce", nil, "host:port to announce instead of the listen address (repeatable)")
 	targetPeers := fs.Int("target-peers", 8, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", 20*time.Second, "drop a peer that has been silent this long")
+	replicate := fs.String("replicate", daemon.ReplicateAll, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -100,6 +101,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg := daemon.DefaultConfig(rootDir)
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
+	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
+		fmt.Fprintf(stderr, "med: --replicate %q: want all or none\n", *replicate)
+		return 2
+	}
+	cfg.Replicate = *replicate
 	for _, b := range *bootstrap {
 		// Accept a comma-separated list too, as some shells and scripts pass one.
 		for _, s := range strings.Split(b, ",") {

@@ -1,0 +1,378 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// bareConfig is the configuration InitBare gives every replica.
+var bareConfig = [][2]string{
+	{"core.logAllRefUpdates", "false"},
+	// The daemon decides when to gc; no automatic gc or maintenance.
+	{"gc.auto", "0"},
+	{"maintenance.auto", "false"},
+	// With bitmaps, a thin pack carries whole blobs instead of deltas
+	// against what the receiver has (STACK.md: 28 KB instead of ~300 B).
+	{"pack.useBitmaps", "false"},
+	// Bare repositories write bitmaps on repack by default; they would
+	// not be read.
+	{"repack.writeBitmaps", "false"},
+	{"transfer.fsckObjects", "true"},
+	{"receive.fsckObjects", "true"},
+	{"uploadpack.allowAnySHA1InWant", "false"},
+}
+
+// Bare is one bare replica. Every node's refs live in their own namespace,
+// refs/namespaces/<ns>/refs/…; the methods take <ns> and names within it.
+// A Bare is safe for concurrent use (git serialises ref updates itself).
+type Bare struct {
+	// Dir is the repository's absolute path.
+	Dir string
+	r   *Runner
+}
+
+// InitBare creates a bare repository at dir, or opens the one there, and
+// sets the replica configuration (bareConfig). An existing directory must be
+// empty or a bare repository. The repository uses git's default object
+// format.
+func (r *Runner) InitBare(ctx context.Context, dir string) (*Bare, error) {
+	abs, err := absPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0:
+		if _, err := r.run(ctx, call{args: []string{
+			"-c", "init.defaultBranch=main", "init", "--bare", "--quiet", "--template=", "--end-of-options", abs,
+		}}); err != nil {
+			return nil, fmt.Errorf("creating bare repository %s: %w", abs, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("creating bare repository: %w", err)
+	default:
+		if err := r.checkBare(ctx, abs); err != nil {
+			return nil, fmt.Errorf("opening bare repository: %w", err)
+		}
+	}
+	b := &Bare{Dir: abs, r: r}
+	if err := b.configure(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// configure sets what bareConfig says, skipping values already set (one
+// process when nothing changes).
+func (b *Bare) configure(ctx context.Context) error {
+	out, err := b.r.run(ctx, call{args: []string{"config", "--local", "--list"}, gitDir: b.Dir})
+	if err != nil {
+		return fmt.Errorf("configuring %s: %w", b.Dir, err)
+	}
+	have := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		have[k] = v
+	}
+	for _, kv := range bareConfig {
+		if v, ok := have[strings.ToLower(kv[0])]; ok && v == kv[1] {
+			continue
+		}
+		if _, err := b.r.run(ctx, call{args: []string{"config", "--local", kv[0], kv[1]}, gitDir: b.Dir}); err != nil {
+			return fmt.Errorf("configuring %s: %w", b.Dir, err)
+		}
+	}
+	return nil
+}
+
+// OpenBare returns the bare repository at dir, checking that it is one.
+// It runs git once, bounded by the Runner's timeout.
+func (r *Runner) OpenBare(dir string) (*Bare, error) {
+	abs, err := absPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkBare(context.Background(), abs); err != nil {
+		return nil, fmt.Errorf("opening bare repository: %w", err)
+	}
+	return &Bare{Dir: abs, r: r}, nil
+}
+
+func (r *Runner) checkBare(ctx context.Context, abs string) error {
+	gitdir, bare, err := r.IsRepo(ctx, abs)
+	if err != nil {
+		return err
+	}
+	if !bare || gitdir != abs {
+		return fmt.Errorf("%w: %s is not a bare repository", ErrNotRepo, abs)
+	}
+	return nil
+}
+
+// nsPrefix is the ref prefix of namespace ns.
+func nsPrefix(ns string) string { return "refs/namespaces/" + ns + "/" }
+
+// Refs returns the refs of namespace ns without the namespace prefix
+// (Name "refs/heads/main"), sorted by name.
+func (b *Bare) Refs(ctx context.Context, ns string) ([]Ref, error) {
+	if err := CheckNamespace(ns); err != nil {
+		return nil, err
+	}
+	refs, err := b.r.forEachRef(ctx, b.Dir, nsPrefix(ns), nsPrefix(ns))
+	if err != nil {
+		return nil, fmt.Errorf("listing refs of namespace %s: %w", ns, err)
+	}
+	return refs, nil
+}
+
+// Namespaces returns the namespaces that hold at least one ref, sorted.
+// Names that CheckNamespace rejects (not written by this package) are left
+// out.
+func (b *Bare) Namespaces(ctx context.Context) ([]string, error) {
+	out, err := b.r.run(ctx, call{args: []string{"for-each-ref", "--format=%(refname)", "refs/namespaces/"}, gitDir: b.Dir})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	var nss []string
+	for line := range strings.Lines(string(out)) {
+		rest := strings.TrimPrefix(strings.TrimSuffix(line, "\n"), "refs/namespaces/")
+		ns, _, ok := strings.Cut(rest, "/")
+		if !ok || CheckNamespace(ns) != nil {
+			continue
+		}
+		if len(nss) == 0 || nss[len(nss)-1] != ns {
+			nss = append(nss, ns)
+		}
+	}
+	slices.Sort(nss)
+	return slices.Compact(nss), nil
+}
+
+// Import copies the branches and tags of the working repository workdir
+// into namespace ns, with their objects (a forced, pruning fetch), so that
+// the namespace mirrors workdir: refs deleted there disappear here. Refs
+// whose names wire.CheckRefName rejects cannot be signed and are removed
+// from the namespace again. Returns the namespace's refs afterwards.
+//
+// Objects are checked on the way in (transfer.fsckObjects): a repository
+// holding objects that git fsck rejects cannot be imported.
+func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
+	if err := CheckNamespace(ns); err != nil {
+		return nil, err
+	}
+	src, _, err := b.r.IsRepo(ctx, workdir)
+	if err != nil {
+		return nil, err
+	}
+	p := nsPrefix(ns)
+	if _, err := b.r.run(ctx, call{
+		args: []string{
+			"fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
+			"--end-of-options", src,
+			"+refs/heads/*:" + p + "refs/heads/*",
+			"+refs/tags/*:" + p + "refs/tags/*",
+		},
+		gitDir: b.Dir,
+	}); err != nil {
+		return nil, fmt.Errorf("importing %s into namespace %s: %w", workdir, ns, err)
+	}
+	refs, err := b.Refs(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	var bad, good []Ref
+	for _, ref := range refs {
+		if checkRefName(ref.Name) != nil || CheckOID(ref.OID) != nil {
+			bad = append(bad, ref)
+		} else {
+			good = append(good, ref)
+		}
+	}
+	if len(bad) > 0 {
+		// The fetch brought them in; take them out again.
+		if err := b.deleteRefs(ctx, ns, bad); err != nil {
+			return nil, err
+		}
+	}
+	if good == nil {
+		good = []Ref{}
+	}
+	return good, nil
+}
+
+// deleteRefs deletes the given refs of namespace ns (if they still
+// have the given values), without validating their names: it is how Import
+// drops refs git accepts but the wire format does not.
+func (b *Bare) deleteRefs(ctx context.Context, ns string, del []Ref) error {
+	var in strings.Builder
+	in.WriteString("start\x00")
+	for _, ref := range del {
+		fmt.Fprintf(&in, "delete %s%s\x00%s\x00", nsPrefix(ns), ref.Name, ref.OID)
+	}
+	in.WriteString("prepare\x00commit\x00")
+	if _, err := b.r.run(ctx, call{args: []string{"update-ref", "--stdin", "-z"}, gitDir: b.Dir, stdin: strings.NewReader(in.String())}); err != nil {
+		return fmt.Errorf("deleting invalid refs of namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// HasObjects reports which of oids are present (one git cat-file process
+// for all).
+func (b *Bare) HasObjects(ctx context.Context, oids []string) (map[string]bool, error) {
+	if err := checkOIDs(oids); err != nil {
+		return nil, err
+	}
+	has := make(map[string]bool, len(oids))
+	if len(oids) == 0 {
+		return has, nil
+	}
+	var in strings.Builder
+	for _, o := range oids {
+		in.WriteString(o)
+		in.WriteByte('\n')
+	}
+	out, err := b.r.run(ctx, call{args: []string{"cat-file", "--batch-check"}, gitDir: b.Dir, stdin: strings.NewReader(in.String())})
+	if err != nil {
+		return nil, fmt.Errorf("checking for objects: %w", err)
+	}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			has[f[0]] = f[1] != "missing"
+		}
+	}
+	for _, o := range oids {
+		if _, ok := has[o]; !ok {
+			return nil, fmt.Errorf("checking for objects: git cat-file said nothing about %s", o)
+		}
+	}
+	return has, nil
+}
+
+// UpdateRefs moves namespace ns from expected to next in one transaction
+// (git update-ref --stdin -z, start/prepare/commit): a ref in next is
+// created (if absent from expected) or updated (checked against its
+// expected value), one only in expected is deleted (checked likewise), one
+// equal in both is verified. If any ref is not as expected — a concurrent
+// change — nothing changes. Refs of ns named in neither list are left
+// alone; creating one that exists fails. New values must be objects present
+// in the repository.
+func (b *Bare) UpdateRefs(ctx context.Context, ns string, expected, next []Ref) error {
+	if err := CheckNamespace(ns); err != nil {
+		return err
+	}
+	old, err := refMap(expected)
+	if err != nil {
+		return fmt.Errorf("updating refs: expected: %w", err)
+	}
+	nw, err := refMap(next)
+	if err != nil {
+		return fmt.Errorf("updating refs: next: %w", err)
+	}
+	if len(old) == 0 && len(nw) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(old)+len(nw))
+	for n := range old {
+		names = append(names, n)
+	}
+	for n := range nw {
+		if _, ok := old[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+
+	p := nsPrefix(ns)
+	var in strings.Builder
+	in.WriteString("start\x00")
+	for _, n := range names {
+		o, hadOld := old[n]
+		v, hasNew := nw[n]
+		switch {
+		case hadOld && hasNew && o == v:
+			fmt.Fprintf(&in, "verify %s%s\x00%s\x00", p, n, o)
+		case hadOld && hasNew:
+			fmt.Fprintf(&in, "update %s%s\x00%s\x00%s\x00", p, n, v, o)
+		case hasNew:
+			fmt.Fprintf(&in, "create %s%s\x00%s\x00", p, n, v)
+		default:
+			fmt.Fprintf(&in, "delete %s%s\x00%s\x00", p, n, o)
+		}
+	}
+	in.WriteString("prepare\x00commit\x00")
+	if _, err := b.r.run(ctx, call{args: []string{"update-ref", "--stdin", "-z"}, gitDir: b.Dir, stdin: strings.NewReader(in.String())}); err != nil {
+		return fmt.Errorf("updating refs of namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// refMap validates refs and indexes them by name; a name twice is an error.
+func refMap(refs []Ref) (map[string]string, error) {
+	m := make(map[string]string, len(refs))
+	for _, ref := range refs {
+		if err := checkRefName(ref.Name); err != nil {
+			return nil, err
+		}
+		if err := CheckOID(ref.OID); err != nil {
+			return nil, fmt.Errorf("ref %s: %w", ref.Name, err)
+		}
+		if _, dup := m[ref.Name]; dup {
+			return nil, invalid("ref %s listed twice", ref.Name)
+		}
+		m[ref.Name] = ref.OID
+	}
+	return m, nil
+}
+
+// SetHEAD points namespace ns's HEAD (refs/namespaces/<ns>/HEAD) at its
+// branch refs/heads/<branch>. git upload-pack run with GIT_NAMESPACE=<ns>
+// advertises it as HEAD, so a plain git clone checks that branch out.
+func (b *Bare) SetHEAD(ctx context.Context, ns, branch string) error {
+	if err := CheckNamespace(ns); err != nil {
+		return err
+	}
+	if err := checkBranch(branch); err != nil {
+		return err
+	}
+	p := nsPrefix(ns)
+	if _, err := b.r.run(ctx, call{args: []string{"symbolic-ref", p + "HEAD", p + "refs/heads/" + branch}, gitDir: b.Dir}); err != nil {
+		return fmt.Errorf("setting HEAD of namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// HEAD returns the branch namespace ns's HEAD points to (see SetHEAD);
+// ErrDetached if it has none.
+func (b *Bare) HEAD(ctx context.Context, ns string) (string, error) {
+	if err := CheckNamespace(ns); err != nil {
+		return "", err
+	}
+	full, err := b.r.run(ctx, call{args: []string{"symbolic-ref", "--quiet", nsPrefix(ns) + "HEAD"}, gitDir: b.Dir})
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", fmt.Errorf("%w: namespace %s has no HEAD", ErrDetached, ns)
+		}
+		return "", err
+	}
+	branch, ok := strings.CutPrefix(strings.TrimSpace(string(full)), nsPrefix(ns)+"refs/heads/")
+	if !ok || checkBranch(branch) != nil {
+		return "", fmt.Errorf("%w: HEAD of namespace %s points to %q", ErrDetached, ns, strings.TrimSpace(string(full)))
+	}
+	return branch, nil
+}
+
+// GC packs the replica's objects into one pack and prunes unreachable
+// objects older than two weeks (git gc). Every Import and IndexPack adds a
+// pack and automatic gc is off, so the daemon calls this now and then,
+// when the repository is idle.
+func (b *Bare) GC(ctx context.Context) error {
+	if _, err := b.r.run(ctx, call{args: []string{"gc", "--quiet"}, gitDir: b.Dir}); err != nil {
+		return fmt.Errorf("gc of %s: %w", b.Dir, err)
+	}
+	return nil
+}

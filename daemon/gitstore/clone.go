@@ -1,0 +1,258 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// checkURL accepts a remote URL to store in a working copy's config.
+func checkURL(u string) error {
+	if u == "" || strings.HasPrefix(u, "-") {
+		return invalid("remote URL %q", clip(u))
+	}
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; c < 0x20 || c == 0x7f {
+			return invalid("remote URL %q: control character", clip(u))
+		}
+	}
+	return nil
+}
+
+// CloneTo makes a working copy at dest from namespace ns, as git clone
+// would from a remote: the namespace's branches become refs/remotes/origin/*
+// and its tags refs/tags/*; remote "origin" gets URL originURL (e.g.
+// mega://<repo-id>) and the usual fetch refspec; branch is checked out,
+// tracking origin/<branch>. An empty branch means the namespace's HEAD (see
+// SetHEAD), else "main", else "master", else its only branch.
+//
+// dest must not exist or be an empty directory; on failure it is removed
+// (or emptied) again. Git runs with the user's environment (minus variables
+// that point it at another repository), so the user's configuration applies
+// to the new working copy.
+func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) (err error) {
+	if err := CheckNamespace(ns); err != nil {
+		return err
+	}
+	if err := checkURL(originURL); err != nil {
+		return err
+	}
+	if branch != "" {
+		if err := checkBranch(branch); err != nil {
+			return err
+		}
+	}
+	abs, err := absPath(dest)
+	if err != nil {
+		return err
+	}
+	refs, err := b.Refs(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if branch == "" {
+		if branch, err = b.pickBranch(ctx, ns, refs); err != nil {
+			return err
+		}
+	} else if !hasRef(refs, "refs/heads/"+branch) {
+		return fmt.Errorf("cloning namespace %s: %w: it has no branch %q", ns, ErrInvalid, branch)
+	}
+
+	entries, statErr := os.ReadDir(abs)
+	switch {
+	case errors.Is(statErr, os.ErrNotExist):
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return fmt.Errorf("cloning: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(abs)
+			}
+		}()
+	case statErr != nil:
+		return fmt.Errorf("cloning: %w", statErr)
+	case len(entries) > 0:
+		return fmt.Errorf("cloning: %w: %s exists and is not empty", ErrInvalid, dest)
+	default:
+		defer func() {
+			if err != nil {
+				emptyDir(abs)
+			}
+		}()
+	}
+
+	run := func(args ...string) error {
+		_, err := b.r.run(ctx, call{args: args, dir: abs, userEnv: true})
+		return err
+	}
+	steps := [][]string{
+		{"init", "--quiet", "--initial-branch=" + branch},
+		{"config", "remote.origin.url", originURL},
+		{"config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+		}
+	}
+	p := nsPrefix(ns)
+	if err := run(fetchArgs(b.Dir, false, "+"+p+"refs/heads/*:refs/remotes/origin/*", "+"+p+"refs/tags/*:refs/tags/*")...); err != nil {
+		return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+	}
+	steps = [][]string{
+		{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/" + branch},
+		{"checkout", "--quiet", "-b", branch, "--track", "origin/" + branch},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+		}
+	}
+	return nil
+}
+
+// fetchArgs is a quiet fetch from the bare repository at src; prune
+// deletes local refs (matching the refspecs' destinations) that src lacks.
+func fetchArgs(src string, prune bool, refspecs ...string) []string {
+	args := []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
+	if prune {
+		args = append(args, "--prune")
+	}
+	return append(append(args, "--end-of-options", src), refspecs...)
+}
+
+func hasRef(refs []Ref, name string) bool {
+	for _, r := range refs {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// pickBranch chooses the branch CloneTo checks out when none is given.
+func (b *Bare) pickBranch(ctx context.Context, ns string, refs []Ref) (string, error) {
+	if h, err := b.HEAD(ctx, ns); err == nil && hasRef(refs, "refs/heads/"+h) {
+		return h, nil
+	}
+	for _, c := range []string{"main", "master"} {
+		if hasRef(refs, "refs/heads/"+c) {
+			return c, nil
+		}
+	}
+	var branches []string
+	for _, r := range refs {
+		if br, ok := strings.CutPrefix(r.Name, "refs/heads/"); ok {
+			branches = append(branches, br)
+		}
+	}
+	if len(branches) == 1 {
+		return branches[0], nil
+	}
+	return "", fmt.Errorf("cloning namespace %s: %w: no HEAD and %d branches, name one", ns, ErrInvalid, len(branches))
+}
+
+// emptyDir removes what is inside dir.
+func emptyDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// PullInto brings the working copy workdir up to date with namespace ns:
+// it fetches the namespace's branches into refs/remotes/origin/* (pruning
+// those that are gone) and its tags into refs/tags/* (an existing tag with
+// another value is an error, as with git fetch), then fast-forwards the
+// current branch to its upstream. updated reports whether the branch moved.
+//
+// The current branch must have an upstream. If it has commits its upstream
+// lacks while the upstream moved on too, the error wraps ErrDiverged; if
+// local changes block the fast-forward, ErrLocalChanges. In both cases the
+// branch and the work tree are left as they were. A branch that is only
+// ahead is left alone. Git runs with the user's environment, as in CloneTo.
+func (b *Bare) PullInto(ctx context.Context, ns, workdir string) (updated bool, err error) {
+	if err := CheckNamespace(ns); err != nil {
+		return false, err
+	}
+	gitdir, bare, err := b.r.IsRepo(ctx, workdir)
+	if err != nil {
+		return false, err
+	}
+	if bare {
+		return false, fmt.Errorf("pulling into %s: %w: a bare repository has no work tree", workdir, ErrNotRepo)
+	}
+	dir, err := absPath(workdir)
+	if err != nil {
+		return false, err
+	}
+	git := func(args ...string) (string, error) {
+		out, err := b.r.run(ctx, call{args: args, dir: dir, userEnv: true})
+		return strings.TrimSpace(string(out)), err
+	}
+	p := nsPrefix(ns)
+	if _, err := git(fetchArgs(b.Dir, true, "+"+p+"refs/heads/*:refs/remotes/origin/*")...); err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	}
+	if _, err := git(fetchArgs(b.Dir, false, p+"refs/tags/*:refs/tags/*")...); err != nil {
+		return false, fmt.Errorf("pulling tags into %s: %w", workdir, err)
+	}
+
+	branch, err := b.r.headBranch(ctx, gitdir, "HEAD", true)
+	if err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	}
+	upstream, err := git("rev-parse", "--symbolic-full-name", branch+"@{upstream}")
+	if err != nil || upstream == "" {
+		return false, fmt.Errorf("pulling into %s: branch %s has no upstream (git branch --set-upstream-to=origin/%s): %w", workdir, branch, branch, err)
+	}
+	head, err := git("rev-parse", "--verify", "HEAD^{commit}")
+	if err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	}
+	if checkRefName(upstream) != nil {
+		return false, fmt.Errorf("pulling into %s: upstream of %s is %q", workdir, branch, upstream)
+	}
+	up, err := git("rev-parse", "--verify", upstream+"^{commit}")
+	if err == nil {
+		err = errors.Join(CheckOID(head), CheckOID(up))
+	}
+	if err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	}
+	if head == up {
+		return false, nil
+	}
+	isAncestor := func(a, d string) (bool, error) {
+		_, err := git("merge-base", "--is-ancestor", a, d)
+		switch {
+		case err == nil:
+			return true, nil
+		case exitCode(err) == 1:
+			return false, nil
+		}
+		return false, err
+	}
+	if ahead, err := isAncestor(up, head); err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	} else if ahead {
+		return false, nil
+	}
+	if ff, err := isAncestor(head, up); err != nil {
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	} else if !ff {
+		short := strings.TrimPrefix(upstream, "refs/remotes/")
+		return false, fmt.Errorf("pulling into %s: %w: %s and %s each have commits the other lacks; merge or rebase %s yourself", workdir, ErrDiverged, branch, short, branch)
+	}
+	if _, err := git("merge", "--ff-only", "--quiet", "--no-edit", up); err != nil {
+		var ge *Error
+		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "would be overwritten") || strings.Contains(ge.Stderr, "untracked working tree files")) {
+			return false, fmt.Errorf("pulling into %s: %w: commit or stash them, then pull again: %w", workdir, ErrLocalChanges, err)
+		}
+		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,388 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/rpc"
+)
+
+// git runs git in dir for a test, with a fixed identity.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// workRepo makes a working repository with a few commits, a branch and a tag.
+func workRepo(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tiny")
+	os.MkdirAll(dir, 0o755)
+	git(t, dir, "init", "-q", "-b", "main")
+	for i, name := range []string{"README.md", "a.txt", "b.txt"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat("line\n", i+1)), 0o644)
+		git(t, dir, "add", name)
+		git(t, dir, "commit", "-q", "-m", "add "+name)
+	}
+	git(t, dir, "branch", "feature")
+	git(t, dir, "tag", "-a", "v1", "-m", "v1")
+	return dir
+}
+
+func commit(t *testing.T, dir, file, content string) string {
+	t.Helper()
+	os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644)
+	git(t, dir, "add", file)
+	git(t, dir, "commit", "-q", "-m", "change "+file)
+	return git(t, dir, "rev-parse", "HEAD")
+}
+
+func fastCfg(root, alias string, boot ...*running) Config {
+	c := cfg(root, alias)
+	for _, b := range boot {
+		c.Bootstrap = append(c.Bootstrap, b.Addr())
+	}
+	c.WatchInterval = 100 * time.Millisecond
+	return c
+}
+
+func TestAddReplicateCloneUpdatePull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "node1"))
+	b := start(t, fastCfg(shortRoot(t), "node2", a))
+	src := workRepo(t)
+
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src, Description: "Tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "tiny" || !info.Local || info.Replica != rpc.ReplicaUpToDate {
+		t.Fatalf("repo add: %+v", info)
+	}
+	params := rpc.RepoIDParams{RepoID: info.RepoID}
+
+	// B replicates by itself.
+	waitFor(t, "B to replicate the repository", 20*time.Second, func() bool {
+		got, err := b.RepoShow(ctx, params)
+		return err == nil && got.Replica == rpc.ReplicaUpToDate && got.Head == git(t, src, "rev-parse", "main")
+	})
+
+	// A clone on B equals the source.
+	dest := filepath.Join(t.TempDir(), "clone")
+	res, err := b.RepoClone(ctx, rpc.RepoCloneParams{RepoID: info.RepoID, Path: dest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Branch != "main" || res.Head != git(t, src, "rev-parse", "main") {
+		t.Fatalf("clone: %+v", res)
+	}
+	for _, ref := range []string{"origin/feature", "v1^{commit}"} {
+		want := git(t, src, "rev-parse", strings.TrimPrefix(ref, "origin/"))
+		if got := git(t, dest, "rev-parse", ref); got != want {
+			t.Errorf("%s in clone = %s, want %s", ref, got, want)
+		}
+	}
+	if url := git(t, dest, "config", "remote.origin.url"); !strings.HasPrefix(url, "mega://z") {
+		t.Errorf("origin url %q", url)
+	}
+
+	// A new commit on A arrives at B by itself; pull brings it into the clone.
+	head := commit(t, src, "new.txt", "new\n")
+	waitFor(t, "the update to reach B", 20*time.Second, func() bool {
+		got, err := b.RepoShow(ctx, params)
+		return err == nil && got.Head == head && got.Replica == rpc.ReplicaUpToDate
+	})
+	list, _ := b.RepoList(ctx)
+	if len(list) != 1 || len(list[0].Clones) != 1 || list[0].Clones[0].Status != rpc.CloneBehind {
+		t.Fatalf("repo list on B should show the clone behind: %+v", list)
+	}
+	pr, err := b.RepoPull(ctx, rpc.RepoPullParams{Path: dest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pr.Updated || pr.Head != head {
+		t.Fatalf("pull: %+v", pr)
+	}
+	// A deleted branch disappears from the signed refs.
+	git(t, src, "branch", "-D", "feature")
+	waitFor(t, "the deletion to reach B", 20*time.Second, func() bool {
+		got, err := b.RepoShow(ctx, params)
+		if err != nil || len(got.Namespaces) != 1 {
+			return false
+		}
+		for _, r := range got.Namespaces[0].Refs {
+			if r.Name == "refs/heads/feature" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// bigRepo makes a working repository with about size bytes of
+// incompressible content, so its pack takes several chunks.
+func bigRepo(t *testing.T, size int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "big")
+	os.MkdirAll(dir, 0o755)
+	git(t, dir, "init", "-q", "-b", "main")
+	buf := make([]byte, size)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range buf {
+		buf[i] = byte(rnd.Uint32())
+	}
+	os.WriteFile(filepath.Join(dir, "blob.bin"), buf, 0o644)
+	var text strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&text, "line %d of a text file that changes a little\n", i)
+	}
+	os.WriteFile(filepath.Join(dir, "text.txt"), []byte(text.String()), 0o644)
+	git(t, dir, "add", ".")
+	git(t, dir, "commit", "-q", "-m", "big")
+	return dir
+}
+
+func headOf(t *testing.T, r *running, repo string) string {
+	t.Helper()
+	got, err := r.RepoShow(context.Background(), rpc.RepoIDParams{RepoID: repo})
+	if err != nil {
+		return ""
+	}
+	return got.Head
+}
+
+// A–B–C: B replicates A's repository, A stops, C clones from B and verifies.
+func TestCloneFromReplicaWhileOwnerOffline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	b := start(t, fastCfg(shortRoot(t), "b", a))
+	src := workRepo(t)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := git(t, src, "rev-parse", "main")
+	waitFor(t, "B to replicate", 20*time.Second, func() bool { return headOf(t, b, info.RepoID) == want })
+	a.stop(t)
+
+	c := start(t, fastCfg(shortRoot(t), "c", b))
+	waitFor(t, "C to connect to B and learn who holds the repository", 10*time.Second, func() bool {
+		return c.tr.Peer(b.ID()) != nil && len(c.holders(mustRepo(t, info.RepoID))) == 2
+	})
+	dest := filepath.Join(t.TempDir(), "clone")
+	res, err := c.RepoClone(ctx, rpc.RepoCloneParams{RepoID: info.RepoID, Path: dest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Head != want {
+		t.Fatalf("clone head %s, want %s", res.Head, want)
+	}
+	// What C holds is A's namespace, verified against A's signature.
+	show, _ := c.RepoShow(ctx, rpc.RepoIDParams{RepoID: info.RepoID})
+	if len(show.Namespaces) != 1 || show.Namespaces[0].Node != a.ID().String() || !show.Namespaces[0].Canonical {
+		t.Fatalf("C's namespaces: %+v", show.Namespaces)
+	}
+}
+
+// A holder whose stored signed refs were tampered with is rejected, the
+// replica is unchanged, and the fetch succeeds from an honest holder.
+func TestTamperedHolderRejected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	tam := start(t, fastCfg(shortRoot(t), "tamperer", a))
+	src := workRepo(t)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := identity.ParseRepoID(info.RepoID)
+	want := git(t, src, "rev-parse", "main")
+	waitFor(t, "the tamperer to replicate", 20*time.Second, func() bool { return headOf(t, tam, info.RepoID) == want })
+
+	// The tamperer points A's main at another commit in the refs it serves.
+	raw, seq, ok, err := tam.store.SignedRefs(repo, a.ID())
+	if err != nil || !ok {
+		t.Fatal("tamperer has no signed refs", err)
+	}
+	oid, _ := hex.DecodeString(want)
+	parent, _ := hex.DecodeString(git(t, src, "rev-parse", "main~1"))
+	i := bytes.Index(raw, oid)
+	if i < 0 {
+		t.Fatal("oid not found in the encoding")
+	}
+	forged := bytes.Clone(raw)
+	copy(forged[i:], parent)
+	// Stored under a seq no honest update will pass, so it stays what the
+	// tamperer serves.
+	_ = seq
+	if _, err := tam.store.PutSignedRefs(repo, a.ID(), 1<<62, forged); err != nil {
+		t.Fatal(err)
+	}
+
+	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", tam, a); c.Replicate = ReplicateNone; return c }())
+	waitFor(t, "C to connect to both and learn both holders", 10*time.Second, func() bool {
+		return len(c.holders(repo)) == 2 && c.tr.Peer(tam.ID()) != nil && c.tr.Peer(a.ID()) != nil
+	})
+	p := c.tr.Peer(tam.ID())
+	if p == nil {
+		t.Fatal("C is not connected to the tamperer")
+	}
+	if _, err := c.fetchFrom(ctx, p, repo, nil); err == nil || !strings.Contains(err.Error(), "do not verify") {
+		t.Fatalf("fetch from the tamperer: %v", err)
+	}
+	if _, _, ok, _ := c.store.SignedRefs(repo, a.ID()); ok {
+		t.Fatal("C stored refs from the tamperer")
+	}
+	if bare, err := c.git.OpenBare(c.repoDir(repo)); err == nil {
+		if refs, _ := bare.Refs(ctx, namespaceOf(a.ID())); len(refs) != 0 {
+			t.Fatalf("C's replica changed: %v", refs)
+		}
+	}
+	// Preferring the tamperer, the sync still ends with A's true refs.
+	res, err := c.sync(ctx, repo, tam.ID(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From != a.ID().String() || headOf(t, c, info.RepoID) != want {
+		t.Fatalf("sync: %+v, head %s", res, headOf(t, c, info.RepoID))
+	}
+}
+
+// A transfer cut in the middle (the serving node stops) leaves the replica
+// as it was; the next attempt completes.
+func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	src := bigRepo(t, 4<<20)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := identity.ParseRepoID(info.RepoID)
+	b := start(t, fastCfg(shortRoot(t), "b", a))
+	waitFor(t, "B to replicate", 30*time.Second, func() bool { return headOf(t, b, info.RepoID) != "" })
+
+	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", b, a); c.Replicate = ReplicateNone; return c }())
+	waitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
+	var once sync.Once
+	_, err = c.fetchFrom(ctx, c.tr.Peer(b.ID()), repo, func(done, _ int64, _ string) {
+		once.Do(b.cancel) // the server shuts down mid-transfer
+	})
+	if err == nil {
+		t.Fatal("the interrupted fetch succeeded")
+	}
+	if _, _, ok, _ := c.store.SignedRefs(repo, a.ID()); ok {
+		t.Fatal("refs stored after an interrupted transfer")
+	}
+	if bare, err := c.git.OpenBare(c.repoDir(repo)); err == nil {
+		refs, _ := bare.Refs(ctx, namespaceOf(a.ID()))
+		if len(refs) != 0 {
+			t.Fatalf("refs written after an interrupted transfer: %v", refs)
+		}
+		leftovers, _ := filepath.Glob(filepath.Join(c.repoDir(repo), "objects", "pack", "tmp_*"))
+		if len(leftovers) != 0 {
+			t.Fatalf("temporary pack files left: %v", leftovers)
+		}
+	}
+	res, err := c.sync(ctx, repo, a.ID(), nil)
+	if err != nil || !res.Updated || headOf(t, c, info.RepoID) != git(t, src, "rev-parse", "main") {
+		t.Fatalf("retry: %+v %v", res, err)
+	}
+}
+
+// A one-commit update moves about what git fetch moves, far below the
+// whole repository.
+func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	src := bigRepo(t, 1<<20)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
+	waitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.holders(mustRepo(t, info.RepoID))) == 1 })
+	full, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change one line of the text file.
+	text, _ := os.ReadFile(filepath.Join(src, "text.txt"))
+	head := commit(t, src, "text.txt", strings.Replace(string(text), "line 1000 ", "line one thousand ", 1))
+	waitFor(t, "A to publish", 10*time.Second, func() bool { return headOf(t, a, info.RepoID) == head })
+	update, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full replication %d bytes, one-commit update %d bytes", full.Bytes, update.Bytes)
+	if full.Bytes < 1<<20 {
+		t.Fatalf("full transfer of %d bytes is smaller than the content", full.Bytes)
+	}
+	// git fetch moves a thin pack of a commit, a tree and a delta: a few
+	// hundred bytes. Allow 2 KiB.
+	if !update.Updated || update.Bytes > 2048 {
+		t.Fatalf("one-commit update moved %d bytes (updated=%v)", update.Bytes, update.Updated)
+	}
+	// Already up to date: nothing moves.
+	again, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
+	if err != nil || again.Updated || again.Bytes != 0 {
+		t.Fatalf("second sync: %+v %v", again, err)
+	}
+}
+
+func mustRepo(t *testing.T, s string) identity.RepoID {
+	t.Helper()
+	r, err := identity.ParseRepoID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Ids and paths from outside never name files unchecked.
+func TestMaliciousIDsRejected(t *testing.T) {
+	ctx := context.Background()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	for _, id := range []string{"../../etc/passwd", "did:repo:z../../x", "did:repo:", "z", strings.Repeat("z", 500), "did:repo:zW1/../../x"} {
+		if _, err := a.RepoShow(ctx, rpc.RepoIDParams{RepoID: id}); !rpc.IsCode(err, rpc.CodeInvalidParams) {
+			t.Errorf("repo id %q: %v", id, err)
+		}
+		if _, err := a.RepoClone(ctx, rpc.RepoCloneParams{RepoID: id, Path: t.TempDir()}, nil); !rpc.IsCode(err, rpc.CodeInvalidParams) {
+			t.Errorf("clone %q: %v", id, err)
+		}
+	}
+	// Every parsed id names a directory directly inside $ROOT/repos.
+	k, _ := identity.GenerateKey()
+	repo, _ := identity.NewRepoID(make([]byte, 20), k.ID())
+	if dir := a.repoDir(repo); filepath.Dir(dir) != filepath.Join(a.cfg.Root, "repos") {
+		t.Fatalf("repo dir %s escapes the repos directory", dir)
+	}
+	// A path that is not a repository is refused with a clear error.
+	if _, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: t.TempDir()}); !rpc.IsCode(err, rpc.CodeInvalidArgument) {
+		t.Errorf("adding a non-repository: %v", err)
+	}
+}
