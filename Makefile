@@ -10,6 +10,7 @@ FUZZTIME  ?= 10s
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/megaengine/megaengine/rpc.Version=$(VERSION)
 CMDS      := $(notdir $(wildcard cmd/*))
+TOOLS     := $(filter-out medemo,$(CMDS))
 
 .PHONY: help build install test race fuzz bench lint tidy-check demo clean
 
@@ -20,8 +21,11 @@ build: ## build the binaries into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
-install: build ## copy the binaries to $(PREFIX)/bin
-	install -m 0755 $(addprefix $(BIN)/,$(CMDS)) $(PREFIX)/bin/
+install: build ## copy med, mecli and git-remote-mega to $(PREFIX)/bin
+	install -m 0755 $(addprefix $(BIN)/,$(TOOLS)) $(PREFIX)/bin/
+
+demo: build ## a narrated local network: share, replicate, clone, update, pull
+	$(BIN)/medemo
 
 test: ## run every test once, in random order
 	$(GO) test -count=1 -shuffle=on ./...
