@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,23 @@ const (
 	didCarol = "did:key:z6Mkh7U7jBwoMro3UeHmXes4tKtFbZhMRWejbtunbU4hhvjP" // RFC 8032 test 1024
 
 	repoExample = "did:repo:zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp" // root commit 9fceb02d…, creator carol
+	repoTiny    = "did:repo:zW1hkhoxv1iBbVDrDHrL6ZnSQoeh5MXcpRET3N2e2HiGmKk" // root commit 3b18e512…, creator alice (this node)
+	repoNotes   = "did:repo:zW1iijbtRCrxRjrbJUePT11PWoNTyk52y3eK1dsz5Z5BZTZ" // root commit d670460b…, creator bob
+	repoUnknown = "did:repo:zW1hWQKgmq4TXDuz9Wp7it866C7QgPnLJ9SzezgRg35dbSR" // root commit 0000…, creator carol: nobody has it
+
+	// Paths the fake's repo methods know.
+	pathTiny     = "/home/alice/src/tiny"       // repo.add: alice's working repository
+	pathNotGit   = "/home/alice/Documents"      // repo.add: not a git repository
+	pathHello    = "/home/alice/src/hello"      // repo.clone destination; repo.pull: behind, fast-forwarded
+	pathTaken    = "/home/alice/src/taken"      // repo.clone: destination not empty
+	pathCurrent  = "/home/alice/src/hello-2"    // repo.pull: already up to date
+	pathDiverged = "/home/alice/src/hello-fork" // repo.pull: not a fast-forward
+
+	headTiny     = "8c3f5e1a4b9d2c7e6f0a1b3c5d7e9f2a4b6c8d0e"
+	headHelloOld = "1f7a3c9e5b2d8f4a6c0e2b4d6f8a0c2e4b6d8f0a"
+	headHello    = "d4e8a2c6f0b4d8e2a6c0f4b8d2e6a0c4f8b2d6e0"
+	headHelloTag = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9"
+	headBobFeat  = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f"
 
 	hostBlock       = "192.0.2.1:1"     // NodeConnect blocks until its context ends
 	hostUnreachable = "192.0.2.99:9000" // NodeConnect fails with CodeUnavailable
@@ -89,9 +107,58 @@ func fixtureEvents() []Event {
 	}
 }
 
+func fixtureRepos() []RepoInfo {
+	lastSync := at(9, 59, 50)
+	helloSync := at(9, 30, 0)
+	return []RepoInfo{
+		{RepoID: repoTiny, Name: "tiny", Description: "Tiny", Creator: didAlice, DefaultBranch: "main",
+			Delegates: []string{didAlice}, Holders: []string{didAlice, didBob}, Local: true, Path: pathTiny,
+			Seeded: true, Replica: ReplicaUpToDate, Head: headTiny, Clones: []CloneStatus{}, LastSync: &lastSync},
+		{RepoID: repoExample, Name: "hello", Description: "Hello, world in many languages", Creator: didCarol,
+			DefaultBranch: "main", Delegates: []string{didCarol}, Holders: []string{didCarol, didRelay},
+			Seeded: true, Replica: ReplicaBehind, Head: headHelloOld,
+			Clones:   []CloneStatus{{Path: pathHello, Branch: "main", Status: CloneBehind}},
+			LastSync: &helloSync},
+		{RepoID: repoNotes, Name: "notes", Description: "Bob's notes", Creator: didBob, DefaultBranch: "main",
+			Delegates: []string{didBob}, Holders: []string{didBob}, Replica: ReplicaMissing, Clones: nil},
+	}
+}
+
+func fixtureRepo(id string) (RepoInfo, bool) {
+	for _, r := range fixtureRepos() {
+		if r.RepoID == id {
+			return r, true
+		}
+	}
+	return RepoInfo{}, false
+}
+
+// fixtureDetail is repo.show's answer for repoExample.
+func fixtureDetail() RepoDetail {
+	info, _ := fixtureRepo(repoExample)
+	return RepoDetail{RepoInfo: info, Namespaces: []NamespaceRefs{
+		{Node: didCarol, Canonical: true, Seq: 1795252800000, Refs: []RefInfo{
+			{Name: "refs/heads/main", OID: headHelloOld},
+			{Name: "refs/tags/v1.0", OID: headHelloTag},
+		}},
+		{Node: didBob, Seq: 1795197852000, Refs: []RefInfo{
+			{Name: "refs/heads/feature/german", OID: headBobFeat},
+		}},
+	}}
+}
+
+func notFound(id string) error {
+	return Errorf(CodeNotFound, "repository %s not found", id)
+}
+
 // fakeService implements Service from the fixture, with hooks for tests.
 type fakeService struct {
 	empty bool // answer with nothing: nil slices, zero info
+
+	// syncHook, if set, serves repo.sync instead of the fixture.
+	syncHook func(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error)
+	// repoCalls records the params every repo method was called with.
+	repoCalls []any
 
 	mu      sync.Mutex
 	subs    map[int]chan Event
@@ -151,6 +218,112 @@ func (f *fakeService) NodeConnect(ctx context.Context, p ConnectParams) (Peer, e
 	}
 	return Peer{DID: addr.ID.String(), Alias: "carol", Addresses: []string{addr.HostPort}, RemoteAddr: addr.HostPort,
 		Direction: DirectionOutbound, Kind: KindNormal, ConnectedAt: at(10, 0, 6)}, nil
+}
+
+func (f *fakeService) record(p any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.repoCalls = append(f.repoCalls, p)
+}
+
+// lastRepoCall returns the params of the latest repo method call.
+func (f *fakeService) lastRepoCall() any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.repoCalls) == 0 {
+		return nil
+	}
+	return f.repoCalls[len(f.repoCalls)-1]
+}
+
+func (f *fakeService) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error) {
+	f.record(p)
+	switch p.Path {
+	case pathTiny:
+		info, _ := fixtureRepo(repoTiny)
+		info.Name = cmp.Or(p.Name, info.Name)
+		info.Description = p.Description
+		return info, nil
+	case pathNotGit:
+		return RepoInfo{}, Errorf(CodeInvalidArgument, "%s is not a git repository", p.Path)
+	}
+	return RepoInfo{}, Errorf(CodeInvalidArgument, "%s has no commits", p.Path)
+}
+
+func (f *fakeService) RepoList(ctx context.Context) ([]RepoInfo, error) {
+	if f.empty {
+		return nil, nil
+	}
+	return fixtureRepos(), nil
+}
+
+func (f *fakeService) RepoShow(ctx context.Context, p RepoIDParams) (RepoDetail, error) {
+	f.record(p)
+	if p.RepoID == repoExample {
+		return fixtureDetail(), nil
+	}
+	if info, ok := fixtureRepo(p.RepoID); ok {
+		return RepoDetail{RepoInfo: info}, nil // nil namespaces: the server sends []
+	}
+	return RepoDetail{}, notFound(p.RepoID)
+}
+
+func (f *fakeService) RepoSync(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error) {
+	f.record(p)
+	if f.syncHook != nil {
+		return f.syncHook(ctx, p, progress)
+	}
+	switch p.RepoID {
+	case repoExample:
+		progress(0, 12629, "receiving objects from "+didCarol)
+		progress(12629, 12629, "receiving objects from "+didCarol)
+		return SyncResult{RepoID: p.RepoID, Updated: true, From: didCarol, Namespaces: 1, Bytes: 12629}, nil
+	case repoTiny:
+		return SyncResult{RepoID: p.RepoID}, nil
+	case repoNotes:
+		return SyncResult{}, Errorf(CodeUnavailable, "syncing %s: no holder could be reached (tried 1: %s)", p.RepoID, didBob)
+	}
+	return SyncResult{}, notFound(p.RepoID)
+}
+
+func (f *fakeService) RepoClone(ctx context.Context, p RepoCloneParams, progress ProgressFunc) (CloneResult, error) {
+	f.record(p)
+	if p.RepoID != repoExample {
+		if _, ok := fixtureRepo(p.RepoID); ok {
+			return CloneResult{}, Errorf(CodeUnavailable, "cloning %s: no holder could be reached to replicate it", p.RepoID)
+		}
+		return CloneResult{}, notFound(p.RepoID)
+	}
+	if p.Path == pathTaken {
+		return CloneResult{}, Errorf(CodeInvalidArgument, "cannot clone into %s: the directory exists and is not empty", p.Path)
+	}
+	progress(0, 2, "copying objects")
+	progress(2, 2, "checking out main")
+	return CloneResult{RepoID: p.RepoID, Path: p.Path, Branch: "main", Head: headHelloOld}, nil
+}
+
+func (f *fakeService) RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error) {
+	f.record(p)
+	switch p.Path {
+	case pathHello:
+		progress(1, 1, "fast-forwarding main")
+		return PullResult{RepoID: repoExample, Path: p.Path, Branch: "main", Updated: true, Old: headHelloOld, Head: headHello}, nil
+	case pathCurrent:
+		return PullResult{RepoID: repoExample, Path: p.Path, Branch: "main", Old: headHello, Head: headHello}, nil
+	case pathDiverged:
+		return PullResult{}, Errorf(CodeConflict, "pulling into %s: main has diverged from the replica's (not a fast-forward); merge or rebase with git", p.Path)
+	}
+	return PullResult{}, Errorf(CodeInvalidArgument, "%s is not a working copy made by repo clone", p.Path)
+}
+
+func (f *fakeService) RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error) {
+	f.record(p)
+	info, ok := fixtureRepo(p.RepoID)
+	if !ok {
+		return RepoInfo{}, notFound(p.RepoID)
+	}
+	info.Seeded = seed
+	return info, nil
 }
 
 // Subscribe ignores types on purpose: the server must filter anyway.

@@ -93,6 +93,10 @@ type stream struct {
 	// The server uses it to answer the calls already received, so
 	// `echo request | socat - UNIX-CONNECT:…` gets its answer.
 	drain func()
+
+	// broken, if set, runs when a write fails: the client is gone or stuck,
+	// and the server cancels the connection's calls.
+	broken func()
 }
 
 // testHookDrain, set by tests, runs when a stream starts draining.
@@ -396,8 +400,26 @@ func (s *stream) writeFrame(body []byte) error {
 		// A message may be half written: the stream is unusable. Closing
 		// makes the reader fail, and jsonrpc2 then closes the connection.
 		s.conn.Close()
+		if s.broken != nil {
+			s.broken()
+		}
 	}
 	return err
+}
+
+// peerGone reports whether the peer has closed the connection completely,
+// not only its sending side (a half-close, after which it still reads the
+// answers). A zero-length write tells them apart on Linux: it fails with
+// EPIPE once the peer has closed, and succeeds after a half-close. Where it
+// cannot tell, it reports false, and the server waits for the answers.
+func (s *stream) peerGone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+		return true // closed
+	}
+	_, err := s.conn.Write(nil)
+	return err != nil
 }
 
 // Close implements jsonrpc2.ObjectStream.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/megaengine/megaengine/protocol/identity"
 )
@@ -17,7 +18,8 @@ import (
 // To choose the code the caller sees, return an *Error (Errorf); a
 // context.DeadlineExceeded becomes CodeTimeout and anything else
 // CodeInternalError with the error's text as message. Params are validated
-// by the server before a method is called (node.connect's address is parsed).
+// by the server before a method is called (node.connect's address is parsed;
+// repo.* ids come parsed and in canonical form, paths absolute and clean).
 type Service interface {
 	NodeInfo(ctx context.Context) (NodeInfo, error)
 	NodePeers(ctx context.Context) ([]Peer, error)
@@ -31,6 +33,12 @@ type Service interface {
 	// and the server then closes that client's connection so the client
 	// knows its stream ended.
 	Subscribe(types []string) (<-chan Event, func())
+
+	// RepoService serves the repo.* methods. The ProgressFunc given to the
+	// long ones is never nil; it may be called from any goroutine until the
+	// method returns (calls after that are dropped), and may block while a
+	// slow caller reads.
+	RepoService
 }
 
 // handlerFunc serves one method: it checks the raw params, calls the
@@ -54,6 +62,10 @@ type call struct {
 	Notify func(method string, params any) error
 	// CloseConn closes the calling connection.
 	CloseConn func()
+
+	// progressInterval overrides ProgressInterval (tests shorten it); 0
+	// means the default.
+	progressInterval time.Duration
 
 	// after, if set by the handler, runs once the answer is sent (or could
 	// not be), on the same goroutine, so what it sends follows the answer in

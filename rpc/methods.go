@@ -107,6 +107,14 @@ var methodTable = []method{
 	{MethodInfo{MethodNodeList, false, "every node in the routing table"}, handleNodeList},
 	{MethodInfo{MethodNodeConnect, true, "connect to a node at did:key:…@host:port"}, handleNodeConnect},
 	{MethodInfo{MethodEventsSubscribe, false, "receive events as notifications on this connection"}, handleEventsSubscribe},
+	{MethodInfo{MethodRepoAdd, true, "share a working git repository under a new did:repo and keep publishing it"}, handleRepoAdd},
+	{MethodInfo{MethodRepoList, false, "every repository the node knows, with replica and working-copy state"}, handleRepoList},
+	{MethodInfo{MethodRepoShow, false, "one repository: identity, holders, every namespace's signed refs"}, handleRepoShow},
+	{MethodInfo{MethodRepoSync, true, "fetch a repository's newest signed refs from the network now"}, handleRepoSync},
+	{MethodInfo{MethodRepoClone, true, "make a working copy from the local replica (origin mega://<repo-id>)"}, handleRepoClone},
+	{MethodInfo{MethodRepoPull, true, "fast-forward a working copy to the replica's branch"}, handleRepoPull},
+	{MethodInfo{MethodRepoSeed, true, "replicate a repository from now on"}, handleRepoSeed},
+	{MethodInfo{MethodRepoUnseed, true, "stop replicating a repository (the replica is kept)"}, handleRepoUnseed},
 }
 
 // Methods returns the method table, in the order of the spec.

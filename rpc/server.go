@@ -29,6 +29,9 @@ type Server struct {
 	log          *slog.Logger
 	methods      map[string]method
 	writeTimeout time.Duration // WriteTimeout; tests shorten it
+	// progressInterval is the throttle of progress notifications (0:
+	// ProgressInterval); tests change it.
+	progressInterval time.Duration
 }
 
 // NewServer returns a server for svc. A nil logger discards. Every call is
@@ -101,13 +104,22 @@ func isTemporaryAccept(err error) bool {
 
 // serveConn runs one connection until it closes (the client hangs up, sends
 // something unreadable, or ctx is done) and every call on it has returned.
+//
+// The calls get a context that is cancelled when the client hangs up: when
+// reading fails, when a write fails, or — after the client ended its side
+// (EOF), while the server waits to send the answers of the calls in progress
+// — when the client turns out to have closed the connection completely
+// rather than only its sending side.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	st := newServerStream(conn)
 	st.writeTimeout = s.writeTimeout
+	st.broken = cancel
 	// calls counts handler goroutines; answering counts calls whose answer
 	// is not sent yet (a subscription's stream comes after its answer).
 	var calls, answering sync.WaitGroup
-	st.drain = answering.Wait
+	st.drain = func() { drain(st, &answering, cancel) }
 	h := countingHandler{calls: &calls, answering: &answering,
 		async: jsonrpc2.AsyncHandler(dispatcher{s: s, calls: &calls, answering: &answering})}
 	jc := jsonrpc2.NewConn(ctx, st, h, jsonrpc2.SetLogger(debugPrintf{s.log}))
@@ -115,12 +127,43 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	// Once a read has failed jsonrpc2 dispatches nothing more, so every
 	// calls.Add has happened before this returns.
 	<-st.readerDone
+	cancel() // nobody will read what is still running: end it
 	jc.Close()
 	calls.Wait()
 	st.mu.Lock()
 	f := st.framing
 	st.mu.Unlock()
 	s.log.Debug("rpc: connection closed", "framing", f.String())
+}
+
+// hangupProbeInterval is how often drain checks whether a client that ended
+// its side of the connection is still there to read the answers.
+const hangupProbeInterval = 200 * time.Millisecond
+
+// drain waits until every call received has been answered, once the client
+// has ended its side of the connection (EOF). A client that only half-closed
+// gets its answers; for one that hung up — mecli interrupted during a clone —
+// the calls are cancelled instead of run to the end for nobody.
+func drain(st *stream, answering *sync.WaitGroup, cancel context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		answering.Wait() // no Add can follow: nothing more is read
+		close(done)
+	}()
+	t := time.NewTicker(hangupProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if st.peerGone() {
+				cancel()
+				<-done
+				return
+			}
+		}
+	}
 }
 
 // countingHandler counts each request before jsonrpc2's AsyncHandler starts
@@ -155,6 +198,8 @@ func (s *Server) handle(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrpc2.Re
 		Method:    req.Method,
 		Notify:    func(method string, params any) error { return jc.Notify(ctx, method, params) },
 		CloseConn: func() { jc.Close() },
+
+		progressInterval: s.progressInterval,
 	}
 	if req.Params != nil {
 		c.Params = *req.Params

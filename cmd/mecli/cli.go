@@ -18,6 +18,9 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// getwd returns the directory relative paths are resolved against;
+	// nil means os.Getwd.
+	getwd func() (string, error)
 
 	// Global flags, set before a command runs.
 	root     string // resolved root directory

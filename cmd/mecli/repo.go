@@ -1,0 +1,668 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/rpc"
+)
+
+func init() {
+	register(&command{
+		path:  "repo add",
+		args:  "[PATH]",
+		nargs: anyArgs,
+		short: "share a working git repository with the network",
+		long: `Share the git repository at PATH (or --path; default: the current directory)
+under a new did:repo id, printed on success. The daemon publishes its branches
+and tags and keeps watching it: later commits are announced without another
+command (rpc repo.add).`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("path", "", "the working repository (default: the current directory)")
+			fs.String("name", "", "the name to announce (default: the directory's name)")
+			fs.String("description", "", "a description to announce")
+		},
+		run: runRepoAdd,
+	})
+	register(&command{
+		path:  "repo list",
+		short: "list the repositories this node knows, and whether they have updates",
+		long: `List every repository the node knows of — added here, replicated, or only
+announced by others — with the state of its replica and working copies
+(rpc repo.list). STATUS is "up to date", "HAS UPDATES" (newer refs were
+announced: the daemon fetches them, or run 'mecli repo sync ID'), "syncing",
+"not replicated", or names a working copy that is behind its replica (run
+'mecli repo pull' in it).`,
+		run: runRepoList,
+	})
+	register(&command{
+		path:  "repo show",
+		args:  "REPO_ID",
+		nargs: 1,
+		short: "show a repository: identity, holders, every namespace's refs",
+		long:  "Show one repository and the signed refs of every namespace its replica holds (rpc repo.show).",
+		run:   runRepoShow,
+	})
+	register(&command{
+		path:  "repo sync",
+		args:  "REPO_ID",
+		nargs: 1,
+		short: "fetch a repository's newest refs from the network now",
+		long: `Fetch the repository's newest signed refs and objects from the network now,
+rather than waiting for the daemon to do it (rpc repo.sync).`,
+		run: runRepoSync,
+	})
+	register(&command{
+		path:  "repo clone",
+		args:  "REPO_ID [DIR]",
+		nargs: anyArgs,
+		short: "make a working copy of a repository",
+		long: `Make a working copy of a repository in DIR (or --output; default: the
+repository's name, in the current directory), from the node's replica,
+replicating it first if needed (rpc repo.clone). Its remote origin is
+mega://REPO_ID: 'git pull' and 'mecli repo pull' bring it up to date.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("repo-id", "", "the repository (instead of the REPO_ID argument)")
+			fs.StringP("output", "o", "", "the directory to create (instead of the DIR argument)")
+			fs.String("namespace", "", "clone this node's refs (a did:key) instead of the canonical ones")
+		},
+		run: runRepoClone,
+	})
+	register(&command{
+		path:  "repo pull",
+		args:  "[REPO_ID]",
+		nargs: anyArgs,
+		short: "bring a working copy up to date with the replica",
+		long: `Fast-forward a working copy made by 'mecli repo clone' to the branch of the
+node's replica (rpc repo.pull). The working copy is --path, else the one
+containing the current directory, else the repository's only working copy;
+without REPO_ID, the repository is the working copy's.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("repo-id", "", "the repository (instead of the REPO_ID argument)")
+			fs.String("path", "", "the working copy (default: found from the current directory)")
+		},
+		run: runRepoPull,
+	})
+	register(&command{
+		path:  "repo seed",
+		args:  "REPO_ID",
+		nargs: 1,
+		short: "replicate a repository from now on",
+		long:  "Make the node replicate a repository and keep it up to date (rpc repo.seed).",
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			return runRepoSeed(ctx, e, args[0], true)
+		},
+	})
+	register(&command{
+		path:  "repo unseed",
+		args:  "REPO_ID",
+		nargs: 1,
+		short: "stop replicating a repository (the replica is kept)",
+		long:  "Make the node stop replicating a repository; its replica stays on disk (rpc repo.unseed).",
+		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+			return runRepoSeed(ctx, e, args[0], false)
+		},
+	})
+}
+
+// dial connects to the daemon. Commands check their arguments first, so a
+// usage error never waits for a daemon.
+func dial(ctx context.Context, e *env) (*rpc.Client, error) {
+	return rpc.Dial(ctx, e.root)
+}
+
+// interrupted turns the error of a call cut short by Ctrl-C into one word.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+// wd returns the directory relative paths are resolved against.
+func (e *env) wd() (string, error) {
+	getwd := e.getwd
+	if getwd == nil {
+		getwd = os.Getwd
+	}
+	wd, err := getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the current directory: %w", err)
+	}
+	return wd, nil
+}
+
+// absPath makes p absolute and clean: the daemon does not share our
+// working directory.
+func (e *env) absPath(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p), nil
+	}
+	wd, err := e.wd()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(wd, p), nil
+}
+
+// repoIDArg picks the repository id from the REPO_ID argument or --repo-id
+// flag (the seed's form) and checks it. required says whether one must be
+// given.
+func repoIDArg(fs *pflag.FlagSet, args []string, required bool) (string, error) {
+	flag := ""
+	if fs != nil {
+		flag, _ = fs.GetString("repo-id")
+	}
+	var arg string
+	if len(args) > 0 {
+		arg = args[0]
+	}
+	id := firstNonEmpty(flag, arg)
+	if flag != "" && arg != "" && flag != arg {
+		return "", usagef("the repository is given twice: --repo-id %s and %s", flag, arg)
+	}
+	if id == "" {
+		if required {
+			return "", usagef("missing REPO_ID (did:repo:z…)")
+		}
+		return "", nil
+	}
+	return parseRepoID(id)
+}
+
+func parseRepoID(s string) (string, error) {
+	id, err := identity.ParseRepoID(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid repository id: %w", err)
+	}
+	return id.String(), nil
+}
+
+func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) > 1 {
+		return usagef("unexpected argument %q", args[1])
+	}
+	flagPath, _ := fs.GetString("path")
+	p := flagPath
+	if len(args) == 1 {
+		if flagPath != "" && flagPath != args[0] {
+			return usagef("the path is given twice: --path %s and %s", flagPath, args[0])
+		}
+		p = args[0]
+	}
+	if p == "" {
+		p = "."
+	}
+	abs, err := e.absPath(p)
+	if err != nil {
+		return err
+	}
+	name, _ := fs.GetString("name")
+	desc, _ := fs.GetString("description")
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info, err := c.RepoAdd(ctx, rpc.RepoAddParams{Path: abs, Name: name, Description: desc})
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(info, func(w io.Writer) {
+		fmt.Fprintf(w, "Added repository %s\n", printable(info.Name))
+		fmt.Fprintf(w, "  id: %s\n", info.RepoID)
+		fmt.Fprintf(w, "  path: %s\n", firstNonEmpty(info.Path, abs))
+	})
+}
+
+func runRepoList(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	repos, err := c.RepoList(ctx)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(repos, func(w io.Writer) {
+		if len(repos) == 0 {
+			fmt.Fprintln(w, "no repositories (share one with 'mecli repo add --path DIR')")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REPO ID\tNAME\tDESCRIPTION\tCREATOR\tHOLDERS\tSTATUS")
+		for _, r := range repos {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.RepoID, dash(oneLine(r.Name, 24)),
+				dash(oneLine(r.Description, 32)), shortDID(r.Creator), len(r.Holders), repoStatus(r))
+		}
+		tw.Flush()
+	})
+}
+
+// repoStatus is the STATUS column of repo list.
+func repoStatus(r rpc.RepoInfo) string {
+	switch r.Replica {
+	case rpc.ReplicaBehind:
+		return "HAS UPDATES"
+	case rpc.ReplicaSyncing:
+		return "syncing"
+	case rpc.ReplicaMissing:
+		return "not replicated"
+	case rpc.ReplicaUpToDate:
+	default:
+		return printable(r.Replica) // a state newer than this mecli
+	}
+	var behind []string
+	for _, cl := range r.Clones {
+		if cl.Status == rpc.CloneBehind {
+			behind = append(behind, cl.Path)
+		}
+	}
+	switch len(behind) {
+	case 0:
+		return "up to date"
+	case 1:
+		return fmt.Sprintf("clone at %s has updates (mecli repo pull)", behind[0])
+	default:
+		return fmt.Sprintf("clones at %s have updates (mecli repo pull)", strings.Join(behind, ", "))
+	}
+}
+
+// replicaText describes a replica state for repo show.
+func replicaText(r rpc.RepoInfo) string {
+	switch r.Replica {
+	case rpc.ReplicaUpToDate:
+		return "up to date"
+	case rpc.ReplicaBehind:
+		return "HAS UPDATES (newer refs were announced; 'mecli repo sync' fetches them now)"
+	case rpc.ReplicaSyncing:
+		return "syncing"
+	case rpc.ReplicaMissing:
+		return "not replicated ('mecli repo seed' replicates it)"
+	}
+	return printable(r.Replica)
+}
+
+func cloneText(s string) string {
+	switch s {
+	case rpc.CloneUpToDate:
+		return "up to date"
+	case rpc.CloneBehind:
+		return "behind: 'mecli repo pull' in it"
+	case rpc.CloneAhead:
+		return "ahead: it has local commits"
+	case rpc.CloneDiverged:
+		return "diverged from the replica"
+	case rpc.CloneMissing:
+		return "missing"
+	}
+	return printable(s)
+}
+
+func runRepoShow(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+	id, err := parseRepoID(args[0])
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d, err := c.RepoShow(ctx, id)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(d, func(w io.Writer) { printRepoDetail(w, d) })
+}
+
+func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
+	fmt.Fprintln(w, printable(d.Name))
+	if d.Description != "" {
+		for line := range strings.SplitSeq(printable(d.Description), "\n") {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	list := func(k string, vs []string) {
+		if len(vs) == 0 {
+			row(k, "-")
+		}
+		for i, v := range vs {
+			if i > 0 {
+				k = ""
+			}
+			row(k, v)
+		}
+	}
+	row("id:", d.RepoID)
+	row("creator:", d.Creator)
+	row("default branch:", dash(printable(d.DefaultBranch)))
+	list("delegates:", d.Delegates)
+	list("holders:", d.Holders)
+	if d.Local {
+		row("shared from:", d.Path)
+	}
+	row("seeded:", map[bool]string{true: "yes", false: "no"}[d.Seeded])
+	row("replica:", replicaText(d.RepoInfo))
+	row("head:", dash(shortOID(d.Head)))
+	if d.LastSync != nil {
+		row("last sync:", d.LastSync.Local().Format(time.DateTime)+" ("+since(*d.LastSync)+" ago)")
+	}
+	if d.LastError != "" {
+		row("last error:", oneLine(d.LastError, 200))
+	}
+	clones := make([]string, len(d.Clones))
+	for i, cl := range d.Clones {
+		clones[i] = fmt.Sprintf("%s (%s, %s)", cl.Path, printable(cl.Branch), cloneText(cl.Status))
+	}
+	list("working copies:", clones)
+	tw.Flush()
+
+	for _, ns := range d.Namespaces {
+		mark := ""
+		if ns.Canonical {
+			mark = " (canonical)"
+		}
+		fmt.Fprintf(w, "\n%s%s\n", ns.Node, mark)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, r := range ns.Refs {
+			fmt.Fprintf(tw, "  %s\t%s\n", printable(r.Name), shortOID(r.OID))
+		}
+		if len(ns.Refs) == 0 {
+			fmt.Fprintln(tw, "  (no refs)")
+		}
+		tw.Flush()
+	}
+}
+
+func runRepoSync(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+	id, err := parseRepoID(args[0])
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	pl := newProgress(e)
+	res, err := c.RepoSync(ctx, id, pl.update)
+	pl.clear()
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(res, func(w io.Writer) {
+		if !res.Updated {
+			fmt.Fprintln(w, "Already up to date")
+			return
+		}
+		from := ""
+		if res.From != "" {
+			from = " from " + res.From
+		}
+		fmt.Fprintf(w, "Synced: %d %s updated%s (%s)\n", res.Namespaces, plural(res.Namespaces, "namespace", "namespaces"),
+			from, humanBytes(res.Bytes))
+	})
+}
+
+func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) > 2 {
+		return usagef("unexpected argument %q", args[2])
+	}
+	flagID, _ := fs.GetString("repo-id")
+	output, _ := fs.GetString("output")
+	// With --repo-id, a single argument is the directory: the seed's form
+	// "repo clone --repo-id ID --output DIR" and "repo clone --repo-id ID DIR".
+	if flagID != "" && len(args) == 1 && !looksLikeRepoID(args[0]) {
+		args = []string{"", args[0]}
+	}
+	id, err := repoIDArg(fs, args, true)
+	if err != nil {
+		return err
+	}
+	dir := output
+	if len(args) == 2 {
+		if output != "" && output != args[1] {
+			return usagef("the directory is given twice: --output %s and %s", output, args[1])
+		}
+		dir = args[1]
+	}
+	namespace, _ := fs.GetString("namespace")
+	if namespace != "" {
+		ns, err := identity.ParseNodeID(namespace)
+		if err != nil {
+			return fmt.Errorf("invalid --namespace: %w", err)
+		}
+		namespace = ns.String()
+	}
+
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// The repository's name names the directory by default, and the result.
+	name := ""
+	info, err := c.RepoShow(ctx, id)
+	switch {
+	case err == nil:
+		name = info.Name
+	case rpc.IsCode(err, rpc.CodeNotFound) && dir != "":
+		// Not known yet: the daemon may still find it on the network.
+	default:
+		return interrupted(ctx, err)
+	}
+	if dir == "" {
+		if !safeDirName(name) {
+			return fmt.Errorf("the repository's name %q cannot name a directory; give one: mecli repo clone %s DIR", name, id)
+		}
+		dir = name
+	}
+	abs, err := e.absPath(dir)
+	if err != nil {
+		return err
+	}
+	pl := newProgress(e)
+	res, err := c.RepoClone(ctx, rpc.RepoCloneParams{RepoID: id, Path: abs, Namespace: namespace}, pl.update)
+	pl.clear()
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(res, func(w io.Writer) {
+		fmt.Fprintf(w, "Cloned %s into %s (branch %s at %s)\n", printable(firstNonEmpty(name, filepath.Base(res.Path))),
+			res.Path, printable(res.Branch), shortOID(res.Head))
+	})
+}
+
+// looksLikeRepoID tells a repository id from a directory name.
+func looksLikeRepoID(s string) bool {
+	_, err := identity.ParseRepoID(s)
+	return err == nil
+}
+
+// safeDirName reports whether a repository's name, which comes from the
+// network, can be used as a directory name in the current directory: one
+// path element, not "." or "..", not hidden.
+func safeDirName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) &&
+		!strings.HasPrefix(name, ".") && printable(name) == name && !strings.ContainsAny(name, "\n\t")
+}
+
+func runRepoPull(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) > 1 {
+		return usagef("unexpected argument %q", args[1])
+	}
+	id, err := repoIDArg(fs, args, false)
+	if err != nil {
+		return err
+	}
+	path, _ := fs.GetString("path")
+	if path != "" {
+		if path, err = e.absPath(path); err != nil {
+			return err
+		}
+	}
+	var wd string
+	if path == "" {
+		if wd, err = e.wd(); err != nil {
+			return err
+		}
+	}
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if path == "" {
+		if path, err = findWorkingCopy(ctx, c, id, wd); err != nil {
+			return interrupted(ctx, err)
+		}
+	}
+	pl := newProgress(e)
+	res, err := c.RepoPull(ctx, rpc.RepoPullParams{RepoID: id, Path: path}, pl.update)
+	pl.clear()
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(res, func(w io.Writer) {
+		if !res.Updated {
+			fmt.Fprintln(w, "Already up to date")
+			return
+		}
+		fmt.Fprintf(w, "Updated %s: %s..%s\n", printable(res.Branch), shortOID(res.Old), shortOID(res.Head))
+	})
+}
+
+// findWorkingCopy picks the working copy repo pull updates when no --path
+// is given: the one that contains wd (the innermost), else — with a
+// repository id, as in the seed's "repo pull --repo-id ID" — that
+// repository's only working copy, else wd itself (the daemon then says
+// whether it is a working copy).
+func findWorkingCopy(ctx context.Context, c *rpc.Client, id, wd string) (string, error) {
+	var repos []rpc.RepoInfo
+	if id != "" {
+		d, err := c.RepoShow(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		repos = []rpc.RepoInfo{d.RepoInfo}
+	} else {
+		var err error
+		if repos, err = c.RepoList(ctx); err != nil {
+			return "", err
+		}
+	}
+	best := ""
+	for _, r := range repos {
+		for _, cl := range r.Clones {
+			if within(wd, cl.Path) && len(cl.Path) > len(best) {
+				best = cl.Path
+			}
+		}
+	}
+	if best != "" {
+		return best, nil
+	}
+	if id != "" {
+		switch clones := repos[0].Clones; len(clones) {
+		case 0:
+		case 1:
+			return clones[0].Path, nil
+		default:
+			paths := make([]string, len(clones))
+			for i, cl := range clones {
+				paths[i] = cl.Path
+			}
+			return "", fmt.Errorf("%s has %d working copies (%s); run this in one, or choose with --path",
+				id, len(clones), strings.Join(paths, ", "))
+		}
+	}
+	return wd, nil
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsAbs(dir) && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func runRepoSeed(ctx context.Context, e *env, arg string, seed bool) error {
+	id, err := parseRepoID(arg)
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info, err := c.RepoSeed(ctx, id, seed)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(info, func(w io.Writer) {
+		if seed {
+			fmt.Fprintf(w, "Seeding %s (%s): the node replicates it from now on\n", printable(info.Name), info.RepoID)
+		} else {
+			fmt.Fprintf(w, "Stopped seeding %s (%s); the replica is kept\n", printable(info.Name), info.RepoID)
+		}
+	})
+}
+
+// oneLine fits s on one table cell of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(printable(s)), " ")
+	return truncate(s, n)
+}
+
+// shortDID abbreviates a did:key to its last 8 characters.
+func shortDID(did string) string {
+	if len(did) <= 8 {
+		return dash(did)
+	}
+	return "…" + did[len(did)-8:]
+}
+
+// shortOID is the first 7 hex digits of an object id, as git shows it.
+func shortOID(oid string) string {
+	if len(oid) > 7 {
+		return oid[:7]
+	}
+	return oid
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// humanBytes formats a size: "512 B", "12.3 KiB", "4.0 MiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	for _, unit := range []string{"KiB", "MiB", "GiB"} {
+		v /= 1024
+		if v < 1024 || unit == "GiB" {
+			return fmt.Sprintf("%.1f %s", v, unit)
+		}
+	}
+	return "" // not reached
+}

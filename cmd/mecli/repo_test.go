@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/megaengine/megaengine/rpc"
+)
+
+const (
+	didAlice = "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw"
+	didCarol = "did:key:z6Mkh7U7jBwoMro3UeHmXes4tKtFbZhMRWejbtunbU4hhvjP"
+	didBob   = "did:key:z6MkiaMbhXHNA4eJVCCj8dbzKzTgYDKf6crKgHVHid1F1WCT"
+
+	repoTiny    = "did:repo:zW1hkhoxv1iBbVDrDHrL6ZnSQoeh5MXcpRET3N2e2HiGmKk"
+	repoHello   = "did:repo:zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp"
+	repoNotes   = "did:repo:zW1iijbtRCrxRjrbJUePT11PWoNTyk52y3eK1dsz5Z5BZTZ"
+	repoEvil    = "did:repo:zW1hWQKgmq4TXDuz9Wp7it866C7QgPnLJ9SzezgRg35dbSR" // its name is a path
+	repoMissing = "did:repo:zW1mPqSQ1KyJoBko95knbw1EdytrxAdZmdyh6T6VcZPQ8hN" // nobody has it
+
+	workDir   = "/home/u/work"
+	helloCopy = "/home/u/work/hello"
+	headOld   = "1f7a3c9e5b2d8f4a6c0e2b4d6f8a0c2e4b6d8f0a"
+	headNew   = "d4e8a2c6f0b4d8e2a6c0f4b8d2e6a0c4f8b2d6e0"
+)
+
+// fakeDaemon is an rpc.Service with canned answers that records the params
+// of every repo call.
+type fakeDaemon struct {
+	mu    sync.Mutex
+	calls []any
+	repos []rpc.RepoInfo
+}
+
+func newFakeDaemon() *fakeDaemon {
+	return &fakeDaemon{repos: []rpc.RepoInfo{
+		{RepoID: repoTiny, Name: "tiny", Description: "Tiny", Creator: didAlice, DefaultBranch: "main",
+			Delegates: []string{didAlice}, Holders: []string{didAlice, didBob}, Local: true, Path: "/home/u/src/tiny",
+			Seeded: true, Replica: rpc.ReplicaUpToDate, Head: headOld},
+		{RepoID: repoHello, Name: "hello", Description: "Hello, world\nin many languages", Creator: didCarol,
+			DefaultBranch: "main", Delegates: []string{didCarol}, Holders: []string{didCarol, didBob, didAlice},
+			Seeded: true, Replica: rpc.ReplicaBehind, Head: headOld,
+			Clones: []rpc.CloneStatus{{Path: helloCopy, Branch: "main", Status: rpc.CloneUpToDate}}},
+		{RepoID: repoNotes, Name: "notes", Creator: didBob, DefaultBranch: "main", Delegates: []string{didBob},
+			Holders: []string{didBob}, Seeded: true, Replica: rpc.ReplicaUpToDate, Head: headNew,
+			Clones: []rpc.CloneStatus{{Path: "/home/u/notes", Branch: "main", Status: rpc.CloneBehind}}},
+		{RepoID: repoEvil, Name: "../evil", Creator: didBob, Replica: rpc.ReplicaMissing},
+	}}
+}
+
+func (f *fakeDaemon) record(p any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, p)
+}
+
+// repoCalls returns the params recorded so far and forgets them.
+func (f *fakeDaemon) takeCalls() []any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
+
+func (f *fakeDaemon) repo(id string) (rpc.RepoInfo, error) {
+	for _, r := range f.repos {
+		if r.RepoID == id {
+			return r, nil
+		}
+	}
+	return rpc.RepoInfo{}, rpc.Errorf(rpc.CodeNotFound, "repository %s not found", id)
+}
+
+func (f *fakeDaemon) NodeInfo(context.Context) (rpc.NodeInfo, error) {
+	return rpc.NodeInfo{DID: didAlice}, nil
+}
+func (f *fakeDaemon) NodePeers(context.Context) ([]rpc.Peer, error)     { return nil, nil }
+func (f *fakeDaemon) NodeList(context.Context) ([]rpc.NodeEntry, error) { return nil, nil }
+func (f *fakeDaemon) NodeConnect(context.Context, rpc.ConnectParams) (rpc.Peer, error) {
+	return rpc.Peer{}, errors.New("not in this test")
+}
+func (f *fakeDaemon) Subscribe([]string) (<-chan rpc.Event, func()) { return nil, nil }
+
+func (f *fakeDaemon) RepoAdd(_ context.Context, p rpc.RepoAddParams) (rpc.RepoInfo, error) {
+	f.record(p)
+	if p.Path == "/home/u/Documents" {
+		return rpc.RepoInfo{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s is not a git repository", p.Path)
+	}
+	return rpc.RepoInfo{RepoID: repoTiny, Name: cmp.Or(p.Name, filepath.Base(p.Path)), Description: p.Description,
+		Creator: didAlice, DefaultBranch: "main", Local: true, Path: p.Path, Seeded: true, Replica: rpc.ReplicaUpToDate}, nil
+}
+
+func (f *fakeDaemon) RepoList(context.Context) ([]rpc.RepoInfo, error) { return f.repos, nil }
+
+func (f *fakeDaemon) RepoShow(_ context.Context, p rpc.RepoIDParams) (rpc.RepoDetail, error) {
+	info, err := f.repo(p.RepoID)
+	if err != nil {
+		return rpc.RepoDetail{}, err
+	}
+	d := rpc.RepoDetail{RepoInfo: info}
+	if p.RepoID == repoHello {
+		d.Namespaces = []rpc.NamespaceRefs{
+			{Node: didCarol, Canonical: true, Seq: 1795252800000, Refs: []rpc.RefInfo{
+				{Name: "refs/heads/main", OID: headOld}, {Name: "refs/tags/v1.0", OID: headNew}}},
+			{Node: didBob, Seq: 1795197852000, Refs: []rpc.RefInfo{{Name: "refs/heads/feature/german", OID: headNew}}},
+		}
+	}
+	return d, nil
+}
+
+func (f *fakeDaemon) RepoSync(_ context.Context, p rpc.RepoIDParams, progress rpc.ProgressFunc) (rpc.SyncResult, error) {
+	f.record(p)
+	if _, err := f.repo(p.RepoID); err != nil {
+		return rpc.SyncResult{}, err
+	}
+	if p.RepoID == repoTiny {
+		return rpc.SyncResult{RepoID: p.RepoID}, nil
+	}
+	progress(0, 12629, "receiving objects")
+	progress(12629, 12629, "receiving objects")
+	return rpc.SyncResult{RepoID: p.RepoID, Updated: true, From: didCarol, Namespaces: 1, Bytes: 12629}, nil
+}
+
+func (f *fakeDaemon) RepoClone(_ context.Context, p rpc.RepoCloneParams, progress rpc.ProgressFunc) (rpc.CloneResult, error) {
+	f.record(p)
+	if _, err := f.repo(p.RepoID); err != nil {
+		return rpc.CloneResult{}, err
+	}
+	progress(1, 2, "copying objects")
+	return rpc.CloneResult{RepoID: p.RepoID, Path: p.Path, Branch: "main", Head: headOld}, nil
+}
+
+func (f *fakeDaemon) RepoPull(_ context.Context, p rpc.RepoPullParams, progress rpc.ProgressFunc) (rpc.PullResult, error) {
+	f.record(p)
+	progress(1, 1, "fast-forwarding main")
+	if p.Path == "/home/u/notes" {
+		return rpc.PullResult{RepoID: repoNotes, Path: p.Path, Branch: "main", Old: headNew, Head: headNew}, nil
+	}
+	return rpc.PullResult{RepoID: repoHello, Path: p.Path, Branch: "main", Updated: true, Old: headOld, Head: headNew}, nil
+}
+
+func (f *fakeDaemon) RepoSeed(_ context.Context, p rpc.RepoIDParams, seed bool) (rpc.RepoInfo, error) {
+	f.record(struct {
+		rpc.RepoIDParams
+		Seed bool
+	}{p, seed})
+	info, err := f.repo(p.RepoID)
+	info.Seeded = seed
+	return info, err
+}
+
+// startDaemon serves f on a socket in a new root short enough for a unix
+// socket path, and returns the root.
+func startDaemon(t *testing.T, f *fakeDaemon) string {
+	t.Helper()
+	root, err := os.MkdirTemp("", "me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	ln, err := rpc.Listen(rpc.SocketPath(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rpc.NewServer(f, nil).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return root
+}
+
+// mecli runs the tool in-process against the daemon at root, in working
+// directory wd.
+func mecli(t *testing.T, root, wd string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
+		getwd: func() (string, error) { return wd, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code = run(ctx, e, append([]string{"--root", root}, args...))
+	return code, out.String(), errb.String()
+}
+
+// mustRun runs mecli and fails the test unless it exits 0 with nothing on
+// stderr (no progress noise when stderr is not a terminal).
+func mustRun(t *testing.T, root, wd string, args ...string) string {
+	t.Helper()
+	code, out, errOut := mecli(t, root, wd, args...)
+	if code != 0 || errOut != "" {
+		t.Fatalf("mecli %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func TestRepoAdd(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+
+	out := mustRun(t, root, workDir, "repo", "add", "--path", "tiny", "--description", "Tiny", "--json")
+	var info rpc.RepoInfo
+	if err := json.Unmarshal([]byte(out), &info); err != nil || info.RepoID != repoTiny {
+		t.Fatalf("repo add --json printed %q (%v), want a RepoInfo with repo_id", out, err)
+	}
+	if !strings.Contains(out, `"repo_id": "`+repoTiny+`"`) {
+		t.Errorf("repo add --json: %q has no repo_id member", out)
+	}
+
+	// The seed's flags, a positional path, the current directory, ".." —
+	// every relative path reaches the daemon absolute and clean.
+	mustRun(t, root, workDir, "repo", "add", "/home/u/src/tiny/", "--name", "tiny2")
+	mustRun(t, root, workDir, "repo", "add")
+	mustRun(t, root, workDir+"/sub", "repo", "add", "--path", "../tiny")
+	want := []any{
+		rpc.RepoAddParams{Path: workDir + "/tiny", Description: "Tiny"},
+		rpc.RepoAddParams{Path: "/home/u/src/tiny", Name: "tiny2"},
+		rpc.RepoAddParams{Path: workDir},
+		rpc.RepoAddParams{Path: workDir + "/tiny"},
+	}
+	if got := f.takeCalls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("the daemon got\n%+v\nwant\n%+v", got, want)
+	}
+
+	// Human output: the id on a line of its own.
+	out = mustRun(t, root, workDir, "repo", "add", "--path", "tiny")
+	if !strings.HasPrefix(out, "Added repository tiny\n") || !strings.Contains(out, "\n  id: "+repoTiny+"\n") ||
+		!strings.Contains(out, "  path: "+workDir+"/tiny") {
+		t.Errorf("repo add printed %q", out)
+	}
+
+	if code, _, errOut := mecli(t, root, workDir, "repo", "add", "a", "--path", "b"); code != 2 || !strings.Contains(errOut, "given twice") {
+		t.Errorf("two paths: exit %d, %q", code, errOut)
+	}
+}
+
+func TestRepoList(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	out := mustRun(t, root, workDir, "repo", "list")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "REPO ID") || !strings.Contains(lines[0], "STATUS") {
+		t.Fatalf("repo list printed\n%s", out)
+	}
+	for _, tc := range []struct{ id, status string }{
+		{repoTiny, "up to date"},
+		{repoHello, "HAS UPDATES"},
+		{repoNotes, "clone at /home/u/notes has updates (mecli repo pull)"},
+		{repoEvil, "not replicated"},
+	} {
+		var line string
+		for _, l := range lines {
+			if strings.HasPrefix(l, tc.id) {
+				line = l
+			}
+		}
+		if !strings.HasSuffix(line, tc.status) {
+			t.Errorf("the line of %s is %q, want the status %q", tc.id, line, tc.status)
+		}
+	}
+	hello := lines[2]
+	if !strings.Contains(hello, "Hello, world in many languages") || !strings.Contains(hello, "…"+didCarol[len(didCarol)-8:]) ||
+		!strings.Contains(hello, "  3  ") {
+		t.Errorf("the hello line lacks its description on one line, short creator or holder count: %q", hello)
+	}
+
+	out = mustRun(t, root, workDir, "repo", "list", "--json")
+	var repos []rpc.RepoInfo
+	if err := json.Unmarshal([]byte(out), &repos); err != nil || len(repos) != 4 || repos[1].Replica != rpc.ReplicaBehind {
+		t.Fatalf("repo list --json printed %q (%v)", out, err)
+	}
+}
+
+func TestRepoShow(t *testing.T) {
+	root := startDaemon(t, newFakeDaemon())
+	out := mustRun(t, root, workDir, "repo", "show", repoHello)
+	for _, want := range []string{
+		"hello\n", "  Hello, world\n  in many languages\n", repoHello, didCarol, "main", "HAS UPDATES",
+		helloCopy + " (main, up to date)", didCarol + " (canonical)\n", "refs/heads/main", "1f7a3c9",
+		didBob + "\n", "refs/heads/feature/german  d4e8a2c",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("repo show lacks %q:\n%s", want, out)
+		}
+	}
+	out = mustRun(t, root, workDir, "repo", "show", "--json", strings.TrimPrefix(repoHello, "did:repo:"))
+	var d rpc.RepoDetail
+	if err := json.Unmarshal([]byte(out), &d); err != nil || d.RepoID != repoHello || len(d.Namespaces) != 2 {
+		t.Fatalf("repo show --json printed %q (%v)", out, err)
+	}
+}
+
+func TestRepoSync(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	out := mustRun(t, root, workDir, "repo", "sync", repoHello)
+	if want := "Synced: 1 namespace updated from " + didCarol + " (12.3 KiB)\n"; out != want {
+		t.Errorf("repo sync printed %q, want %q", out, want)
+	}
+	if out := mustRun(t, root, workDir, "repo", "sync", repoTiny); out != "Already up to date\n" {
+		t.Errorf("repo sync of an up-to-date repository printed %q", out)
+	}
+	out = mustRun(t, root, workDir, "--json", "repo", "sync", repoHello)
+	var res rpc.SyncResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Updated || res.Bytes != 12629 {
+		t.Errorf("repo sync --json printed %q (%v)", out, err)
+	}
+}
+
+func TestRepoClone(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	forms := [][]string{
+		{"repo", "clone", "--repo-id", repoHello, "--output", "./hello"}, // the seed's
+		{"repo", "clone", repoHello, "hello"},
+		{"repo", "clone", "--repo-id", repoHello, "hello"},
+		{"repo", "clone", strings.TrimPrefix(repoHello, "did:repo:"), workDir + "/x/../hello"},
+		{"repo", "clone", repoHello}, // the directory is named after the repository
+	}
+	for _, args := range forms {
+		out := mustRun(t, root, workDir, args...)
+		if want := "Cloned hello into " + helloCopy + " (branch main at 1f7a3c9)\n"; out != want {
+			t.Errorf("%v printed %q, want %q", args, out, want)
+		}
+	}
+	want := rpc.RepoCloneParams{RepoID: repoHello, Path: helloCopy}
+	calls := f.takeCalls()
+	if len(calls) != len(forms) {
+		t.Fatalf("the daemon got %d clone calls, want %d: %+v", len(calls), len(forms), calls)
+	}
+	for i, c := range calls {
+		if c != want {
+			t.Errorf("%v sent %+v, want %+v", forms[i], c, want)
+		}
+	}
+
+	out := mustRun(t, root, workDir, "repo", "clone", repoHello, "--namespace", didBob, "--json")
+	var res rpc.CloneResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Path != helloCopy || res.Head != headOld {
+		t.Errorf("repo clone --json printed %q (%v)", out, err)
+	}
+	if got := f.takeCalls(); len(got) != 1 || got[0].(rpc.RepoCloneParams).Namespace != didBob {
+		t.Errorf("repo clone --namespace sent %+v", got)
+	}
+
+	// A repository whose name would lead out of the current directory
+	// needs a directory; nothing is cloned.
+	code, _, errOut := mecli(t, root, workDir, "repo", "clone", repoEvil)
+	if code != 1 || !strings.Contains(errOut, "cannot name a directory") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("clone of %q: exit %d, %q", "../evil", code, errOut)
+	}
+	if got := f.takeCalls(); len(got) != 0 {
+		t.Errorf("the daemon was asked to clone: %+v", got)
+	}
+
+	for _, args := range [][]string{
+		{"repo", "clone"},
+		{"repo", "clone", "--output", "x"},
+		{"repo", "clone", repoHello, "a", "b"},
+		{"repo", "clone", "--repo-id", repoHello, repoTiny},
+		{"repo", "clone", repoHello, "a", "--output", "b"},
+	} {
+		if code, _, _ := mecli(t, root, workDir, args...); code != 2 {
+			t.Errorf("%v: exit %d, want a usage error", args, code)
+		}
+	}
+}
+
+func TestRepoPull(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	for _, tc := range []struct {
+		name string
+		wd   string
+		args []string
+		want rpc.RepoPullParams
+	}{
+		{"in a working copy", helloCopy, nil, rpc.RepoPullParams{Path: helloCopy}},
+		{"in a subdirectory of one", helloCopy + "/src/lib", nil, rpc.RepoPullParams{Path: helloCopy}},
+		{"in an unknown directory", "/home/u/other", nil, rpc.RepoPullParams{Path: "/home/u/other"}},
+		{"with an id, inside", helloCopy, []string{repoHello}, rpc.RepoPullParams{RepoID: repoHello, Path: helloCopy}},
+		{"the seed's form, elsewhere", "/home/u", []string{"--repo-id", repoHello}, rpc.RepoPullParams{RepoID: repoHello, Path: helloCopy}},
+		{"a repository without clones", "/home/u/w", []string{repoTiny}, rpc.RepoPullParams{RepoID: repoTiny, Path: "/home/u/w"}},
+		{"--path", workDir, []string{"--path", "../other/"}, rpc.RepoPullParams{Path: "/home/u/other"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := mustRun(t, root, tc.wd, append([]string{"repo", "pull"}, tc.args...)...)
+			if got := f.takeCalls(); len(got) != 1 || got[0] != tc.want {
+				t.Errorf("the daemon got %+v, want %+v", got, tc.want)
+			}
+			if out != "Updated main: 1f7a3c9..d4e8a2c\n" {
+				t.Errorf("repo pull printed %q", out)
+			}
+		})
+	}
+	if out := mustRun(t, root, "/home/u/notes", "repo", "pull"); out != "Already up to date\n" {
+		t.Errorf("an up-to-date pull printed %q", out)
+	}
+	f.takeCalls()
+	out := mustRun(t, root, helloCopy, "repo", "pull", "--json")
+	var res rpc.PullResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Updated || res.Head != headNew {
+		t.Errorf("repo pull --json printed %q (%v)", out, err)
+	}
+}
+
+// With several working copies and none around, repo pull --repo-id asks
+// which one.
+func TestRepoPullAmbiguous(t *testing.T) {
+	f := newFakeDaemon()
+	f.repos[1].Clones = append(f.repos[1].Clones, rpc.CloneStatus{Path: "/home/u/hello-2", Branch: "main"})
+	root := startDaemon(t, f)
+	code, _, errOut := mecli(t, root, "/home/u", "repo", "pull", "--repo-id", repoHello)
+	if code != 1 || !strings.Contains(errOut, "2 working copies") || !strings.Contains(errOut, "--path") {
+		t.Errorf("exit %d, %q", code, errOut)
+	}
+	if got := f.takeCalls(); len(got) != 0 {
+		t.Errorf("the daemon was asked to pull: %+v", got)
+	}
+}
+
+func TestRepoSeedUnseed(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	if out := mustRun(t, root, workDir, "repo", "seed", repoNotes); !strings.HasPrefix(out, "Seeding notes ("+repoNotes+")") {
+		t.Errorf("repo seed printed %q", out)
+	}
+	out := mustRun(t, root, workDir, "repo", "unseed", repoNotes, "--json")
+	var info rpc.RepoInfo
+	if err := json.Unmarshal([]byte(out), &info); err != nil || info.Seeded {
+		t.Errorf("repo unseed --json printed %q (%v)", out, err)
+	}
+	got := f.takeCalls()
+	if len(got) != 2 || !reflect.ValueOf(got[0]).Field(1).Bool() || reflect.ValueOf(got[1]).Field(1).Bool() {
+		t.Errorf("the daemon got %+v, want seed then unseed", got)
+	}
+}
+
+// Errors are one line on stderr and exit status 1.
+func TestRepoErrors(t *testing.T) {
+	root := startDaemon(t, newFakeDaemon())
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"repo", "show", repoMissing}, "mecli repo show: repository " + repoMissing + " not found"},
+		{[]string{"repo", "sync", repoMissing}, "not found"},
+		{[]string{"repo", "clone", repoMissing}, "not found"},
+		{[]string{"repo", "seed", repoMissing, "--json"}, "not found"},
+		{[]string{"repo", "add", "/home/u/Documents"}, "/home/u/Documents is not a git repository"},
+		{[]string{"repo", "show", "did:repo:nonsense"}, "invalid repository id"},
+		{[]string{"repo", "clone", repoHello, "--namespace", "bob"}, "invalid --namespace"},
+	} {
+		code, out, errOut := mecli(t, root, workDir, tc.args...)
+		if code != 1 || out != "" || !strings.Contains(errOut, tc.msg) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q", tc.args, code, out, errOut, tc.msg)
+		}
+	}
+}
+
+// Without a daemon: the client's one-line hint; a usage error comes first.
+func TestRepoNoDaemon(t *testing.T) {
+	root, err := os.MkdirTemp("", "me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	code, _, errOut := mecli(t, root, workDir, "repo", "list")
+	if code != 1 || !strings.Contains(errOut, "no daemon running") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("repo list without a daemon: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := mecli(t, root, workDir, "repo", "show"); code != 2 || !strings.Contains(errOut, "missing REPO_ID") {
+		t.Errorf("repo show without an id: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := mecli(t, root, workDir, "repo"); code != 2 || !strings.Contains(errOut, "repo clone") || !strings.Contains(errOut, "repo unseed") {
+		t.Errorf("repo alone: exit %d, %q", code, errOut)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	l := &progressLine{w: &buf}
+	l.update(rpc.Progress{Done: 5684, Total: 12629, Message: "receiving objects"})
+	l.update(rpc.Progress{Done: 1, Total: 1, Message: "done"})
+	l.clear()
+	first := "\rreceiving objects:  45% (5684/12629)"
+	second := "\rdone: 100% (1/1)" + strings.Repeat(" ", len(first)-1-len("done: 100% (1/1)"))
+	if want := first + second + "\r" + strings.Repeat(" ", len(first)-1) + "\r"; buf.String() != want {
+		t.Errorf("drew %q, want %q", buf.String(), want)
+	}
+
+	var nilLine *progressLine // what a command gets when stderr is not a terminal
+	nilLine.update(rpc.Progress{Done: 1})
+	nilLine.clear()
+
+	long := progressText(rpc.Progress{Done: 1 << 40, Total: 1 << 41, Message: strings.Repeat("é", 200) + "\x1b[2J"})
+	if n := utf8.RuneCountInString(long); n > progressWidth || !strings.HasSuffix(long, "…:  50% (1099511627776/2199023255552)") {
+		t.Errorf("long line (%d runes): %q", n, long)
+	}
+	if s := progressText(rpc.Progress{Done: 3, Message: "receiving objects from " + didCarol}); s != "receiving objects from …bU4hhvjP: 3" {
+		t.Errorf("progress naming a node: %q", s)
+	}
+	if s := progressText(rpc.Progress{Message: "evil\x1b]0;title\a"}); strings.ContainsAny(s, "\x1b\a") {
+		t.Errorf("control characters reach the terminal: %q", s)
+	}
+	if isTerminal(&buf) {
+		t.Error("a buffer is not a terminal")
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 12629: "12.3 KiB", 4 << 20: "4.0 MiB", 3 << 40: "3072.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
