@@ -374,7 +374,12 @@ func (n *Node) watch(ctx context.Context) {
 	}
 }
 
+// noteError records a repository's latest error; the same error again (a
+// watched path that stays missing) is neither logged nor stored again.
 func (n *Node) noteError(repo identity.RepoID, err error) {
+	if n.state(repo).LastError == err.Error() {
+		return
+	}
 	n.log.Warn("repository", "repo", repo.String(), "err", err)
 	_ = n.updateState(repo, func(st *repoState) { st.LastError = err.Error() })
 }
