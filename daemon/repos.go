@@ -370,6 +370,9 @@ func (n *Node) watch(ctx context.Context) {
 				continue
 			}
 			n.log.Info("published new refs", "repo", repo.String(), "path", path)
+			if n.state(repo).LastError != "" {
+				_ = n.updateState(repo, func(st *repoState) { st.LastError = "" })
+			}
 		}
 	}
 }
