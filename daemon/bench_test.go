@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -76,15 +75,15 @@ func BenchmarkHandshakeQUIC(b *testing.B) {
 // would otherwise wait for the 10 s retransmit tick, so a loss fails the
 // benchmark rather than skewing it.
 func BenchmarkChainPropagation(b *testing.B) {
-	a := benchStart(b, cfg(benchRoot(b), "alpha"), nil)
-	mid := benchStart(b, cfg(benchRoot(b), "beta", a.Addr()), nil)
+	a := benchStart(b, cfg(shortRoot(b), "alpha"), nil)
+	mid := benchStart(b, cfg(shortRoot(b), "beta", a.Addr()), nil)
 	// C says when it has stored an announcement of A: gossip calls OnAccept
 	// right after the store took it. Waiting on that instead of polling the
 	// store keeps a busy poller from competing for the CPU with the three
 	// nodes it measures (on a two-core machine polling doubled the tail).
 	stored := make(chan string, 1)
 	aID := a.ID()
-	c := benchStart(b, cfg(benchRoot(b), "gamma", mid.Addr()), func(env *wire.Envelope, body wire.Body) {
+	c := benchStart(b, cfg(shortRoot(b), "gamma", mid.Addr()), func(env *wire.Envelope, body wire.Body) {
 		if na, ok := body.(*wire.NodeAnnouncement); ok && env.Origin == aID {
 			select {
 			case stored <- na.Alias:
@@ -92,7 +91,7 @@ func BenchmarkChainPropagation(b *testing.B) {
 			}
 		}
 	})
-	benchWait(b, "C to know A and A to know C", 10*time.Second, func() bool {
+	waitFor(b, "C to know A and A to know C", 10*time.Second, func() bool {
 		return c.alias(a.ID()) == "alpha" && a.alias(c.ID()) == "gamma"
 	})
 	if a.tr.Peer(c.ID()) != nil {
@@ -162,46 +161,5 @@ func benchStart(b *testing.B, c Config, onAccept func(*wire.Envelope, wire.Body)
 		},
 		Rate: 1e9, Burst: 1e9,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Node: n, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		r.err = n.Serve(ctx)
-		close(r.done)
-	}()
-	b.Cleanup(func() {
-		r.cancel()
-		select {
-		case <-r.done:
-			if r.err != nil {
-				b.Errorf("node %s stopped with %v", r.cfg.Alias, r.err)
-			}
-		case <-time.After(15 * time.Second):
-			b.Errorf("node %s did not stop", r.cfg.Alias)
-		}
-	})
-	benchWait(b, "node to announce itself", 5*time.Second, func() bool { return r.knowsNode(r.ID()) })
-	return r
-}
-
-// benchRoot is shortRoot for benchmarks.
-func benchRoot(b *testing.B) string {
-	b.Helper()
-	dir, err := os.MkdirTemp("", "me")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// benchWait is waitFor for benchmarks.
-func benchWait(b *testing.B, what string, d time.Duration, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return serve(b, n)
 }

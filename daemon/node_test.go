@@ -17,7 +17,7 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -29,7 +29,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 // shortRoot makes a root directory whose socket path fits the unix limit.
-func shortRoot(t *testing.T) string {
+func shortRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "me")
 	if err != nil {
@@ -46,7 +46,7 @@ type running struct {
 	err    error         // Serve's result, once done is closed
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -59,7 +59,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, cfg Config) *running {
+func start(t testing.TB, cfg Config) *running {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -68,6 +68,14 @@ func start(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, n)
+}
+
+// serve runs n (made by New) until the test ends, and returns once it has
+// announced itself. start is New then serve; a benchmark that changes the
+// node before it runs (benchStart) calls serve itself.
+func serve(t testing.TB, n *Node) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Node: n, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -144,7 +152,7 @@ func TestChainDiscoveryAndRestart(t *testing.T) {
 
 // A raw peer: a transport with its own identity, used to send what an
 // honest node never would.
-func rawPeer(t *testing.T, target *running) (*identity.Key, *transport.Peer) {
+func rawPeer(t testing.TB, target *running) (*identity.Key, *transport.Peer) {
 	t.Helper()
 	k, err := identity.GenerateKey()
 	if err != nil {
@@ -165,7 +173,7 @@ func rawPeer(t *testing.T, target *running) (*identity.Key, *transport.Peer) {
 	return k, p
 }
 
-func signed(t *testing.T, k *identity.Key, ts time.Time, alias string) []byte {
+func signed(t testing.TB, k *identity.Key, ts time.Time, alias string) []byte {
 	t.Helper()
 	env, err := wire.Sign(k, ts, &wire.NodeAnnouncement{Alias: alias, Addresses: []string{}, Features: []string{}})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 // git runs git in dir for a test, with a fixed identity.
-func git(t *testing.T, dir string, args ...string) string {
+func git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -33,7 +33,7 @@ func git(t *testing.T, dir string, args ...string) string {
 }
 
 // workRepo makes a working repository with a few commits, a branch and a tag.
-func workRepo(t *testing.T) string {
+func workRepo(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tiny")
 	os.MkdirAll(dir, 0o755)
@@ -48,7 +48,7 @@ func workRepo(t *testing.T) string {
 	return dir
 }
 
-func commit(t *testing.T, dir, file, content string) string {
+func commit(t testing.TB, dir, file, content string) string {
 	t.Helper()
 	os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644)
 	git(t, dir, "add", file)
@@ -141,7 +141,7 @@ func TestAddReplicateCloneUpdatePull(t *testing.T) {
 
 // bigRepo makes a working repository with about size bytes of
 // incompressible content, so its pack takes several chunks.
-func bigRepo(t *testing.T, size int) string {
+func bigRepo(t testing.TB, size int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "big")
 	os.MkdirAll(dir, 0o755)
@@ -162,7 +162,7 @@ func bigRepo(t *testing.T, size int) string {
 	return dir
 }
 
-func headOf(t *testing.T, r *running, repo string) string {
+func headOf(t testing.TB, r *running, repo string) string {
 	t.Helper()
 	got, err := r.RepoShow(context.Background(), rpc.RepoIDParams{RepoID: repo})
 	if err != nil {
@@ -219,7 +219,10 @@ func TestTamperedHolderRejected(t *testing.T) {
 	}
 	repo, _ := identity.ParseRepoID(info.RepoID)
 	want := git(t, src, "rev-parse", "main")
-	waitFor(t, "the tamperer to replicate", 20*time.Second, func() bool { return headOf(t, tam, info.RepoID) == want })
+	waitFor(t, "the tamperer to replicate", 20*time.Second, func() bool {
+		_, _, stored, _ := tam.store.SignedRefs(repo, a.ID())
+		return stored && headOf(t, tam, info.RepoID) == want
+	})
 
 	// The tamperer points A's main at another commit in the refs it serves.
 	raw, seq, ok, err := tam.store.SignedRefs(repo, a.ID())
@@ -354,7 +357,7 @@ func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
 	}
 }
 
-func mustRepo(t *testing.T, s string) identity.RepoID {
+func mustRepo(t testing.TB, s string) identity.RepoID {
 	t.Helper()
 	r, err := identity.ParseRepoID(s)
 	if err != nil {

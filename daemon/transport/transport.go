@@ -624,6 +624,13 @@ func (p *Peer) OpenStream(ctx context.Context, kind byte) (*quic.Stream, error) 
 	return s, nil
 }
 
+// BytesTransferred is the QUIC payload sent plus received on the peer's
+// connection so far (UDP payloads including retransmissions).
+func (p *Peer) BytesTransferred() uint64 {
+	st := p.conn.ConnectionStats()
+	return st.BytesSent + st.BytesReceived
+}
+
 // Close closes the connection with an application error code.
 func (p *Peer) Close(code quic.ApplicationErrorCode, reason string) {
 	p.conn.CloseWithError(code, reason)
