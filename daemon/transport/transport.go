@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -493,10 +494,9 @@ func (t *Transport) run(p *Peer) {
 		t.cfg.OnPeer(p)
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); t.datagrams(p) }()
-	go func() { defer wg.Done(); t.streams(p) }()
-	go func() { defer wg.Done(); t.uniStreams(p) }()
+	wg.Go(func() { t.datagrams(p) })
+	wg.Go(func() { t.streams(p, &wg) })
+	wg.Go(func() { t.uniStreams(p, &wg) })
 	wg.Wait()
 }
 
@@ -515,42 +515,58 @@ func (t *Transport) datagrams(p *Peer) {
 // streamKindTimeout bounds the wait for a stream's kind byte.
 const streamKindTimeout = 10 * time.Second
 
-func (t *Transport) streams(p *Peer) {
+// kindReader is what readKind needs of both stream types.
+type kindReader interface {
+	io.Reader
+	SetReadDeadline(time.Time) error
+}
+
+// readKind reads a stream's first byte within streamKindTimeout.
+func readKind(s kindReader) (byte, bool) {
+	s.SetReadDeadline(time.Now().Add(streamKindTimeout))
+	var kind [1]byte
+	if _, err := io.ReadFull(s, kind[:]); err != nil {
+		return 0, false
+	}
+	s.SetReadDeadline(time.Time{})
+	return kind[0], true
+}
+
+// streams dispatches the peer's bidirectional streams; handlers run in
+// goroutines counted by handlers, which run waits for.
+func (t *Transport) streams(p *Peer, handlers *sync.WaitGroup) {
 	for {
 		s, err := p.conn.AcceptStream(t.ctx)
 		if err != nil {
 			return
 		}
-		go func() {
-			s.SetReadDeadline(time.Now().Add(streamKindTimeout))
-			var kind [1]byte
-			if _, err := s.Read(kind[:]); err != nil || t.cfg.OnStream == nil {
+		handlers.Go(func() {
+			kind, ok := readKind(s)
+			if !ok || t.cfg.OnStream == nil {
 				s.CancelRead(0)
 				s.CancelWrite(0)
 				return
 			}
-			s.SetReadDeadline(time.Time{})
-			t.cfg.OnStream(p, kind[0], s)
-		}()
+			t.cfg.OnStream(p, kind, s)
+		})
 	}
 }
 
-func (t *Transport) uniStreams(p *Peer) {
+// uniStreams dispatches the peer's unidirectional streams, as streams does.
+func (t *Transport) uniStreams(p *Peer, handlers *sync.WaitGroup) {
 	for {
 		s, err := p.conn.AcceptUniStream(t.ctx)
 		if err != nil {
 			return
 		}
-		go func() {
-			s.SetReadDeadline(time.Now().Add(streamKindTimeout))
-			var kind [1]byte
-			if _, err := s.Read(kind[:]); err != nil || t.cfg.OnUniStream == nil {
+		handlers.Go(func() {
+			kind, ok := readKind(s)
+			if !ok || t.cfg.OnUniStream == nil {
 				s.CancelRead(0)
 				return
 			}
-			s.SetReadDeadline(time.Time{})
-			t.cfg.OnUniStream(p, kind[0], s)
-		}()
+			t.cfg.OnUniStream(p, kind, s)
+		})
 	}
 }
 
