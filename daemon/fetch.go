@@ -350,12 +350,14 @@ func (n *Node) fetchFrom(ctx context.Context, p *transport.Peer, repo identity.R
 		if err != nil {
 			return res, err
 		}
-		if err := bare.UpdateRefs(ctx, ns, current, fromWireRefs(u.sr.Refs())); err != nil {
+		next := fromWireRefs(u.sr.Refs())
+		if err := bare.UpdateRefs(ctx, ns, current, next); err != nil {
 			return res, err
 		}
 		if _, err := n.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
 			return res, err
 		}
+		n.setHEAD(ctx, bare, ns, doc.DefaultBranch(), next)
 		res.namespaces++
 	}
 	return res, nil

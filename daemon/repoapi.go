@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -253,11 +254,17 @@ func (n *Node) RepoClone(ctx context.Context, p rpc.RepoCloneParams, progress rp
 		}
 	}
 	ns := namespaceOf(nsNode)
+	// A fork's working copy keeps following the fork: its origin names
+	// the namespace, as `git clone mega://<repo>/<node>` would.
+	url := MegaURL(repo)
+	if nsNode != canonicalNS(doc) {
+		url += "/" + ns
+	}
 	branch := doc.DefaultBranch()
 	if progress != nil {
 		progress(0, 0, "checking out "+branch)
 	}
-	if err := bare.CloneTo(ctx, ns, dest, MegaURL(repo), branch); err != nil {
+	if err := bare.CloneTo(ctx, ns, dest, url, branch); err != nil {
 		return rpc.CloneResult{}, rpc.Errorf(rpc.CodeInvalidArgument, "cloning into %s: %v", dest, err)
 	}
 	gotBranch, head, err := n.git.WorkHead(ctx, dest)
@@ -277,6 +284,7 @@ func (n *Node) RepoClone(ctx context.Context, p rpc.RepoCloneParams, progress rp
 func (n *Node) RepoPull(ctx context.Context, p rpc.RepoPullParams, progress rpc.ProgressFunc) (rpc.PullResult, error) {
 	path := filepath.Clean(p.Path)
 	var repo identity.RepoID
+	var urlNS string // the namespace origin's URL names, if any
 	var err error
 	if p.RepoID != "" {
 		if repo, err = parseRepo(p.RepoID); err != nil {
@@ -291,16 +299,26 @@ func (n *Node) RepoPull(ctx context.Context, p rpc.RepoPullParams, progress rpc.
 		if !ok {
 			return rpc.PullResult{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: origin is %q, not a mega:// URL; pass the repository id", path, url)
 		}
-		rest, _, _ = strings.Cut(rest, "/")
+		rest, node, _ := strings.Cut(rest, "/")
 		if repo, err = parseRepo(rest); err != nil {
 			return rpc.PullResult{}, err
+		}
+		if node != "" {
+			if !strings.HasPrefix(node, "did:key:") {
+				node = "did:key:" + node
+			}
+			id, err := identity.ParseNodeID(node)
+			if err != nil {
+				return rpc.PullResult{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: origin is %q: %v", path, url, err)
+			}
+			urlNS = namespaceOf(id)
 		}
 	}
 	doc, bare, err := n.ensureReplica(ctx, repo, progress)
 	if err != nil {
 		return rpc.PullResult{}, err
 	}
-	ns := namespaceOf(canonicalNS(doc))
+	ns := cmp.Or(urlNS, namespaceOf(canonicalNS(doc)))
 	for _, c := range n.state(repo).Clones {
 		if c.Path == path {
 			ns = c.Namespace

@@ -238,6 +238,9 @@ func (n *Node) publishWork(ctx context.Context, repo identity.RepoID, path strin
 	if err != nil {
 		return err
 	}
+	if doc, err := n.doc(repo); err == nil {
+		n.setHEAD(ctx, bare, namespaceOf(n.ID()), doc.DefaultBranch(), refs)
+	}
 	n.repos.mu.Lock()
 	n.repos.workRefs[repo] = work
 	n.repos.mu.Unlock()

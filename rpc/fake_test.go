@@ -45,6 +45,11 @@ const (
 	headHello    = "d4e8a2c6f0b4d8e2a6c0f4b8d2e6a0c4f8b2d6e0"
 	headHelloTag = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9"
 	headBobFeat  = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f"
+	headAliceFix = "b7c1d9e3f5a7b9c1d3e5f7a9b1c3d5e7f9a1b3c5"
+
+	// repo.locate's answers: the replica of repoExample on alice's node.
+	gitDirExample = "/home/alice/.megaengine/repos/zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp.git"
+	seqAlice      = 1795253400000 // alice's signed refs of repoExample after her push
 
 	hostBlock       = "192.0.2.1:1"     // NodeConnect blocks until its context ends
 	hostUnreachable = "192.0.2.99:9000" // NodeConnect fails with CodeUnavailable
@@ -324,6 +329,58 @@ func (f *fakeService) RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (
 	}
 	info.Seeded = seed
 	return info, nil
+}
+
+// RepoLocate serves repo.locate: repoExample is replicated (canonical
+// namespace carol's), repoTiny is alice's own watched repository, repoNotes
+// is known from announcements only.
+func (f *fakeService) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
+	f.record(p)
+	switch p.RepoID {
+	case repoExample:
+	case repoTiny:
+		if p.Own {
+			return LocateResult{}, Errorf(CodeConflict,
+				"%s is shared from the working repository %s on this node, which publishes its commits by itself: commit there instead of pushing", p.RepoID, pathTiny)
+		}
+	case repoNotes:
+		return LocateResult{}, Errorf(CodeNotFound, "this node holds no replica of %s", p.RepoID)
+	default:
+		return LocateResult{}, notFound(p.RepoID)
+	}
+	owner := didCarol
+	if p.RepoID == repoTiny {
+		owner = didAlice
+	}
+	if p.Namespace != "" {
+		owner = p.Namespace
+	}
+	if p.Own {
+		if p.Namespace != "" && p.Namespace != didAlice {
+			return LocateResult{}, Errorf(CodePermission, "you can only push to your own namespace (%s)", didAlice)
+		}
+		owner = didAlice
+	}
+	dir := "/home/alice/.megaengine/repos/" + strings.TrimPrefix(p.RepoID, "did:repo:") + ".git"
+	return LocateResult{RepoID: p.RepoID, GitDir: dir, Namespace: strings.TrimPrefix(owner, "did:key:"), Node: owner,
+		DefaultBranch: "main", Self: didAlice}, nil
+}
+
+// RepoPublish serves repo.publish: alice pushed a branch into her namespace
+// of repoExample; repoTiny is published from its working repository.
+func (f *fakeService) RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error) {
+	f.record(p)
+	switch p.RepoID {
+	case repoExample:
+		return PublishResult{RepoID: p.RepoID, Updated: true, Seq: seqAlice,
+			Refs: []RefInfo{{Name: "refs/heads/fix-typo", OID: headAliceFix}}}, nil
+	case repoTiny:
+		return PublishResult{}, Errorf(CodeConflict,
+			"%s is shared from the working repository %s on this node, which publishes its commits by itself: commit there instead of pushing", p.RepoID, pathTiny)
+	case repoNotes:
+		return PublishResult{}, Errorf(CodeNotFound, "this node holds no replica of %s", p.RepoID)
+	}
+	return PublishResult{}, notFound(p.RepoID)
 }
 
 // Subscribe ignores types on purpose: the server must filter anyway.

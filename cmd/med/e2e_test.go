@@ -69,12 +69,16 @@ func testMain(m *testing.M) int {
 		args = append(args, "-race")
 	}
 	args = append(args, "-o", dir+string(filepath.Separator),
-		"github.com/megaengine/megaengine/cmd/med", "github.com/megaengine/megaengine/cmd/mecli")
+		"github.com/megaengine/megaengine/cmd/med", "github.com/megaengine/megaengine/cmd/mecli",
+		"github.com/megaengine/megaengine/cmd/git-remote-mega")
 	if out, err := exec.Command(goBin, args...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %s %s: %v\n%s", goBin, strings.Join(args, " "), err, out)
 		return 1
 	}
 	medBin, mecliBin = filepath.Join(dir, "med"), filepath.Join(dir, "mecli")
+	// git finds git-remote-mega on PATH: the one just built comes first
+	// for every child process.
+	os.Setenv("PATH", dir+string(filepath.ListSeparator)+os.Getenv("PATH"))
 	if raceEnabled {
 		// A race-enabled program sleeps 1 s at exit by default; every
 		// mecli call would pay it.

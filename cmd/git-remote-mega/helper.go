@@ -1,0 +1,485 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/rpc"
+)
+
+// maxLine bounds one command line from git.
+const maxLine = 4096
+
+// publishTimeout bounds repo.publish after a push: reading the namespace's
+// refs, signing and announcing them take milliseconds.
+const publishTimeout = time.Minute
+
+// Exit statuses: git only checks for non-zero, and prints nothing of its
+// own when a helper fails before the connection is set up, so the helper's
+// one line on stderr is what the user reads.
+const (
+	exitOK    = 0
+	exitFatal = 128 // git's own status for fatal errors
+	exitUsage = 2
+)
+
+// helper is one run of git-remote-mega: the commands git sends on in, the
+// answers on out, messages for the user on errOut.
+type helper struct {
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+	env    []string // the environment, as os.Environ
+
+	// git is the git executable; default "git" from PATH.
+	git string
+	// dial connects to the daemon; default rpc.Dial on the root the
+	// environment names.
+	dial func(ctx context.Context) (*rpc.Client, error)
+
+	// Set by git's "option" commands.
+	verbosity int  // 0 quiet, 1 normal, 2+ verbose
+	progress  bool // progress meters (git says true when stderr is a terminal)
+}
+
+func newHelper(in io.Reader, out, errOut io.Writer, env []string) *helper {
+	h := &helper{in: in, out: out, errOut: errOut, env: env, git: "git", verbosity: 1}
+	h.dial = func(ctx context.Context) (*rpc.Client, error) {
+		root, err := identity.ResolveRoot(h.getenv(identity.RootEnv))
+		if err != nil {
+			return nil, err
+		}
+		return rpc.Dial(ctx, root)
+	}
+	return h
+}
+
+func (h *helper) getenv(key string) string {
+	for i := len(h.env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(h.env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// run serves git's commands; args are the helper's arguments, "<remote>
+// [<url>]". It returns the exit status.
+func (h *helper) run(ctx context.Context, args []string) int {
+	if len(args) < 1 || len(args) > 2 {
+		fmt.Fprintf(h.errOut, "mega: %v\n", errUsage)
+		return exitUsage
+	}
+	// git passes the URL as the second argument whenever it runs a
+	// helper for a mega:// or mega::<address> URL; alone, the first one
+	// can only be the URL too.
+	t, urlErr := parseURL(args[len(args)-1])
+	for {
+		line, err := readLine(h.in)
+		if errors.Is(err, io.EOF) && line == "" {
+			return exitOK // git hung up: nothing more to do
+		}
+		if err != nil {
+			return h.fatal(fmt.Errorf("reading git's command: %w", err))
+		}
+		if urlErr != nil {
+			// Reported once git talked, so it reads our line, not a
+			// broken pipe.
+			return h.fatal(urlErr)
+		}
+		cmd, arg, _ := strings.Cut(line, " ")
+		switch cmd {
+		case "capabilities":
+			h.reply("option", "connect", "") // a blank line ends the list
+		case "option":
+			h.reply(h.option(arg))
+		case "connect":
+			return h.connect(ctx, t, arg)
+		case "":
+			return exitOK // the end of the command stream
+		default:
+			return h.fatal(fmt.Errorf("git sent the unknown command %q", line))
+		}
+	}
+}
+
+// option applies "option <name> <value>" and returns the answer line.
+func (h *helper) option(arg string) string {
+	name, value, _ := strings.Cut(arg, " ")
+	switch name {
+	case "verbosity":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return "error invalid verbosity " + strconv.Quote(value)
+		}
+		h.verbosity = n
+		return "ok"
+	case "progress":
+		switch value {
+		case "true":
+			h.progress = true
+		case "false":
+			h.progress = false
+		default:
+			return "error invalid progress " + strconv.Quote(value)
+		}
+		return "ok"
+	}
+	return "unsupported"
+}
+
+// connect serves "connect <service>": the stream becomes the service's.
+func (h *helper) connect(ctx context.Context, t target, service string) int {
+	switch service {
+	case "git-upload-pack":
+		return h.fetch(ctx, t)
+	case "git-receive-pack":
+		return h.push(ctx, t)
+	case "git-upload-archive":
+		return h.fatal(errors.New("git archive --remote is not supported for mega:// URLs; clone the repository instead"))
+	}
+	return h.fatal(fmt.Errorf("git asked for the unknown service %q", service))
+}
+
+// fetch syncs the repository, then serves git upload-pack from the chosen
+// namespace of the replica.
+func (h *helper) fetch(ctx context.Context, t target) int {
+	git, err := h.gitPath()
+	if err != nil {
+		return h.fatal(err)
+	}
+	c, err := h.dial(ctx)
+	if err != nil {
+		return h.fatal(err)
+	}
+	defer c.Close()
+	repo := t.Repo.String()
+
+	st := h.newStatus("syncing " + repo + " with the network")
+	res, syncErr := c.RepoSync(ctx, repo, st.update)
+	st.done(syncErr == nil)
+	if ctx.Err() != nil {
+		return h.fatal(errors.New("interrupted"))
+	}
+	p := rpc.RepoLocateParams{RepoID: repo}
+	if t.HasNode {
+		p.Namespace = t.Node.String()
+	}
+	loc, err := c.RepoLocate(ctx, p)
+	if err != nil {
+		if syncErr != nil && rpc.IsCode(err, rpc.CodeNotFound) {
+			return h.fatal(syncErr) // why the node has no replica
+		}
+		return h.fatal(err)
+	}
+	switch {
+	case syncErr != nil:
+		h.warn("could not sync %s from the network (%s); fetching from this node's replica, which may be behind", repo, oneLine(syncErr.Error()))
+	case res.Updated && h.verbosity > 0:
+		fmt.Fprintf(h.errOut, "mega: received %s of %s from %s\n", plural(res.Namespaces, "namespace"), repo, res.From)
+	}
+	return h.serve(git, loc, "upload-pack", "--strict")
+}
+
+// push runs git receive-pack into this node's own namespace, then has the
+// daemon sign and announce it.
+func (h *helper) push(ctx context.Context, t target) int {
+	git, err := h.gitPath()
+	if err != nil {
+		return h.fatal(err)
+	}
+	c, err := h.dial(ctx)
+	if err != nil {
+		return h.fatal(err)
+	}
+	repo := t.Repo.String()
+	p := rpc.RepoLocateParams{RepoID: repo, Own: true}
+	if t.HasNode {
+		p.Namespace = t.Node.String()
+	}
+	loc, err := c.RepoLocate(ctx, p)
+	c.Close()
+	if err != nil {
+		return h.fatal(err)
+	}
+	// Forced updates and deletions are the pusher's business in its own
+	// namespace (git's client already refuses a non-fast-forward without
+	// --force); only branches and tags can be signed, so other refs are
+	// hidden, which makes receive-pack refuse pushes to them.
+	code := h.serve(git, loc,
+		"-c", "receive.denyNonFastForwards=false", "-c", "receive.denyDeletes=false",
+		"-c", "transfer.hideRefs=refs/", "-c", "transfer.hideRefs=!refs/heads/", "-c", "transfer.hideRefs=!refs/tags/",
+		"receive-pack")
+	if code != exitOK {
+		return code
+	}
+	// Publish even if git was interrupted meanwhile: the refs are written.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	c, err = h.dial(pctx)
+	if err != nil {
+		return h.fatal(fmt.Errorf("the push is in this node's replica but not published (%w); push again to publish it", err))
+	}
+	defer c.Close()
+	pub, err := c.RepoPublish(pctx, repo)
+	if err != nil {
+		return h.fatal(fmt.Errorf("the push is in this node's replica but not published (%w); push again to publish it", err))
+	}
+	if pub.Updated && h.verbosity > 0 {
+		fmt.Fprintf(h.errOut, "mega: published %s of %s (seq %d)\n", plural(len(pub.Refs), "ref"), pub.RepoID, pub.Seq)
+	}
+	return exitOK
+}
+
+// serve tells git the connection is up and runs "git <args…> <git_dir>"
+// on the helper's stdin and stdout with GIT_NAMESPACE set, until it exits.
+func (h *helper) serve(git string, loc rpc.LocateResult, args ...string) int {
+	if !filepath.IsAbs(loc.GitDir) {
+		return h.fatal(fmt.Errorf("the daemon gave the replica's path as %q, not an absolute path", loc.GitDir))
+	}
+	if !validNamespace(loc.Namespace) {
+		return h.fatal(fmt.Errorf("the daemon gave the namespace as %q, not a node id", loc.Namespace))
+	}
+	if err := h.reply(""); err != nil { // a blank line: the connection is up
+		return exitFatal
+	}
+	cmd := exec.Command(git, append(args, loc.GitDir)...) // absolute: never taken for an option
+	cmd.Dir = loc.GitDir
+	cmd.Env = serviceEnv(h.env, loc.Namespace)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = h.in, h.out, h.errOut
+	if err := cmd.Start(); err != nil {
+		return h.fatal(fmt.Errorf("running git: %w", err))
+	}
+	// The service has its own copies of our stdin and stdout: drop ours,
+	// so that git sees the connection end exactly when the service ends.
+	for _, f := range []any{h.in, h.out} {
+		if f, ok := f.(*os.File); ok {
+			f.Close()
+		}
+	}
+	err := cmd.Wait()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		if code := ee.ExitCode(); code > 0 {
+			return code
+		}
+		return exitFatal // killed by a signal
+	}
+	if err != nil {
+		return h.fatal(fmt.Errorf("running git: %w", err))
+	}
+	return exitOK
+}
+
+// validNamespace accepts what GIT_NAMESPACE may be here: a did:key without
+// its prefix, letters and digits only (a "/" would reach other refs).
+func validNamespace(ns string) bool {
+	if ns == "" || len(ns) > 128 {
+		return false
+	}
+	for _, c := range ns {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// gitPath finds git before the connection is set up, so a missing git is
+// one clear line rather than a hung-up connection.
+func (h *helper) gitPath() (string, error) {
+	p, err := exec.LookPath(h.git)
+	if err != nil {
+		return "", fmt.Errorf("cannot find git: %w", err)
+	}
+	return p, nil
+}
+
+// serviceEnv is the environment of upload-pack and receive-pack: the
+// user's, minus what points git at the repository git runs the helper
+// for (GIT_DIR and friends) or adds configuration (-c), with
+// GIT_NAMESPACE set. No user or system configuration is read, as for the
+// daemon's own git commands: the replica behaves the same for everybody.
+// GIT_PROTOCOL stays, so protocol v2 works when git asks for it.
+func serviceEnv(env []string, ns string) []string {
+	drop := map[string]bool{
+		"GIT_DIR": true, "GIT_WORK_TREE": true, "GIT_INDEX_FILE": true, "GIT_OBJECT_DIRECTORY": true,
+		"GIT_ALTERNATE_OBJECT_DIRECTORIES": true, "GIT_COMMON_DIR": true, "GIT_IMPLICIT_WORK_TREE": true,
+		"GIT_PREFIX": true, "GIT_NAMESPACE": true, "GIT_QUARANTINE_PATH": true, "GIT_SHALLOW_FILE": true,
+		"GIT_GRAFT_FILE": true, "GIT_REPLACE_REF_BASE": true, "GIT_NO_REPLACE_OBJECTS": true,
+		"GIT_CONFIG": true, "GIT_CONFIG_PARAMETERS": true, "GIT_CONFIG_COUNT": true,
+		"GIT_CONFIG_GLOBAL": true, "GIT_CONFIG_SYSTEM": true, "GIT_CONFIG_NOSYSTEM": true,
+		"GIT_CEILING_DIRECTORIES": true, "GIT_DISCOVERY_ACROSS_FILESYSTEM": true,
+	}
+	out := make([]string, 0, len(env)+4)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if drop[k] || strings.HasPrefix(k, "GIT_CONFIG_KEY_") || strings.HasPrefix(k, "GIT_CONFIG_VALUE_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "GIT_NAMESPACE="+ns, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull)
+}
+
+// reply writes lines to git, each ending in a newline.
+func (h *helper) reply(lines ...string) error {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	_, err := io.WriteString(h.out, b.String())
+	return err
+}
+
+// fatal prints err as the one line git shows and returns the status to
+// exit with.
+func (h *helper) fatal(err error) int {
+	fmt.Fprintf(h.errOut, "fatal: mega: %s\n", oneLine(err.Error()))
+	return exitFatal
+}
+
+func (h *helper) warn(format string, a ...any) {
+	fmt.Fprintf(h.errOut, "warning: mega: %s\n", oneLine(fmt.Sprintf(format, a...)))
+}
+
+// oneLine joins a multi-line message (errors.Join's) into one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", "")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+// readLine reads one command line without reading past it: what follows a
+// "connect" belongs to the service git talks to next.
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	var c [1]byte
+	for {
+		n, err := r.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' {
+				return string(b), nil
+			}
+			if len(b) >= maxLine {
+				return "", fmt.Errorf("a command longer than %d bytes", maxLine)
+			}
+			b = append(b, c[0])
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				return string(b), io.ErrUnexpectedEOF
+			}
+			return string(b), err
+		}
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// statusDelay is how long a daemon call may take before the helper says
+// what it is waiting for: a quick sync (the usual case: the replica is up
+// to date) or a quick failure prints nothing but its result.
+const statusDelay = 300 * time.Millisecond
+
+// status shows what a long daemon call is doing, on stderr, once it takes
+// longer than statusDelay or reports progress: with progress meters (git
+// says stderr is a terminal) on one line updated in place, else one line.
+type status struct {
+	h    *helper
+	what string
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	shown    bool // the status was printed
+	open     bool // a progress line without its newline is on the terminal
+	finished bool
+}
+
+func (h *helper) newStatus(what string) *status {
+	s := &status{h: h, what: what}
+	if h.verbosity > 0 {
+		s.timer = time.AfterFunc(statusDelay, s.fire)
+	}
+	return s
+}
+
+// fire shows the status once the call is slow.
+func (s *status) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.showLocked("")
+}
+
+func (s *status) showLocked(detail string) {
+	if s.finished || s.h.verbosity <= 0 {
+		return
+	}
+	switch {
+	case s.h.progress:
+		line := "mega: " + s.what
+		if detail != "" {
+			line += ": " + detail
+		}
+		fmt.Fprintf(s.h.errOut, "\r\x1b[K%s", line)
+		s.open = true
+	case !s.shown:
+		fmt.Fprintf(s.h.errOut, "mega: %s\n", s.what)
+	}
+	s.shown = true
+}
+
+// update is the progress callback of the call.
+func (s *status) update(p rpc.Progress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	detail := p.Message
+	if p.Done > 0 {
+		detail += ", " + byteSize(p.Done)
+	}
+	s.showLocked(detail)
+}
+
+// done ends the status once the call returned.
+func (s *status) done(ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if !s.open {
+		return
+	}
+	s.open = false
+	if ok {
+		fmt.Fprintf(s.h.errOut, "\r\x1b[Kmega: %s, done.\n", s.what)
+	} else {
+		fmt.Fprintln(s.h.errOut)
+	}
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
