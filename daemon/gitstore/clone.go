@@ -98,9 +98,20 @@ func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) 
 			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
 		}
 	}
-	p := nsPrefix(ns)
-	if err := run(fetchArgs(b.Dir, false, "+"+p+"refs/heads/*:refs/remotes/origin/*", "+"+p+"refs/tags/*:refs/tags/*")...); err != nil {
-		return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+	// As git clone --local does: hard-link the replica's objects, then write
+	// the refs directly. The replica's objects were verified when they
+	// arrived, so the connectivity walk a fetch would do (seconds for a
+	// large history) is not needed. If any object cannot be linked (another
+	// file system, say), a fetch copies what is needed instead.
+	if b.linkObjects(filepath.Join(abs, ".git", "objects")) {
+		if err := b.writeCloneRefs(ctx, abs, refs); err != nil {
+			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+		}
+	} else {
+		p := nsPrefix(ns)
+		if err := run(fetchArgs(b.Dir, false, "+"+p+"refs/heads/*:refs/remotes/origin/*", "+"+p+"refs/tags/*:refs/tags/*")...); err != nil {
+			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
+		}
 	}
 	steps = [][]string{
 		{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/" + branch},
@@ -255,4 +266,75 @@ func (b *Bare) PullInto(ctx context.Context, ns, workdir string) (updated bool, 
 		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
 	}
 	return true, nil
+}
+
+// linkObjects hard-links every object file of the replica (loose objects,
+// and each pack with its .rev before its .idx, so git never sees an index
+// without its pack) into a new repository's object directory. Object files
+// are never modified in place, so sharing them is safe, as with git clone
+// --local. It reports whether everything was linked.
+func (b *Bare) linkObjects(dst string) bool {
+	src := filepath.Join(b.Dir, "objects")
+	dirs, err := os.ReadDir(src)
+	if err != nil {
+		return false
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 || CheckOID(d.Name()+strings.Repeat("0", 38)) != nil {
+			continue // info/, pack/ (below), incoming-*/ quarantines
+		}
+		files, err := os.ReadDir(filepath.Join(src, d.Name()))
+		if err != nil || os.MkdirAll(filepath.Join(dst, d.Name()), 0o755) != nil {
+			return false
+		}
+		for _, f := range files {
+			if strings.HasPrefix(f.Name(), "tmp_") {
+				continue
+			}
+			if os.Link(filepath.Join(src, d.Name(), f.Name()), filepath.Join(dst, d.Name(), f.Name())) != nil {
+				return false
+			}
+		}
+	}
+	packs, err := filepath.Glob(filepath.Join(src, "pack", "pack-*.pack"))
+	if err != nil {
+		return false
+	}
+	for _, pack := range packs {
+		base := strings.TrimSuffix(pack, ".pack")
+		name := filepath.Join(dst, "pack", filepath.Base(base))
+		if _, err := os.Stat(base + ".idx"); err != nil {
+			return false // being written right now
+		}
+		if os.Link(pack, name+".pack") != nil {
+			return false
+		}
+		if _, err := os.Stat(base + ".rev"); err == nil && os.Link(base+".rev", name+".rev") != nil {
+			return false
+		}
+		if os.Link(base+".idx", name+".idx") != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeCloneRefs creates a clone's refs/remotes/origin/* and refs/tags/*
+// from a namespace's refs, in one transaction.
+func (b *Bare) writeCloneRefs(ctx context.Context, dir string, refs []Ref) error {
+	var in strings.Builder
+	for _, r := range refs {
+		name, ok := strings.CutPrefix(r.Name, "refs/heads/")
+		switch {
+		case ok:
+			name = "refs/remotes/origin/" + name
+		case strings.HasPrefix(r.Name, "refs/tags/"):
+			name = r.Name
+		default:
+			continue
+		}
+		fmt.Fprintf(&in, "create %s\x00%s\x00", name, r.OID)
+	}
+	_, err := b.r.run(ctx, call{args: []string{"update-ref", "--stdin", "-z"}, dir: dir, stdin: strings.NewReader(in.String())})
+	return err
 }
