@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/megaengine/megaengine/daemon/gossip"
 	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -136,30 +135,16 @@ func BenchmarkChainPropagation(b *testing.B) {
 }
 
 // benchStart is start (node_test.go) for benchmarks, with one change: the
-// node's gossip engine accepts any message rate. The benchmark sends one
+// node's gossip accepts any message rate. The benchmark sends one
 // announcement after another for as long as the framework wants (thousands
 // per second), far past the default per-peer limit (100/s, burst 1000),
-// which would count A as a flooder and ban it. The engine is rebuilt with
-// the same configuration New gives it, except Rate and Burst, before any
-// peer connects; the path measured (verify, store, relay) is unchanged.
+// which would count A as a flooder and ban it; the path measured (verify,
+// store, relay) is unchanged.
 //
 // onAccept, if not nil, is called after the node's own handler for every
 // announcement it accepts (stored) from another node.
 func benchStart(b *testing.B, c Config, onAccept func(*wire.Envelope, wire.Body)) *running {
 	b.Helper()
-	n, err := New(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n.gossip = gossip.New(gossip.Config{
-		Key: n.key, Store: n.store, Net: gossipNet{n}, Log: n.log.With("part", "gossip"),
-		OnAccept: func(from identity.NodeID, env *wire.Envelope, body wire.Body) {
-			n.onAnnouncement(from, env, body)
-			if onAccept != nil {
-				onAccept(env, body)
-			}
-		},
-		Rate: 1e9, Burst: 1e9,
-	})
-	return serve(b, n)
+	c.GossipRate, c.GossipBurst, c.onAccepted = 1e9, 1e9, onAccept
+	return start(b, c)
 }

@@ -39,11 +39,18 @@ type Config struct {
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60s
 	GitBin         string        // the git binary; default "git" on PATH
 
+	GossipRate  float64       // envelopes per second accepted from one peer; default 100
+	GossipBurst float64       // bucket size of that rate; default 1000
+
 	TargetPeers int           // dial learned nodes until this many peers; 0 dials only bootstrap nodes; default 8
 	IdleTimeout time.Duration // a silent connection is dead after this; default 20s
 	NodeExpiry  time.Duration // forget nodes not heard from for this long; default 24h
 
 	Logger *slog.Logger
+
+	// onAccepted, for tests in this package, is called after the node
+	// handled an announcement gossip accepted from another node.
+	onAccepted func(env *wire.Envelope, body wire.Body)
 }
 
 // DefaultConfig returns the defaults for a node rooted at root.
@@ -159,7 +166,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.gossip = gossip.New(gossip.Config{
 		Key: key, Store: n.store, Net: gossipNet{n}, Log: cfg.Logger.With("part", "gossip"),
-		OnAccept: n.onAnnouncement,
+		OnAccept: n.onAnnouncement, Rate: cfg.GossipRate, Burst: cfg.GossipBurst,
 	})
 	tcfg := transport.DefaultConfig(key, cfg.Listen)
 	tcfg.IdleTimeout = cfg.IdleTimeout

@@ -17,6 +17,9 @@ var _ rpc.Service = (*Node)(nil)
 
 // onAnnouncement is called by gossip for every new announcement of another node.
 func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wire.Body) {
+	if n.cfg.onAccepted != nil {
+		defer n.cfg.onAccepted(env, body)
+	}
 	switch b := body.(type) {
 	case *wire.NodeAnnouncement:
 		n.mu.Lock()
