@@ -39,8 +39,8 @@ type Config struct {
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60s
 	GitBin         string        // the git binary; default "git" on PATH
 
-	GossipRate  float64       // envelopes per second accepted from one peer; default 100
-	GossipBurst float64       // bucket size of that rate; default 1000
+	GossipRate  float64 // envelopes per second accepted from one peer; default 100
+	GossipBurst float64 // bucket size of that rate; default 1000
 
 	TargetPeers int           // dial learned nodes until this many peers; 0 dials only bootstrap nodes; default 8
 	IdleTimeout time.Duration // a silent connection is dead after this; default 20s
