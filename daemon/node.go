@@ -81,7 +81,8 @@ type Node struct {
 	git     *gitstore.Runner
 	repos   repos
 	serving chan struct{}   // fetches being served
-	ctx     context.Context // lives while Serve runs
+	ctx     context.Context // from New until Serve returns: background work stops with it
+	stop    context.CancelFunc
 
 	mu      sync.Mutex
 	known   map[identity.NodeID]bool     // nodes in the routing table, for "discovered" events
@@ -159,8 +160,19 @@ func New(cfg Config) (*Node, error) {
 		known:   map[identity.NodeID]bool{},
 		backoff: map[identity.NodeID]*backoff{},
 	}
+	// The transport accepts peers from New on, and what they announce may
+	// start background work before Serve runs: that work needs the context.
+	n.ctx, n.stop = context.WithCancel(context.Background())
 	n.store, err = store.Open(filepath.Join(cfg.Root, "db"), cfg.Logger.With("part", "badger"))
 	if err != nil {
+		n.stop()
+		ln.Close()
+		return nil, err
+	}
+	// Tables before the transport: peers may talk as soon as it listens.
+	if err := errors.Join(n.loadKnown(), n.loadRepos()); err != nil {
+		n.stop()
+		n.store.Close()
 		ln.Close()
 		return nil, err
 	}
@@ -179,12 +191,7 @@ func New(cfg Config) (*Node, error) {
 	tcfg.OnStream = n.onStream
 	n.tr, err = transport.New(tcfg)
 	if err != nil {
-		n.store.Close()
-		ln.Close()
-		return nil, err
-	}
-	if err := errors.Join(n.loadKnown(), n.loadRepos()); err != nil {
-		n.tr.Close()
+		n.stop()
 		n.store.Close()
 		ln.Close()
 		return nil, err
@@ -217,7 +224,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	n.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n.ctx = ctx
+	stopWork := context.AfterFunc(ctx, n.stop)
+	defer stopWork()
 
 	srv := rpc.NewServer(n, n.log.With("part", "rpc"))
 	rpcDone := make(chan error, 1)
