@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +92,21 @@ func (f *fakeDaemon) NodeList(context.Context) ([]rpc.NodeEntry, error) { return
 func (f *fakeDaemon) NodeConnect(context.Context, rpc.ConnectParams) (rpc.Peer, error) {
 	return rpc.Peer{}, errors.New("not in this test")
 }
-func (f *fakeDaemon) Subscribe([]string) (<-chan rpc.Event, func()) { return nil, nil }
+
+// Subscribe sends two events (those of the asked types) and ends the stream.
+func (f *fakeDaemon) Subscribe(types []string) (<-chan rpc.Event, func()) {
+	ch := make(chan rpc.Event, 2)
+	for _, ev := range []rpc.Event{
+		{Type: rpc.EventPeerConnected, DID: didBob, Alias: "bob", Addresses: []string{"127.0.0.1:9001"}},
+		{Type: rpc.EventRepoAnnounced, DID: didCarol, Repo: repoHello},
+	} {
+		if len(types) == 0 || slices.Contains(types, ev.Type) {
+			ch <- ev
+		}
+	}
+	close(ch)
+	return ch, func() {}
+}
 
 func (f *fakeDaemon) RepoAdd(_ context.Context, p rpc.RepoAddParams) (rpc.RepoInfo, error) {
 	f.record(p)
