@@ -234,11 +234,6 @@ func (s *Store) Each(typ uint8, subject []byte, fn func(Announcement) error) err
 	})
 }
 
-// Delete removes one announcement.
-func (s *Store) Delete(typ uint8, subject []byte, origin identity.NodeID) error {
-	return s.update(func(txn *badger.Txn) error { return txn.Delete(announcementKey(typ, subject, origin)) })
-}
-
 func lastSeenKey(id identity.NodeID) []byte { return append([]byte{prefixLastSeen}, id[:]...) }
 
 // Touch records that id was heard from at t (kept only if newer).

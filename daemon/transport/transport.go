@@ -58,10 +58,9 @@ const (
 
 // Errors returned by Dial.
 var (
-	ErrSelf    = errors.New("cannot connect to self")
-	ErrBusy    = errors.New("outbound connection limit reached")
-	ErrClosed  = errors.New("transport closed")
-	ErrRefused = errors.New("peer refused")
+	ErrSelf   = errors.New("cannot connect to self")
+	ErrBusy   = errors.New("outbound connection limit reached")
+	ErrClosed = errors.New("transport closed")
 )
 
 // Config configures a Transport. DefaultConfig gives every field a value.
