@@ -117,7 +117,7 @@ func BenchmarkRepoTransfer(b *testing.B) {
 			return c
 		}())
 		waitFor(b, "B to know that A holds the repository", 20*time.Second, func() bool {
-			return slices.Contains(nb.holders(repo), na.ID()) && nb.tr.Peer(na.ID()) != nil
+			return slices.Contains(nb.replica.Holders(repo), na.ID()) && nb.tr.Peer(na.ID()) != nil
 		})
 		peer := nb.tr.Peer(na.ID())
 		syscall.Sync()

@@ -30,16 +30,8 @@ func BenchmarkHandshakeQUIC(b *testing.B) {
 	gone := make(chan struct{}, 16)
 	cb := transport.DefaultConfig(kb, "127.0.0.1:0")
 	cb.OnPeerGone = func(*transport.Peer, error) { gone <- struct{}{} }
-	trB, err := transport.New(cb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { trB.Close() })
-	trA, err := transport.New(transport.DefaultConfig(ka, "127.0.0.1:0"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { trA.Close() })
+	trB := newTransport(b, cb)
+	trA := newTransport(b, transport.DefaultConfig(ka, "127.0.0.1:0"))
 	addr := identity.Addr{ID: kb.ID(), HostPort: trB.LocalAddr().String()}
 
 	b.ReportAllocs()

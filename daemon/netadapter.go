@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
 	"github.com/quic-go/quic-go"
 
 	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -104,6 +106,71 @@ func (n *Node) onDatagram(p *transport.Peer, data []byte) {
 		return
 	}
 	n.gossip.HandleMessage(p.ID, data[1:], false)
+}
+
+// replicaNet adapts the transport to replica.Network: holders are dialled
+// at their announced addresses, fetch streams are QUIC streams.
+type replicaNet struct{ n *Node }
+
+var _ replica.Network = replicaNet{}
+
+func (r replicaNet) Connected(id identity.NodeID) bool { return r.n.tr.Peer(id) != nil }
+
+// fetchDialTimeout bounds dialling one address of a holder.
+const fetchDialTimeout = 5 * time.Second
+
+func (r replicaNet) OpenFetch(ctx context.Context, id identity.NodeID) (replica.Stream, error) {
+	p, err := r.peer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.OpenStream(ctx, transport.StreamFetch)
+	if err != nil {
+		return nil, err
+	}
+	return quicStream{s}, nil
+}
+
+// peer returns a connection to id, dialling its announced addresses.
+func (r replicaNet) peer(ctx context.Context, id identity.NodeID) (*transport.Peer, error) {
+	if p := r.n.tr.Peer(id); p != nil {
+		return p, nil
+	}
+	na, _, ok := r.n.store.Node(id)
+	if !ok || len(na.Addresses) == 0 {
+		return nil, errors.New("no known address")
+	}
+	var last error
+	for _, a := range na.Addresses {
+		dctx, cancel := context.WithTimeout(ctx, fetchDialTimeout)
+		p, err := r.n.tr.Dial(dctx, identity.Addr{ID: id, HostPort: a})
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// quicStream is a QUIC stream as a replica.Stream: Close sends what was
+// written (FIN) and stops reading.
+type quicStream struct{ *quic.Stream }
+
+func (s quicStream) Close() error {
+	s.CancelRead(0)
+	return s.Stream.Close()
+}
+
+// onStream handles bidirectional streams: repository fetches.
+func (n *Node) onStream(p *transport.Peer, kind byte, s *quic.Stream) {
+	if kind == transport.StreamFetch {
+		n.replica.ServeFetch(p.Context(), p.ID, quicStream{s})
+		return
+	}
+	s.CancelRead(0)
+	s.CancelWrite(0)
+	n.gossip.Penalise(p.ID, gossip.PenaltyMalformed, fmt.Sprintf("unknown stream kind %d", kind))
 }
 
 // streamReadTimeout bounds reading one incoming gossip stream.

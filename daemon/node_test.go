@@ -88,12 +88,12 @@ func serve(t testing.TB, n *Node) *running {
 }
 
 func (r *running) knowsNode(id identity.NodeID) bool {
-	_, _, ok := r.nodeAnnouncement(id)
+	_, _, ok := r.store.Node(id)
 	return ok
 }
 
 func (r *running) alias(id identity.NodeID) string {
-	na, _, ok := r.nodeAnnouncement(id)
+	na, _, ok := r.store.Node(id)
 	if !ok {
 		return ""
 	}
@@ -158,11 +158,7 @@ func rawPeer(t testing.TB, target *running) (*identity.Key, *transport.Peer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := transport.New(transport.DefaultConfig(k, "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
+	tr := newTransport(t, transport.DefaultConfig(k, "127.0.0.1:0"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := tr.Dial(ctx, target.Addr())
@@ -171,6 +167,25 @@ func rawPeer(t testing.TB, target *running) (*identity.Key, *transport.Peer) {
 	}
 	waitFor(t, "target to register the raw peer", 5*time.Second, func() bool { return target.tr.Peer(k.ID()) != nil })
 	return k, p
+}
+
+// newTransport makes and serves a bare transport until the test ends.
+func newTransport(t testing.TB, c transport.Config) *transport.Transport {
+	t.Helper()
+	tr, err := transport.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("transport: %v", err)
+		}
+	})
+	return tr
 }
 
 func signed(t testing.TB, k *identity.Key, ts time.Time, alias string) []byte {
@@ -212,8 +227,7 @@ func TestForgedAnnouncementOverQUIC(t *testing.T) {
 		t.Fatal("forger not banned")
 	}
 	// And it cannot come back while banned.
-	tr2, _ := transport.New(transport.DefaultConfig(forger, "127.0.0.1:0"))
-	defer tr2.Close()
+	tr2 := newTransport(t, transport.DefaultConfig(forger, "127.0.0.1:0"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tr2.Dial(ctx, b.Addr())
@@ -244,8 +258,9 @@ func TestReplayDoesNotReplaceNewer(t *testing.T) {
 // crash or a leak, and the node keeps working.
 func TestGarbageIsDroppedWithoutLeaks(t *testing.T) {
 	b := start(t, cfg(shortRoot(t), "beta"))
-	baseline := runtime.NumGoroutine()
 	k, p := rawPeer(t, b)
+	// The raw peer's own transport runs until the test ends: count from here.
+	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -287,13 +302,13 @@ func TestLargeAnnouncementTravelsOnStream(t *testing.T) {
 	ac := cfg(shortRoot(t), strings.Repeat("a", wire.MaxAliasLen))
 	ac.Announce = addrs
 	a := start(t, ac)
-	if _, raw, _ := a.nodeAnnouncement(a.ID()); len(raw.Raw) <= wire.DatagramBudget {
+	if _, raw, _ := a.store.Node(a.ID()); len(raw.Raw) <= wire.DatagramBudget {
 		t.Fatalf("announcement is %d bytes; the test needs more than %d", len(raw.Raw), wire.DatagramBudget)
 	}
 	b := start(t, cfg(shortRoot(t), "beta", a.Addr()))
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
 	waitFor(t, "C to receive A's large announcement", 10*time.Second, func() bool {
-		na, _, ok := c.nodeAnnouncement(a.ID())
+		na, _, ok := c.store.Node(a.ID())
 		return ok && len(na.Addresses) == wire.MaxAddresses
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
 )
@@ -188,7 +189,7 @@ func TestCloneFromReplicaWhileOwnerOffline(t *testing.T) {
 
 	c := start(t, fastCfg(shortRoot(t), "c", b))
 	waitFor(t, "C to connect to B and learn who holds the repository", 10*time.Second, func() bool {
-		return c.tr.Peer(b.ID()) != nil && len(c.holders(mustRepo(t, info.RepoID))) == 2
+		return c.tr.Peer(b.ID()) != nil && len(c.replica.Holders(mustRepo(t, info.RepoID))) == 2
 	})
 	dest := filepath.Join(t.TempDir(), "clone")
 	res, err := c.RepoClone(ctx, rpc.RepoCloneParams{RepoID: info.RepoID, Path: dest}, nil)
@@ -246,29 +247,29 @@ func TestTamperedHolderRejected(t *testing.T) {
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", tam, a); c.Replicate = ReplicateNone; return c }())
 	waitFor(t, "C to connect to both and learn both holders", 10*time.Second, func() bool {
-		return len(c.holders(repo)) == 2 && c.tr.Peer(tam.ID()) != nil && c.tr.Peer(a.ID()) != nil
+		return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(tam.ID()) != nil && c.tr.Peer(a.ID()) != nil
 	})
 	p := c.tr.Peer(tam.ID())
 	if p == nil {
 		t.Fatal("C is not connected to the tamperer")
 	}
-	if _, err := c.fetchFrom(ctx, p, repo, nil); err == nil || !strings.Contains(err.Error(), "do not verify") {
+	if _, err := c.replica.FetchFrom(ctx, p.ID, repo, nil); err == nil || !strings.Contains(err.Error(), "do not verify") {
 		t.Fatalf("fetch from the tamperer: %v", err)
 	}
 	if _, _, ok, _ := c.store.SignedRefs(repo, a.ID()); ok {
 		t.Fatal("C stored refs from the tamperer")
 	}
-	if bare, err := c.git.OpenBare(c.repoDir(repo)); err == nil {
-		if refs, _ := bare.Refs(ctx, namespaceOf(a.ID())); len(refs) != 0 {
+	if bare, err := c.git.OpenBare(c.replica.Dir(repo)); err == nil {
+		if refs, _ := bare.Refs(ctx, replica.Namespace(a.ID())); len(refs) != 0 {
 			t.Fatalf("C's replica changed: %v", refs)
 		}
 	}
 	// Preferring the tamperer, the sync still ends with A's true refs.
-	res, err := c.sync(ctx, repo, tam.ID(), nil)
+	res, err := c.replica.Sync(ctx, repo, tam.ID(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.From != a.ID().String() || headOf(t, c, info.RepoID) != want {
+	if res.From != a.ID() || headOf(t, c, info.RepoID) != want {
 		t.Fatalf("sync: %+v, head %s", res, headOf(t, c, info.RepoID))
 	}
 }
@@ -289,9 +290,9 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 	waitFor(t, "B to replicate", 30*time.Second, func() bool { return headOf(t, b, info.RepoID) != "" })
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", b, a); c.Replicate = ReplicateNone; return c }())
-	waitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
+	waitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
 	var once sync.Once
-	_, err = c.fetchFrom(ctx, c.tr.Peer(b.ID()), repo, func(done, _ int64, _ string) {
+	_, err = c.replica.FetchFrom(ctx, b.ID(), repo, func(done, _ int64, _ string) {
 		once.Do(b.cancel) // the server shuts down mid-transfer
 	})
 	if err == nil {
@@ -300,17 +301,17 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 	if _, _, ok, _ := c.store.SignedRefs(repo, a.ID()); ok {
 		t.Fatal("refs stored after an interrupted transfer")
 	}
-	if bare, err := c.git.OpenBare(c.repoDir(repo)); err == nil {
-		refs, _ := bare.Refs(ctx, namespaceOf(a.ID()))
+	if bare, err := c.git.OpenBare(c.replica.Dir(repo)); err == nil {
+		refs, _ := bare.Refs(ctx, replica.Namespace(a.ID()))
 		if len(refs) != 0 {
 			t.Fatalf("refs written after an interrupted transfer: %v", refs)
 		}
-		leftovers, _ := filepath.Glob(filepath.Join(c.repoDir(repo), "objects", "pack", "tmp_*"))
+		leftovers, _ := filepath.Glob(filepath.Join(c.replica.Dir(repo), "objects", "pack", "tmp_*"))
 		if len(leftovers) != 0 {
 			t.Fatalf("temporary pack files left: %v", leftovers)
 		}
 	}
-	res, err := c.sync(ctx, repo, a.ID(), nil)
+	res, err := c.replica.Sync(ctx, repo, a.ID(), nil)
 	if err != nil || !res.Updated || headOf(t, c, info.RepoID) != git(t, src, "rev-parse", "main") {
 		t.Fatalf("retry: %+v %v", res, err)
 	}
@@ -328,7 +329,7 @@ func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
-	waitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.holders(mustRepo(t, info.RepoID))) == 1 })
+	waitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.replica.Holders(mustRepo(t, info.RepoID))) == 1 })
 	full, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func TestMaliciousIDsRejected(t *testing.T) {
 	// Every parsed id names a directory directly inside $ROOT/repos.
 	k, _ := identity.GenerateKey()
 	repo, _ := identity.NewRepoID(make([]byte, 20), k.ID())
-	if dir := a.repoDir(repo); filepath.Dir(dir) != filepath.Join(a.cfg.Root, "repos") {
+	if dir := a.replica.Dir(repo); filepath.Dir(dir) != filepath.Join(a.cfg.Root, "repos") {
 		t.Fatalf("repo dir %s escapes the repos directory", dir)
 	}
 	// A path that is not a repository is refused with a clear error.

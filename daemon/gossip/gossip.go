@@ -7,12 +7,12 @@
 package gossip
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -30,11 +30,27 @@ type Network interface {
 	Disconnect(id identity.NodeID, reason string)
 }
 
-// Store is the part of the routing store the engine uses.
+// Announcement is one stored signed message: the newest per (type,
+// subject, origin) is what a routing table holds.
+type Announcement struct {
+	Type      uint8
+	Origin    identity.NodeID
+	Subject   []byte // empty for node announcements; the repo id for repo ones
+	Timestamp uint64 // the signed timestamp (unix ms)
+	Raw       []byte // the envelope as received
+}
+
+// Store is the part of the routing store the engine uses. daemon/store
+// implements it on Badger, MemStore in memory.
 type Store interface {
-	Put(a store.Announcement) (bool, error)
-	Each(typ uint8, subject []byte, fn func(store.Announcement) error) error
-	Get(typ uint8, subject []byte, origin identity.NodeID) (store.Announcement, bool, error)
+	// Put keeps a if it is newer than what is stored for its (type,
+	// subject, origin) and reports whether it did.
+	Put(a Announcement) (bool, error)
+	// Each calls fn for the stored announcements of typ (0: all) and, if
+	// subject is non-nil, that subject.
+	Each(typ uint8, subject []byte, fn func(Announcement) error) error
+	Get(typ uint8, subject []byte, origin identity.NodeID) (Announcement, bool, error)
+	// Touch records that a node was heard from at t.
 	Touch(id identity.NodeID, t time.Time) error
 }
 
@@ -207,8 +223,8 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	return env, nil
 }
 
-func announcement(env *wire.Envelope, subject string, raw []byte) store.Announcement {
-	return store.Announcement{Type: uint8(env.Type), Origin: env.Origin, Subject: []byte(subject), Timestamp: env.Timestamp, Raw: raw}
+func announcement(env *wire.Envelope, subject string, raw []byte) Announcement {
+	return Announcement{Type: uint8(env.Type), Origin: env.Origin, Subject: []byte(subject), Timestamp: env.Timestamp, Raw: raw}
 }
 
 // broadcastLocked sends raw to every peer but except.
@@ -392,7 +408,7 @@ func (e *Engine) allowLocked(id identity.NodeID, now time.Time) bool {
 // hold, so a newcomer knows the network at once.
 func (e *Engine) PeerConnected(id identity.NodeID) {
 	var msgs [][]byte
-	if err := e.cfg.Store.Each(0, nil, func(a store.Announcement) error {
+	if err := e.cfg.Store.Each(0, nil, func(a Announcement) error {
 		msgs = append(msgs, a.Raw)
 		return nil
 	}); err != nil {
@@ -420,9 +436,25 @@ func (e *Engine) PeerGone(id identity.NodeID) {
 // MaxSnapshot is how many envelopes one snapshot may carry.
 func (e *Engine) MaxSnapshot() int { return e.cfg.MaxSnapshot }
 
+// Serve runs the engine's clock until ctx is done: Tick every
+// RefreshInterval.
+func (e *Engine) Serve(ctx context.Context) error {
+	t := time.NewTicker(RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			e.Tick()
+		}
+	}
+}
+
 // Tick does the periodic work: forget old message ids and bans, resend
 // fresh own messages, and re-sign own announcements that are getting old.
-// The daemon calls it every RefreshInterval (10 s).
+// Serve calls it every RefreshInterval (10 s); simulations call it on
+// their own clock.
 func (e *Engine) Tick() {
 	now := e.cfg.Clock()
 	e.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
@@ -180,16 +179,16 @@ func (m *memNode) Disconnect(id identity.NodeID, _ string) {
 	}
 }
 
-// MemStore is an in-memory Store with the same semantics as store.Store.
+// MemStore is an in-memory Store with the same semantics as daemon/store.
 type MemStore struct {
 	mu   sync.Mutex
-	anns map[string]store.Announcement
+	anns map[string]Announcement
 	seen map[identity.NodeID]time.Time
 }
 
 // NewMemStore makes an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{anns: map[string]store.Announcement{}, seen: map[identity.NodeID]time.Time{}}
+	return &MemStore{anns: map[string]Announcement{}, seen: map[identity.NodeID]time.Time{}}
 }
 
 func memKey(typ uint8, subject []byte, origin identity.NodeID) string {
@@ -197,7 +196,7 @@ func memKey(typ uint8, subject []byte, origin identity.NodeID) string {
 }
 
 // Put keeps a if it is newer than the stored one.
-func (s *MemStore) Put(a store.Announcement) (bool, error) {
+func (s *MemStore) Put(a Announcement) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memKey(a.Type, a.Subject, a.Origin)
@@ -209,7 +208,7 @@ func (s *MemStore) Put(a store.Announcement) (bool, error) {
 }
 
 // Get returns one announcement.
-func (s *MemStore) Get(typ uint8, subject []byte, origin identity.NodeID) (store.Announcement, bool, error) {
+func (s *MemStore) Get(typ uint8, subject []byte, origin identity.NodeID) (Announcement, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.anns[memKey(typ, subject, origin)]
@@ -217,9 +216,9 @@ func (s *MemStore) Get(typ uint8, subject []byte, origin identity.NodeID) (store
 }
 
 // Each calls fn for the matching announcements (typ 0: all).
-func (s *MemStore) Each(typ uint8, subject []byte, fn func(store.Announcement) error) error {
+func (s *MemStore) Each(typ uint8, subject []byte, fn func(Announcement) error) error {
 	s.mu.Lock()
-	var list []store.Announcement
+	var list []Announcement
 	for _, a := range s.anns {
 		if (typ == 0 || a.Type == typ) && (subject == nil || bytes.Equal(a.Subject, subject)) {
 			list = append(list, a)

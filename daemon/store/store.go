@@ -18,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 
+	"github.com/megaengine/megaengine/daemon/gossip"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
@@ -34,14 +35,9 @@ const schemaVersion = 1
 // MaxSubjectLen bounds the subject of an announcement (a repo id is 34 bytes).
 const MaxSubjectLen = 255
 
-// Announcement is one stored signed message.
-type Announcement struct {
-	Type      uint8
-	Origin    identity.NodeID
-	Subject   []byte // empty for node announcements; the repo multihash for repo ones
-	Timestamp uint64 // the signed timestamp (unix ms)
-	Raw       []byte // the envelope as received
-}
+// Announcement is one stored signed message (gossip's type: the engine
+// builds without Badger, this package implements its Store).
+type Announcement = gossip.Announcement
 
 // Store is the routing-table database. Its methods are safe for concurrent use.
 type Store struct {

@@ -104,14 +104,12 @@ type Transport struct {
 	log  *slog.Logger
 	udp  *net.UDPConn
 	tr   *quic.Transport
-	ln   *quic.Listener
 	tlsS *tls.Config
 	tlsC *tls.Config
 	qc   *quic.Config
 
-	ctx    context.Context // lives until Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	closing chan struct{} // closed when Serve begins to shut down
+	wg      sync.WaitGroup
 
 	mu       sync.Mutex
 	peers    map[identity.NodeID]*Peer
@@ -127,7 +125,8 @@ type dialCall struct {
 	err  error
 }
 
-// New binds the UDP socket and starts listening. Call Close to stop.
+// New binds the UDP socket; nothing runs until Serve. Dial works from New
+// on, so a node can reach out while it starts.
 func New(cfg Config) (*Transport, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("transport: no key")
@@ -190,15 +189,25 @@ func New(cfg Config) (*Transport, error) {
 			MaxIncomingUniStreams: 256,
 		},
 	}
-	t.ln, err = t.tr.Listen(t.tlsS, t.qc)
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
-	}
-	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.wg.Add(1)
-	go t.acceptLoop()
+	t.closing = make(chan struct{})
 	return t, nil
+}
+
+// Serve accepts connections until ctx is done, then closes every
+// connection and the socket and waits for the transport's goroutines.
+func (t *Transport) Serve(ctx context.Context) error {
+	ln, err := t.tr.Listen(t.tlsS, t.qc)
+	if err != nil {
+		t.shutdown()
+		return fmt.Errorf("listening on %s: %w", t.cfg.Listen, err)
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.acceptLoop(ctx, ln)
+	}()
+	<-ctx.Done()
+	return t.shutdown()
 }
 
 // ephemeralCert makes a self-signed Ed25519 certificate for this run.
@@ -225,15 +234,16 @@ func (t *Transport) LocalAddr() *net.UDPAddr { return t.udp.LocalAddr().(*net.UD
 // ID is this node's id.
 func (t *Transport) ID() identity.NodeID { return t.cfg.Key.ID() }
 
-// Close closes every connection and the socket, and waits for the
+// shutdown closes every connection and the socket, and waits for the
 // transport's goroutines to end.
-func (t *Transport) Close() error {
+func (t *Transport) shutdown() error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return nil
 	}
 	t.closed = true
+	close(t.closing)
 	peers := make([]*Peer, 0, len(t.peers))
 	for _, p := range t.peers {
 		peers = append(peers, p)
@@ -242,18 +252,15 @@ func (t *Transport) Close() error {
 	for _, p := range peers {
 		p.Close(CodeShutdown, "node shutting down")
 	}
-	t.cancel()
-	t.ln.Close()
-	err := t.tr.Close()
+	err := t.tr.Close() // closes the listener too
 	t.wg.Wait()
 	t.udp.Close()
 	return err
 }
 
-func (t *Transport) acceptLoop() {
-	defer t.wg.Done()
+func (t *Transport) acceptLoop(ctx context.Context, ln *quic.Listener) {
 	for {
-		conn, err := t.ln.Accept(t.ctx)
+		conn, err := ln.Accept(ctx)
 		if err != nil {
 			return
 		}
@@ -271,7 +278,7 @@ func (t *Transport) acceptLoop() {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			p, fresh, err := t.respond(conn)
+			p, fresh, err := t.respond(ctx, conn)
 			if err != nil || !fresh {
 				t.mu.Lock()
 				t.inbound--
@@ -295,8 +302,8 @@ func binding(conn *quic.Conn) ([]byte, error) {
 	return b, nil
 }
 
-func (t *Transport) respond(conn *quic.Conn) (*Peer, bool, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
+func (t *Transport) respond(ctx context.Context, conn *quic.Conn) (*Peer, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
 	fail := func(err error) (*Peer, bool, error) {
 		conn.CloseWithError(CodeHandshake, "handshake failed")
@@ -390,8 +397,13 @@ func (t *Transport) Dial(ctx context.Context, addr identity.Addr) (*Peer, error)
 func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, fresh bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
-	stop := context.AfterFunc(t.ctx, cancel) // Close aborts dials in progress
-	defer stop()
+	go func() { // shutting down aborts dials in progress
+		select {
+		case <-t.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	raddr, err := net.ResolveUDPAddr("udp", addr.HostPort)
 	if err != nil {
 		return nil, false, err
@@ -501,7 +513,7 @@ func (t *Transport) run(p *Peer) {
 
 func (t *Transport) datagrams(p *Peer) {
 	for {
-		b, err := p.conn.ReceiveDatagram(t.ctx)
+		b, err := p.conn.ReceiveDatagram(p.conn.Context())
 		if err != nil {
 			return
 		}
@@ -535,7 +547,7 @@ func readKind(s kindReader) (byte, bool) {
 // goroutines counted by handlers, which run waits for.
 func (t *Transport) streams(p *Peer, handlers *sync.WaitGroup) {
 	for {
-		s, err := p.conn.AcceptStream(t.ctx)
+		s, err := p.conn.AcceptStream(p.conn.Context())
 		if err != nil {
 			return
 		}
@@ -554,7 +566,7 @@ func (t *Transport) streams(p *Peer, handlers *sync.WaitGroup) {
 // uniStreams dispatches the peer's unidirectional streams, as streams does.
 func (t *Transport) uniStreams(p *Peer, handlers *sync.WaitGroup) {
 	for {
-		s, err := p.conn.AcceptUniStream(t.ctx)
+		s, err := p.conn.AcceptUniStream(p.conn.Context())
 		if err != nil {
 			return
 		}

@@ -64,8 +64,33 @@ func newNode(t *testing.T, tweak func(*Config)) (*Transport, *recorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tr.Close() })
+	serve(t, tr)
 	return tr, r
+}
+
+// running maps a served transport to the function that stops it.
+var running sync.Map
+
+// serve runs tr until the test ends or closeNode stops it.
+func serve(t testing.TB, tr *Transport) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Serve(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("transport Serve: %v", err)
+		}
+	})
+	running.Store(tr, stop)
+	t.Cleanup(stop)
+}
+
+// closeNode stops a transport started by serve and waits for it.
+func closeNode(tr *Transport) {
+	if stop, ok := running.Load(tr); ok {
+		stop.(func())()
+	}
 }
 
 func addrOf(tr *Transport) identity.Addr {
@@ -108,7 +133,7 @@ func TestDialAuthenticatesBothSides(t *testing.T) {
 	})
 
 	// Closing a closes the connection; b notices at once (CONNECTION_CLOSE).
-	a.Close()
+	closeNode(a)
 	waitFor(t, "b to drop a", 5*time.Second, func() bool { return b.Peer(a.ID()) == nil })
 	if c, _, _, _ := ra.snapshot(); c != 1 {
 		t.Fatalf("a's OnPeer ran %d times, want 1", c)
@@ -151,8 +176,8 @@ func TestCrossingDialsKeepOneConnection(t *testing.T) {
 			return pa != nil && pb != nil && pa.Outbound == wantOutboundOnA && pb.Outbound == !wantOutboundOnA &&
 				pa.conn.Context().Err() == nil && pb.conn.Context().Err() == nil
 		})
-		a.Close()
-		b.Close()
+		closeNode(a)
+		closeNode(b)
 	}
 }
 

@@ -34,6 +34,10 @@ const (
 	MaxFetchSmallFrame  = 4 << 10  // end and error frames
 	MaxHaves            = 4096     // object ids in a request
 	MaxFetchNamespaces  = 64       // namespaces in a request or a header
+	// MaxPackSize bounds the pack bytes of one fetch: a receiver cuts the
+	// transfer as soon as more arrives. Sized for large real repositories
+	// (the Linux kernel's full pack is about 5 GiB; most are far below 1 GiB).
+	MaxPackSize = 2 << 30
 )
 
 // Fetch status codes (FetchHeader.Status and FetchError.Code). ONLY APPEND.

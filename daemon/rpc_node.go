@@ -13,57 +13,9 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
+// The node.* and events.* methods of rpc.Service.
+
 var _ rpc.Service = (*Node)(nil)
-
-// onAnnouncement is called by gossip for every new announcement of another node.
-func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wire.Body) {
-	if n.cfg.onAccepted != nil {
-		defer n.cfg.onAccepted(env, body)
-	}
-	switch b := body.(type) {
-	case *wire.NodeAnnouncement:
-		n.mu.Lock()
-		isNew := !n.known[env.Origin]
-		n.known[env.Origin] = true
-		n.mu.Unlock()
-		if isNew {
-			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
-			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
-		}
-	case *wire.RepoAnnouncement:
-		n.events.publish(rpc.Event{Type: rpc.EventRepoAnnounced, Time: time.Now(), DID: env.Origin.String(), Repo: b.Repo.String()})
-		n.onRepoAnnouncement(env.Origin, b)
-	}
-}
-
-// nodeAnnouncement returns the stored announcement of id, if any.
-func (n *Node) nodeAnnouncement(id identity.NodeID) (*wire.NodeAnnouncement, store.Announcement, bool) {
-	a, ok, err := n.store.Get(uint8(wire.TypeNodeAnnouncement), nil, id)
-	if err != nil || !ok {
-		return nil, a, false
-	}
-	return decodeNodeAnnouncement(a)
-}
-
-func decodeNodeAnnouncement(a store.Announcement) (*wire.NodeAnnouncement, store.Announcement, bool) {
-	env, err := wire.Unmarshal(a.Raw)
-	if err != nil {
-		return nil, a, false
-	}
-	body, err := env.DecodeBody()
-	if err != nil {
-		return nil, a, false
-	}
-	na, ok := body.(*wire.NodeAnnouncement)
-	return na, a, ok
-}
-
-func (n *Node) aliasOf(id identity.NodeID) string {
-	if na, _, ok := n.nodeAnnouncement(id); ok {
-		return na.Alias
-	}
-	return ""
-}
 
 func kindName(k wire.NodeKind) string {
 	if k == wire.KindRelay {
@@ -85,7 +37,7 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 		DID:             n.ID().String(),
 		Alias:           n.cfg.Alias,
 		ListenAddresses: []string{n.tr.LocalAddr().String()},
-		Addresses:       orEmpty(n.announceAddrs()),
+		Addresses:       n.announceAddrs(),
 		Kind:            kind,
 		Version:         rpc.Version,
 		ProtocolVersion: wire.ProtocolVersion,
@@ -98,25 +50,17 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 	}, nil
 }
 
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 func (n *Node) peerInfo(p *transport.Peer) rpc.Peer {
 	out := rpc.Peer{
 		DID:         p.ID.String(),
-		Addresses:   []string{},
 		RemoteAddr:  p.Remote.String(),
 		Direction:   p.Direction(),
 		Kind:        rpc.KindNormal,
 		ConnectedAt: p.ConnectedAt,
 		Score:       n.gossip.Score(p.ID),
 	}
-	if na, _, ok := n.nodeAnnouncement(p.ID); ok {
-		out.Alias, out.Addresses, out.Kind = na.Alias, orEmpty(na.Addresses), kindName(na.Kind)
+	if na, _, ok := n.store.Node(p.ID); ok {
+		out.Alias, out.Addresses, out.Kind = na.Alias, na.Addresses, kindName(na.Kind)
 	}
 	return out
 }
@@ -135,18 +79,14 @@ func (n *Node) NodePeers(context.Context) ([]rpc.Peer, error) {
 // NodeList implements rpc.Service.
 func (n *Node) NodeList(context.Context) ([]rpc.NodeEntry, error) {
 	out := []rpc.NodeEntry{}
-	err := n.store.Each(uint8(wire.TypeNodeAnnouncement), nil, func(a store.Announcement) error {
-		na, _, ok := decodeNodeAnnouncement(a)
-		if !ok {
-			return nil
-		}
+	err := n.store.EachNode(func(a store.Announcement, na *wire.NodeAnnouncement) error {
 		e := rpc.NodeEntry{
 			DID:         a.Origin.String(),
 			Alias:       na.Alias,
-			Addresses:   orEmpty(na.Addresses),
+			Addresses:   na.Addresses,
 			Kind:        kindName(na.Kind),
 			Version:     na.Version,
-			Features:    orEmpty(na.Features),
+			Features:    na.Features,
 			AnnouncedAt: time.UnixMilli(int64(a.Timestamp)),
 			Connected:   n.tr.Peer(a.Origin) != nil,
 			Self:        a.Origin == n.ID(),

@@ -1,0 +1,350 @@
+package replica
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/gitstore"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// ReplicaState is how the local replica compares with what was announced.
+type ReplicaState int
+
+// Replica states.
+const (
+	ReplicaMissing  ReplicaState = iota // known from gossip only
+	ReplicaSyncing                      // a fetch is running
+	ReplicaBehind                       // newer refs were announced
+	ReplicaUpToDate                     // the replica holds the newest signed refs heard of
+)
+
+// CloneState is how a working copy compares with the replica.
+type CloneState int
+
+// Clone states.
+const (
+	CloneMissing  CloneState = iota // the directory is gone or not that repository
+	CloneUpToDate                   // its branch equals the replica's
+	CloneBehind                     // the replica has commits it lacks
+	CloneAhead                      // it has local commits the replica lacks
+	CloneDiverged                   // both
+)
+
+// Info describes a repository as this node sees it.
+type Info struct {
+	Repo      identity.RepoID
+	Doc       *wire.RepoDoc // nil when the node holds no replica
+	Replica   ReplicaState
+	Holders   []identity.NodeID // sorted
+	Path      string            // the working repository shared from here, if any
+	Seeded    bool
+	LastSync  time.Time
+	LastError string
+	Head      string // the canonical default branch's commit in the replica
+	Clones    []CloneStatus
+}
+
+// CloneStatus is one working copy made from the replica.
+type CloneStatus struct {
+	Path   string
+	Branch string
+	State  CloneState
+}
+
+// Info describes repo.
+func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) {
+	st := s.state(repo)
+	info := Info{
+		Repo: repo, Path: st.Path, Seeded: s.Seeded(repo),
+		LastSync: st.LastSync, LastError: st.LastError,
+		Holders: s.Holders(repo),
+	}
+	slices.SortFunc(info.Holders, func(a, b identity.NodeID) int { return strings.Compare(a.String(), b.String()) })
+	doc, err := s.Doc(repo)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		info.Replica = ReplicaMissing
+		if s.Syncing(repo) {
+			info.Replica = ReplicaSyncing
+		}
+		return info, nil
+	case err != nil:
+		return info, err
+	}
+	info.Doc = doc
+	switch {
+	case s.Syncing(repo):
+		info.Replica = ReplicaSyncing
+	case s.Behind(repo):
+		info.Replica = ReplicaBehind
+	default:
+		info.Replica = ReplicaUpToDate
+	}
+	bare, err := s.git.OpenBare(s.Dir(repo))
+	if err != nil {
+		return info, nil
+	}
+	info.Head = branchTip(ctx, bare, Namespace(CanonicalNamespace(doc)), doc.DefaultBranch())
+	for _, c := range st.Clones {
+		info.Clones = append(info.Clones, s.cloneStatus(ctx, bare, c))
+	}
+	return info, nil
+}
+
+// branchTip is the commit of refs/heads/branch in namespace ns ("" if none).
+func branchTip(ctx context.Context, bare *gitstore.Bare, ns, branch string) string {
+	refs, err := bare.Refs(ctx, ns)
+	if err != nil {
+		return ""
+	}
+	for _, r := range refs {
+		if r.Name == "refs/heads/"+branch {
+			return r.OID
+		}
+	}
+	return ""
+}
+
+func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo) CloneStatus {
+	out := CloneStatus{Path: c.Path, Branch: c.Branch, State: CloneMissing}
+	branch, head, err := s.git.WorkHead(ctx, c.Path)
+	if err != nil {
+		return out
+	}
+	out.Branch = branch
+	tip := branchTip(ctx, bare, c.Namespace, branch)
+	switch {
+	case tip == "":
+		out.State = CloneAhead
+	case tip == head:
+		out.State = CloneUpToDate
+	default:
+		has, err := bare.HasObjects(ctx, []string{head})
+		if err != nil || !has[head] {
+			out.State = CloneAhead // local commits the replica lacks
+		} else if ok, _ := bare.IsAncestor(ctx, head, tip); ok {
+			out.State = CloneBehind
+		} else {
+			out.State = CloneDiverged
+		}
+	}
+	return out
+}
+
+// NamespaceRefs is one node's signed refs of a repository.
+type NamespaceRefs struct {
+	Node      identity.NodeID
+	Delegate  bool
+	Seq       uint64
+	Refs      []gitstore.Ref
+}
+
+// Namespaces lists the signed refs of every namespace the node holds of repo.
+func (s *Service) Namespaces(repo identity.RepoID) ([]NamespaceRefs, error) {
+	doc, _ := s.Doc(repo)
+	var out []NamespaceRefs
+	err := s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, raw []byte) error {
+		sr, err := wire.UnmarshalSignedRefs(raw)
+		if err != nil {
+			return nil
+		}
+		out = append(out, NamespaceRefs{Node: node, Seq: seq, Refs: fromWireRefs(sr.Refs()), Delegate: doc != nil && doc.IsDelegate(node)})
+		return nil
+	})
+	return out, err
+}
+
+// Ensure makes sure the node holds repo, fetching it if needed, and tries
+// to bring it up to date (best effort when a replica exists already: a
+// clone or pull works offline from what the node holds).
+func (s *Service) Ensure(ctx context.Context, repo identity.RepoID, progress ProgressFunc) (*wire.RepoDoc, *gitstore.Bare, error) {
+	_, err := s.Sync(ctx, repo, identity.NodeID{}, progress)
+	doc, derr := s.Doc(repo)
+	if derr != nil {
+		if err == nil {
+			err = errorf(ErrNotFound, "unknown repository %s", repo)
+		}
+		return nil, nil, err
+	}
+	if err != nil {
+		s.log.Info("working from the local replica; the network sync failed", "repo", repo.String(), "err", err)
+	}
+	bare, err := s.git.OpenBare(s.Dir(repo))
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, bare, nil
+}
+
+// Target names what a working copy follows: the repository, and the node
+// whose namespace it follows (zero: the canonical one).
+type Target struct {
+	Repo identity.RepoID
+	Node identity.NodeID
+}
+
+// namespace resolves t's node against doc.
+func (t Target) namespace(doc *wire.RepoDoc) identity.NodeID {
+	if t.Node.IsZero() {
+		return CanonicalNamespace(doc)
+	}
+	return t.Node
+}
+
+// canonical returns t with Node zero if it names the canonical namespace.
+func (t Target) canonical(doc *wire.RepoDoc) Target {
+	if t.Node == CanonicalNamespace(doc) {
+		t.Node = identity.NodeID{}
+	}
+	return t
+}
+
+// Clone makes a working copy of t at dest from the replica (syncing it
+// first), records it, and keeps the repository seeded. The copy's remote
+// origin gets the URL origin makes of t (Node zero when t follows the
+// canonical namespace); it checks out the default branch, tracking origin.
+func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(Target) string, progress ProgressFunc) (CloneStatus, string, error) {
+	dest = filepath.Clean(dest)
+	if entries, err := os.ReadDir(dest); err == nil && len(entries) > 0 {
+		return CloneStatus{}, "", errorf(ErrInvalid, "destination %s exists and is not empty", dest)
+	}
+	if err := s.seedChosen(t.Repo); err != nil {
+		return CloneStatus{}, "", err
+	}
+	doc, bare, err := s.Ensure(ctx, t.Repo, progress)
+	if err != nil {
+		return CloneStatus{}, "", err
+	}
+	ns := Namespace(t.namespace(doc))
+	branch := doc.DefaultBranch()
+	if progress != nil {
+		progress(0, 0, "checking out "+branch)
+	}
+	if err := bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch); err != nil {
+		return CloneStatus{}, "", errorf(ErrInvalid, "cloning into %s: %w", dest, err)
+	}
+	gotBranch, head, err := s.git.WorkHead(ctx, dest)
+	if err != nil {
+		return CloneStatus{}, "", err
+	}
+	if err := s.TrackClone(t, dest); err != nil {
+		return CloneStatus{}, "", err
+	}
+	return CloneStatus{Path: dest, Branch: gotBranch, State: CloneUpToDate}, head, nil
+}
+
+// TrackClone records dest as a working copy following t and keeps the
+// repository seeded: mecli repo clone and git clone mega:// both end here,
+// so the node knows the same of a clone whichever made it.
+func (s *Service) TrackClone(t Target, dest string) error {
+	doc, err := s.Doc(t.Repo)
+	if err != nil {
+		return err
+	}
+	if err := s.seedChosen(t.Repo); err != nil {
+		return err
+	}
+	c := cloneInfo{Path: filepath.Clean(dest), Branch: doc.DefaultBranch(), Namespace: Namespace(t.namespace(doc))}
+	return s.updateState(t.Repo, func(st *repoState) {
+		st.Clones = slices.DeleteFunc(st.Clones, func(o cloneInfo) bool { return o.Path == c.Path })
+		st.Clones = append(st.Clones, c)
+	})
+}
+
+// PullResult is what Pull did.
+type PullResult struct {
+	Branch    string
+	Updated   bool
+	Old, Head string
+}
+
+// Pull brings the working copy at path up to date from the replica of t
+// (syncing it first): the namespace the clone was made from, else t's.
+func (s *Service) Pull(ctx context.Context, t Target, path string, progress ProgressFunc) (PullResult, error) {
+	path = filepath.Clean(path)
+	doc, bare, err := s.Ensure(ctx, t.Repo, progress)
+	if err != nil {
+		return PullResult{}, err
+	}
+	ns := Namespace(t.namespace(doc))
+	for _, c := range s.state(t.Repo).Clones {
+		if c.Path == path {
+			ns = cmp.Or(c.Namespace, ns)
+		}
+	}
+	branch, old, err := s.git.WorkHead(ctx, path)
+	if err != nil {
+		return PullResult{}, errorf(ErrInvalid, "%s: %w", path, err)
+	}
+	updated, err := bare.PullInto(ctx, ns, path)
+	if err != nil {
+		if errors.Is(err, gitstore.ErrDiverged) || errors.Is(err, gitstore.ErrLocalChanges) {
+			return PullResult{}, errorf(ErrConflict, "%w", err)
+		}
+		return PullResult{}, fmt.Errorf("pulling into %s: %w", path, err)
+	}
+	_, head, _ := s.git.WorkHead(ctx, path)
+	return PullResult{Branch: branch, Updated: updated, Old: old, Head: head}, nil
+}
+
+// Location is where git-remote-mega finds a namespace of a replica.
+type Location struct {
+	GitDir        string
+	Namespace     string
+	Node          identity.NodeID
+	DefaultBranch string
+}
+
+// Locate returns the replica and namespace of t for git upload-pack. It
+// writes nothing.
+func (s *Service) Locate(ctx context.Context, t Target) (Location, error) {
+	doc, err := s.Doc(t.Repo)
+	if err != nil {
+		return Location{}, err
+	}
+	owner := t.namespace(doc)
+	// Serving a namespace nobody signed refs of would look like an empty
+	// repository; say what is missing instead.
+	if _, _, ok, err := s.store.SignedRefs(t.Repo, owner); err != nil {
+		return Location{}, err
+	} else if !ok {
+		return Location{}, errorf(ErrNotFound, "no refs of %s in %s have reached this node", owner, t.Repo)
+	}
+	bare, err := s.git.OpenBare(s.Dir(t.Repo))
+	if err != nil {
+		return Location{}, err
+	}
+	return Location{GitDir: bare.Dir, Namespace: Namespace(owner), Node: owner, DefaultBranch: doc.DefaultBranch()}, nil
+}
+
+// LocateOwn prepares this node's namespace of repo for a git push and
+// returns where it is. A repository shared from a working repository here
+// refuses pushes (its watcher publishes), and so does another's namespace.
+func (s *Service) LocateOwn(ctx context.Context, t Target) (Location, error) {
+	doc, err := s.Doc(t.Repo)
+	if err != nil {
+		return Location{}, err
+	}
+	if !t.Node.IsZero() && t.Node != s.id {
+		return Location{}, errorf(ErrPermission, "you can only push to your own namespace (%s)", s.id)
+	}
+	if st := s.state(t.Repo); st.Path != "" {
+		return Location{}, watchedConflict(t.Repo, st.Path)
+	}
+	// InitBare also (re)applies the replica's configuration, which the
+	// push relies on (receive.fsckObjects).
+	bare, err := s.git.InitBare(ctx, s.Dir(t.Repo))
+	if err != nil {
+		return Location{}, err
+	}
+	return Location{GitDir: bare.Dir, Namespace: Namespace(s.id), Node: s.id, DefaultBranch: doc.DefaultBranch()}, nil
+}

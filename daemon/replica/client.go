@@ -1,0 +1,275 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/gitstore"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// ProgressFunc is told how a long transfer goes: bytes done, total bytes
+// (0 if unknown), and what is happening.
+type ProgressFunc func(done, total int64, message string)
+
+// FetchResult is what one fetch changed.
+type FetchResult struct {
+	Namespaces int   // namespaces updated
+	Bytes      int64 // pack bytes received
+}
+
+// errNotHeld means the holder does not have the repository.
+var errNotHeld = errors.New("holder does not have the repository")
+
+// offer is what a holder's header offers once verified.
+type offer struct {
+	doc     *wire.RepoDoc
+	docRaw  []byte
+	updates []update
+	tips    []string // object ids the updates name
+}
+
+// update is one namespace's newer signed refs.
+type update struct {
+	node identity.NodeID
+	sr   *wire.SignedRefs
+	raw  []byte
+}
+
+// fetch runs the fetch exchange for repo on st: every namespace the holder
+// has newer signed refs of. The replica changes only if everything
+// verified: the document, each signed refs' signature, the pack's digest,
+// every object (index-pack checks them), and the connectivity of every new
+// tip. st is closed on return.
+func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, progress ProgressFunc) (FetchResult, error) {
+	var res FetchResult
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+
+	bare, known, err := s.request(ctx, st, repo)
+	if err != nil {
+		return res, err
+	}
+	of, err := s.readOffer(st, repo, known)
+	if err != nil {
+		return res, err
+	}
+	if bare == nil {
+		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
+			return res, err
+		}
+	}
+	if res.Bytes, err = s.receivePack(ctx, st, bare, progress); err != nil {
+		return res, err
+	}
+	if len(of.updates) == 0 {
+		return res, nil
+	}
+	res.Namespaces, err = s.commit(ctx, bare, repo, of)
+	return res, err
+}
+
+// request sends what the replica has: the signed refs seqs and every tip.
+// It returns the replica (nil if none yet) and the seqs it holds.
+func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, error) {
+	req := wire.FetchRequest{Repo: repo.Multihash(), Namespaces: [][]byte{}, Known: []wire.KnownRefs{}, Haves: [][]byte{}}
+	known := map[identity.NodeID]uint64{}
+	_ = s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, _ []byte) error {
+		known[node] = seq
+		req.Known = append(req.Known, wire.KnownRefs{Node: node.PublicKey(), Seq: seq})
+		return nil
+	})
+	var bare *gitstore.Bare
+	if _, ok, _ := s.store.RepoDoc(repo); ok {
+		bare, _ = s.git.OpenBare(s.Dir(repo))
+	}
+	if bare != nil {
+		haves, err := s.tips(ctx, bare)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, h := range haves[:min(len(haves), wire.MaxHaves)] {
+			b, _ := hex.DecodeString(h)
+			req.Haves = append(req.Haves, b)
+		}
+	}
+	st.SetWriteDeadline(time.Now().Add(fetchIdle))
+	if err := wire.WriteFetchMessage(st, wire.FrameRequest, req); err != nil {
+		return nil, nil, err
+	}
+	st.SetWriteDeadline(time.Time{})
+	return bare, known, nil
+}
+
+// tips lists every object id the replica's refs point at.
+func (s *Service) tips(ctx context.Context, bare *gitstore.Bare) ([]string, error) {
+	nss, err := bare.Namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tips []string
+	for _, ns := range nss {
+		refs, err := bare.Refs(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			tips = append(tips, r.OID)
+		}
+	}
+	return dedupe(tips), nil
+}
+
+// readOffer reads the header and verifies it: the document is repo's (and
+// the one we hold, if any), every signed refs verifies and names repo.
+// Signed refs not newer than ours are left out.
+func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.NodeID]uint64) (*offer, error) {
+	st.SetReadDeadline(time.Now().Add(fetchIdle))
+	_, payload, err := wire.ReadFetchFrame(st, wire.FrameHeader)
+	if err != nil {
+		return nil, fmt.Errorf("reading the fetch header: %w", err)
+	}
+	h, err := wire.DecodeFetchHeader(payload)
+	if err != nil {
+		return nil, err
+	}
+	switch h.Status {
+	case wire.FetchOK:
+	case wire.FetchNotFound:
+		return nil, errNotHeld
+	default:
+		return nil, fmt.Errorf("holder answered status %d: %q", h.Status, h.Message)
+	}
+	doc, err := wire.OpenRepoDoc(h.Doc)
+	if err != nil {
+		return nil, fmt.Errorf("holder sent an invalid repository document: %w", err)
+	}
+	if doc.Repo() != repo {
+		return nil, fmt.Errorf("holder sent the document of %s, not %s", doc.Repo(), repo)
+	}
+	if have, err := s.Doc(repo); err == nil && have.Digest() != doc.Digest() {
+		return nil, fmt.Errorf("holder sent a different document for %s", repo)
+	}
+	of := &offer{doc: doc, docRaw: h.Doc}
+	for _, raw := range h.Refs {
+		sr, err := wire.OpenSignedRefs(raw)
+		if err != nil {
+			return nil, fmt.Errorf("holder sent signed refs that do not verify: %w", err)
+		}
+		if sr.Repo() != repo {
+			return nil, errors.New("holder sent signed refs of another repository")
+		}
+		if sr.Seq() <= known[sr.Node()] {
+			continue // not newer than ours: ignore (a holder may be behind)
+		}
+		of.updates = append(of.updates, update{sr.Node(), sr, raw})
+		for _, r := range sr.Refs() {
+			of.tips = append(of.tips, hex.EncodeToString(r.OID))
+		}
+	}
+	return of, nil
+}
+
+// receivePack pipes the pack frames into index-pack as they arrive, within
+// the pack budget, and checks the end frame's size and digest. Whatever
+// goes wrong, index-pack is stopped and its temporary files go with it.
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, progress ProgressFunc) (int64, error) {
+	pr, pw := io.Pipe()
+	var indexed chan error // nil until the first pack frame starts index-pack
+	finish := func(err error) error {
+		pw.CloseWithError(err) // nil: a clean end of input
+		if indexed != nil {
+			if ierr := <-indexed; err == nil && ierr != nil {
+				err = fmt.Errorf("indexing the pack: %w", ierr)
+			}
+		}
+		return err
+	}
+	var received int64
+	digest := sha256.New()
+	for {
+		st.SetReadDeadline(time.Now().Add(fetchIdle))
+		typ, payload, err := wire.ReadFetchFrame(st, wire.FramePack, wire.FrameEnd, wire.FrameError)
+		if err != nil {
+			return received, finish(fmt.Errorf("receiving the pack: %w", err))
+		}
+		switch typ {
+		case wire.FramePack:
+			if received+int64(len(payload)) > s.cfg.MaxPackSize {
+				return received, finish(errorf(ErrTooLarge, "the holder sent more than the pack budget of %d bytes", s.cfg.MaxPackSize))
+			}
+			if indexed == nil {
+				indexed = make(chan error, 1)
+				go func() {
+					err := bare.IndexPack(ctx, pr)
+					// Unblock the writer if index-pack stopped reading early.
+					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
+					indexed <- err
+				}()
+			}
+			digest.Write(payload)
+			received += int64(len(payload))
+			if _, err := pw.Write(payload); err != nil {
+				return received, finish(fmt.Errorf("indexing the pack: %w", err))
+			}
+			if progress != nil {
+				progress(received, 0, "receiving objects")
+			}
+		case wire.FrameEnd:
+			end, err := wire.DecodeFetchEnd(payload)
+			if err != nil {
+				return received, finish(err)
+			}
+			if end.Size != uint64(received) || !bytes.Equal(end.Digest, digest.Sum(nil)) {
+				return received, finish(fmt.Errorf("the pack does not match its digest (%d bytes received, %d announced)", received, end.Size))
+			}
+			return received, finish(nil)
+		case wire.FrameError:
+			if e, _ := wire.DecodeFetchError(payload); e != nil {
+				return received, finish(fmt.Errorf("holder aborted the fetch: %q", e.Message))
+			}
+			return received, finish(errors.New("holder aborted the fetch"))
+		}
+	}
+}
+
+// commit changes the replica, now that the objects are in: each namespace
+// in one transaction, to exactly the owner's signed refs.
+func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer) (int, error) {
+	if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
+		return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
+	}
+	if _, ok, _ := s.store.RepoDoc(repo); !ok {
+		if err := s.store.PutRepoDoc(repo, of.docRaw); err != nil {
+			return 0, err
+		}
+	}
+	done := 0
+	for _, u := range of.updates {
+		ns := Namespace(u.node)
+		current, err := bare.Refs(ctx, ns)
+		if err != nil {
+			return done, err
+		}
+		next := fromWireRefs(u.sr.Refs())
+		if err := bare.UpdateRefs(ctx, ns, current, next); err != nil {
+			return done, err
+		}
+		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
+			return done, err
+		}
+		s.setHEAD(ctx, bare, ns, of.doc.DefaultBranch(), next)
+		done++
+	}
+	return done, nil
+}

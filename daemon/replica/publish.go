@@ -1,0 +1,357 @@
+package replica
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/gitstore"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// Share registers the working repository at path: it signs the identity
+// document (the first time), copies the refs into this node's namespace,
+// signs and announces them, and watches path from then on. Sharing the
+// same history again keeps the first document (the id and the signed name
+// stay stable) and only moves the watched path.
+func (s *Service) Share(ctx context.Context, path, name, description string) (identity.RepoID, error) {
+	path = filepath.Clean(path)
+	if _, _, err := s.git.IsRepo(ctx, path); err != nil {
+		return identity.RepoID{}, errorf(ErrInvalid, "%s is not a git repository: %w", path, err)
+	}
+	branch, err := s.git.DefaultBranch(ctx, path)
+	if err != nil {
+		return identity.RepoID{}, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
+	}
+	root, err := s.rootCommit(ctx, path, branch)
+	if err != nil {
+		return identity.RepoID{}, err
+	}
+	repo, err := identity.NewRepoID(root, s.id)
+	if err != nil {
+		return identity.RepoID{}, err
+	}
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	doc, err := s.Doc(repo)
+	if errors.Is(err, ErrNotFound) {
+		doc, err = s.signDoc(repo, wire.RepoDocFields{
+			Root: root, Name: name, Description: description, DefaultBranch: branch,
+			Created: uint64(time.Now().UnixMilli()),
+		})
+	}
+	if err != nil {
+		return identity.RepoID{}, err
+	}
+	// Publish first, then record the path: the watcher only looks at the
+	// path once the refs it would compare with are there.
+	if err := s.publishWork(ctx, repo, path); err != nil {
+		return identity.RepoID{}, err
+	}
+	if err := s.updateState(repo, func(st *repoState) { st.Path = path; st.Seed = seedYes }); err != nil {
+		return identity.RepoID{}, err
+	}
+	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
+	return repo, nil
+}
+
+// rootCommit finds the root commit of the default branch (the rule of
+// spec/repo.md) as raw bytes.
+func (s *Service) rootCommit(ctx context.Context, path, branch string) ([]byte, error) {
+	refs, err := s.git.WorkRefs(ctx, path)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
+	}
+	i := slices.IndexFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch })
+	if i < 0 {
+		return nil, errorf(ErrInvalid, "%s has no commits on its default branch %q", path, branch)
+	}
+	root, err := s.git.RootCommit(ctx, path, refs[i].OID)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "finding the root commit of %s: %w", path, err)
+	}
+	return hex.DecodeString(root)
+}
+
+// signDoc signs and stores repo's first identity document.
+func (s *Service) signDoc(repo identity.RepoID, f wire.RepoDocFields) (*wire.RepoDoc, error) {
+	doc, err := wire.SignRepoDoc(s.cfg.Key, f)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "%w", err)
+	}
+	raw, err := doc.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return doc, s.store.PutRepoDoc(repo, raw)
+}
+
+// publishWork copies the working repository's refs into our namespace of
+// the replica, signs them and announces them.
+func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string) error {
+	s.publish.Lock()
+	defer s.publish.Unlock()
+	bare, err := s.git.InitBare(ctx, s.Dir(repo))
+	if err != nil {
+		return err
+	}
+	work, err := s.git.WorkRefs(ctx, path)
+	if err != nil {
+		return err
+	}
+	refs, err := bare.Import(ctx, path, Namespace(s.id))
+	if err != nil {
+		return err
+	}
+	if doc, err := s.Doc(repo); err == nil {
+		s.setHEAD(ctx, bare, Namespace(s.id), doc.DefaultBranch(), refs)
+	}
+	s.mu.Lock()
+	s.workRefs[repo] = work
+	s.mu.Unlock()
+	return s.signRefs(repo, refs)
+}
+
+// signRefs signs refs as this node's refs of repo, stores and announces them.
+func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
+	wrefs, err := toWireRefs(refs)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	last := s.lastSeq[repo]
+	s.mu.Unlock()
+	if last == 0 {
+		if _, seq, ok, err := s.store.SignedRefs(repo, s.id); err == nil && ok {
+			last = seq
+		}
+	}
+	seq := max(uint64(time.Now().UnixMilli()), last+1)
+	sr, err := wire.SignRefs(s.cfg.Key, repo, seq, wrefs)
+	if err != nil {
+		return err
+	}
+	raw, err := sr.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.PutSignedRefs(repo, s.id, seq, raw); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.lastSeq[repo] = seq
+	s.mu.Unlock()
+	return s.announce(repo)
+}
+
+func toWireRefs(refs []gitstore.Ref) ([]wire.Ref, error) {
+	out := make([]wire.Ref, 0, len(refs))
+	for _, r := range refs {
+		oid, err := hex.DecodeString(r.OID)
+		if err != nil {
+			return nil, fmt.Errorf("ref %s: bad object id %q", r.Name, r.OID)
+		}
+		out = append(out, wire.Ref{Name: r.Name, OID: oid})
+	}
+	return out, nil
+}
+
+func fromWireRefs(refs []wire.Ref) []gitstore.Ref {
+	out := make([]gitstore.Ref, len(refs))
+	for i, r := range refs {
+		out[i] = gitstore.Ref{Name: r.Name, OID: hex.EncodeToString(r.OID)}
+	}
+	return out
+}
+
+// announce publishes that this node holds repo, with its own signed refs
+// head if it has one.
+func (s *Service) announce(repo identity.RepoID) error {
+	doc, err := s.Doc(repo)
+	if err != nil {
+		return err
+	}
+	ann := &wire.RepoAnnouncement{Repo: repo, Doc: doc.Digest()}
+	if raw, seq, ok, err := s.store.SignedRefs(repo, s.id); err == nil && ok {
+		ann.RefsSeq = seq
+		if sr, err := wire.UnmarshalSignedRefs(raw); err == nil {
+			ann.RefsDigest = sr.Digest()
+		}
+	}
+	return s.cfg.Announce(ann)
+}
+
+// announceHeld announces every repository the node holds (at start).
+func (s *Service) announceHeld() {
+	s.mu.Lock()
+	var held []identity.RepoID
+	for repo := range s.states {
+		held = append(held, repo)
+	}
+	s.mu.Unlock()
+	for _, repo := range held {
+		if _, err := s.Doc(repo); err != nil {
+			continue
+		}
+		if err := s.announce(repo); err != nil {
+			s.log.Warn("announcing repository", "repo", repo.String(), "err", err)
+		}
+	}
+}
+
+// watch publishes new commits, branches and tags of the working
+// repositories shared from this node, without a manual step.
+func (s *Service) watch(ctx context.Context) {
+	t := time.NewTicker(s.cfg.WatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		watched := map[identity.RepoID]string{}
+		for repo, st := range s.states {
+			if st.Path != "" {
+				watched[repo] = st.Path
+			}
+		}
+		s.mu.Unlock()
+		for repo, path := range watched {
+			s.checkWork(ctx, repo, path)
+		}
+	}
+}
+
+// checkWork publishes path's refs if they changed since last seen.
+func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path string) {
+	work, err := s.git.WorkRefs(ctx, path)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.noteError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
+		}
+		return
+	}
+	s.mu.Lock()
+	same := slices.Equal(work, s.workRefs[repo])
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	if err := s.publishWork(ctx, repo, path); err != nil {
+		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
+		return
+	}
+	s.log.Info("published new refs", "repo", repo.String(), "path", path)
+	s.clearError(repo)
+}
+
+// PublishResult is what Publish signed.
+type PublishResult struct {
+	Updated bool           // new signed refs were made and announced
+	Seq     uint64         // the node's signed refs seq (0: none)
+	Refs    []gitstore.Ref // the signed refs
+}
+
+// Publish signs and announces the refs of this node's namespace of repo,
+// after a push wrote them (git-remote-mega). Branches and tags only.
+func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishResult, error) {
+	var res PublishResult
+	doc, err := s.Doc(repo)
+	if err != nil {
+		return res, err
+	}
+	if st := s.state(repo); st.Path != "" {
+		return res, watchedConflict(repo, st.Path)
+	}
+	s.publish.Lock()
+	defer s.publish.Unlock()
+	bare, err := s.git.OpenBare(s.Dir(repo))
+	if err != nil {
+		return res, err
+	}
+	ns := Namespace(s.id)
+	if res.Refs, err = s.pushedRefs(ctx, bare, ns); err != nil {
+		return res, err
+	}
+	if err := s.seedChosen(repo); err != nil {
+		return res, err
+	}
+	if raw, seq, ok, err := s.store.SignedRefs(repo, s.id); err != nil {
+		return res, err
+	} else if ok {
+		if sr, err := wire.UnmarshalSignedRefs(raw); err == nil && slices.Equal(fromWireRefs(sr.Refs()), res.Refs) {
+			res.Seq = seq
+			return res, nil // already signed: nothing new to announce
+		}
+	} else if len(res.Refs) == 0 {
+		return res, nil // nothing pushed, nothing signed before
+	}
+	if err := s.signRefs(repo, res.Refs); err != nil {
+		if errors.Is(err, wire.ErrInvalid) || errors.Is(err, wire.ErrTooLarge) {
+			return res, errorf(ErrInvalid, "cannot publish the refs of %s: %w", repo, err)
+		}
+		return res, err
+	}
+	s.mu.Lock()
+	res.Seq = s.lastSeq[repo]
+	s.mu.Unlock()
+	res.Updated = true
+	s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), res.Refs)
+	s.log.Info("published pushed refs", "repo", repo.String(), "refs", len(res.Refs), "seq", res.Seq)
+	return res, nil
+}
+
+// pushedRefs are the branches and tags of namespace ns (git-remote-mega's
+// receive-pack hides and refuses the rest), each checked for signing.
+func (s *Service) pushedRefs(ctx context.Context, bare *gitstore.Bare, ns string) ([]gitstore.Ref, error) {
+	all, err := bare.Refs(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	refs := []gitstore.Ref{}
+	for _, r := range all {
+		if !strings.HasPrefix(r.Name, "refs/heads/") && !strings.HasPrefix(r.Name, "refs/tags/") {
+			continue
+		}
+		if err := wire.CheckRefName(r.Name); err != nil {
+			return nil, errorf(ErrInvalid, "cannot publish %q: %w; delete it (git push origin :%s) and push again", r.Name, err, r.Name)
+		}
+		refs = append(refs, r)
+	}
+	return refs, nil
+}
+
+// watchedConflict is the error for a push into the namespace of a
+// repository the node publishes from a watched working repository: the
+// watcher would overwrite what the push wrote.
+func watchedConflict(repo identity.RepoID, path string) error {
+	return errorf(ErrConflict,
+		"%s is shared from the working repository %s on this node, which publishes its commits by itself: commit there instead of pushing",
+		repo, path)
+}
+
+// setHEAD makes namespace ns's HEAD a symbolic ref to its branch
+// refs/heads/<branch>, when refs (the namespace's refs) have that branch,
+// so git upload-pack advertises it and git clone checks it out. It runs
+// whenever a namespace's refs change (a fetch, a publish), and only then.
+// Failures are only logged: HEAD is a convenience, the refs are what counts.
+func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch string, refs []gitstore.Ref) {
+	if !slices.ContainsFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch }) {
+		return
+	}
+	if cur, err := bare.HEAD(ctx, ns); err == nil && cur == branch {
+		return
+	}
+	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
+		s.log.Debug("setting a namespace's HEAD", "namespace", ns, "branch", branch, "err", err)
+	}
+}

@@ -1,0 +1,217 @@
+// Package replica is replication as a service: the fetch exchange (client
+// and server, over any Stream), sync scheduling (one sync per repository,
+// holders ranked, failed holders backed off), publishing this node's signed
+// refs, and watching the working repositories shared from this node. It
+// knows the network only through the small Network interface, so the whole
+// exchange runs over net.Pipe in tests and over relayed streams later. It
+// returns domain errors (ErrNotFound, ErrInvalid, …); the daemon maps them
+// to RPC codes.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/gitstore"
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// Replication policies (Config.Replicate, med --replicate).
+const (
+	ReplicateAll  = "all"  // replicate every repository announced (the seed's behaviour)
+	ReplicateNone = "none" // replicate only repositories chosen with repo seed
+)
+
+// Stream is what the fetch exchange needs of a connection: QUIC streams,
+// net.Pipe and relayed streams all fit.
+type Stream interface {
+	io.Reader
+	io.Writer
+	// Close ends the exchange: what was written is sent, the rest of the
+	// input is discarded. It also unblocks a Read or Write in progress.
+	Close() error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// Network is what replication needs of the transport.
+type Network interface {
+	// Connected reports whether id is a peer now.
+	Connected(id identity.NodeID) bool
+	// OpenFetch opens a fetch stream to id, dialling it first if needed.
+	OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error)
+}
+
+// Config configures a Service. Zero durations and sizes take the defaults
+// of DefaultConfig.
+type Config struct {
+	Key   *identity.Key
+	Store *store.Store
+	Git   *gitstore.Runner
+	Net   Network
+	Root  string // the node's root: replicas live in Root/repos
+	Log   *slog.Logger
+
+	// Announce publishes a repository announcement of this node (gossip).
+	Announce func(ra *wire.RepoAnnouncement) error
+	// OnMisbehave is told of a peer that broke the fetch protocol.
+	OnMisbehave func(peer identity.NodeID, reason string)
+
+	Replicate      string        // ReplicateAll (default) or ReplicateNone
+	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
+	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
+	MaxPackSize    int64         // pack bytes accepted in one fetch; default wire.MaxPackSize
+	MaxServing     int           // fetches served at once; default 8
+}
+
+// DefaultConfig returns the defaults of every tunable field.
+func DefaultConfig() Config {
+	return Config{
+		Replicate:      ReplicateAll,
+		WatchInterval:  time.Second,
+		ResyncInterval: time.Minute,
+		MaxPackSize:    wire.MaxPackSize,
+		MaxServing:     8,
+	}
+}
+
+// Timeouts of the fetch exchange.
+const (
+	fetchTimeout     = 30 * time.Minute // one whole fetch from one holder
+	fetchIdle        = 60 * time.Second // the wait for any frame
+	holderRetry      = 30 * time.Second // a holder that failed is skipped this long unless connected
+	scheduleCapacity = 256              // sync requests queued before Serve takes them
+)
+
+// Service replicates repositories. Its methods are safe for concurrent use.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	id      identity.NodeID
+	git     *gitstore.Runner
+	store   *store.Store
+	serving chan struct{} // fetches being served
+	queue   chan syncRequest
+
+	publish sync.Mutex // serialises publishing: git takes locks on the replica
+
+	mu       sync.Mutex
+	states   map[identity.RepoID]*repoState
+	syncing  map[identity.RepoID]*syncCall
+	workRefs map[identity.RepoID][]gitstore.Ref // last refs seen in each watched working repository
+	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
+	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
+}
+
+type syncRequest struct {
+	repo identity.RepoID
+	from identity.NodeID
+}
+
+// New makes the service and loads the repository states from the store.
+func New(cfg Config) (*Service, error) {
+	d := DefaultConfig()
+	if cfg.Key == nil || cfg.Store == nil || cfg.Git == nil || cfg.Net == nil || cfg.Announce == nil {
+		return nil, errors.New("replica: Key, Store, Git, Net and Announce are required")
+	}
+	if cfg.Replicate == "" {
+		cfg.Replicate = d.Replicate
+	}
+	if cfg.Replicate != ReplicateAll && cfg.Replicate != ReplicateNone {
+		return nil, fmt.Errorf("replication policy %q: want %q or %q", cfg.Replicate, ReplicateAll, ReplicateNone)
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = d.WatchInterval
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = d.ResyncInterval
+	}
+	if cfg.MaxPackSize <= 0 || cfg.MaxPackSize > wire.MaxPackSize {
+		cfg.MaxPackSize = d.MaxPackSize
+	}
+	if cfg.MaxServing <= 0 {
+		cfg.MaxServing = d.MaxServing
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnMisbehave == nil {
+		cfg.OnMisbehave = func(identity.NodeID, string) {}
+	}
+	s := &Service{
+		cfg: cfg, log: cfg.Log, id: cfg.Key.ID(), git: cfg.Git, store: cfg.Store,
+		serving:  make(chan struct{}, cfg.MaxServing),
+		queue:    make(chan syncRequest, scheduleCapacity),
+		states:   map[identity.RepoID]*repoState{},
+		syncing:  map[identity.RepoID]*syncCall{},
+		workRefs: map[identity.RepoID][]gitstore.Ref{},
+		failed:   map[identity.NodeID]time.Time{},
+		lastSeq:  map[identity.RepoID]uint64{},
+	}
+	if err := s.loadStates(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Serve runs background replication until ctx is done: announcing what the
+// node holds, queued syncs, the periodic resync pass and the watcher of
+// shared working repositories. It waits for the syncs it started.
+func (s *Service) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	s.announceHeld()
+	wg.Go(func() { s.watch(ctx) })
+	resync := time.NewTicker(s.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-s.queue:
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+				defer cancel()
+				if _, err := s.Sync(ctx, r.repo, r.from, nil); err != nil && ctx.Err() == nil {
+					s.log.Info("sync failed; will retry", "repo", r.repo.String(), "err", err)
+				}
+			})
+		case <-resync.C:
+			s.resync()
+		}
+	}
+}
+
+// Namespace is the namespace a node's refs live under in a bare replica:
+// its did:key without the "did:key:" prefix (base58btc, safe as a path part).
+func Namespace(id identity.NodeID) string { return strings.TrimPrefix(id.String(), "did:key:") }
+
+// Dir is the bare replica of repo; the name comes from the parsed id.
+func (s *Service) Dir(repo identity.RepoID) string {
+	return filepath.Join(s.cfg.Root, "repos", strings.TrimPrefix(repo.String(), "did:repo:")+".git")
+}
+
+// Doc returns repo's verified identity document, or ErrNotFound if the node
+// holds none.
+func (s *Service) Doc(repo identity.RepoID) (*wire.RepoDoc, error) {
+	raw, ok, err := s.store.RepoDoc(repo)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errorf(ErrNotFound, "this node holds no replica of %s", repo)
+	}
+	return wire.OpenRepoDoc(raw)
+}
+
+// CanonicalNamespace is the namespace clones follow by default: the creator's.
+func CanonicalNamespace(doc *wire.RepoDoc) identity.NodeID { return doc.Delegates()[0] }

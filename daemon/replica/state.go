@@ -1,0 +1,154 @@
+package replica
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// Per-repository seeding choice, overriding the node's policy.
+const (
+	seedDefault = ""
+	seedYes     = "seed"
+	seedNo      = "unseed"
+)
+
+// repoState is what the node remembers of one repository besides gossip:
+// persisted as JSON in the store.
+type repoState struct {
+	Path      string      `json:"path,omitempty"` // working repository shared from here, watched
+	Seed      string      `json:"seed,omitempty"` // seedDefault, seedYes or seedNo
+	Clones    []cloneInfo `json:"clones,omitempty"`
+	LastSync  time.Time   `json:"last_sync,omitzero"`
+	LastError string      `json:"last_error,omitempty"`
+}
+
+// cloneInfo is a working copy made from the replica (mecli repo clone or
+// git clone mega://).
+type cloneInfo struct {
+	Path      string `json:"path"`
+	Branch    string `json:"branch"`
+	Namespace string `json:"namespace"` // node whose refs the clone follows
+}
+
+func (s *Service) loadStates() error {
+	return s.store.EachRepoState(func(repo identity.RepoID, raw []byte) error {
+		var st repoState
+		if err := json.Unmarshal(raw, &st); err != nil {
+			s.log.Warn("ignoring unreadable repository state", "repo", repo.String(), "err", err)
+			return nil
+		}
+		s.states[repo] = &st
+		return nil
+	})
+}
+
+// state returns a copy of repo's state (zero if none).
+func (s *Service) state(repo identity.RepoID) repoState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.states[repo]; st != nil {
+		c := *st
+		c.Clones = slices.Clone(st.Clones)
+		return c
+	}
+	return repoState{}
+}
+
+// updateState changes repo's state and persists it.
+func (s *Service) updateState(repo identity.RepoID, fn func(st *repoState)) error {
+	s.mu.Lock()
+	st := s.states[repo]
+	if st == nil {
+		st = &repoState{}
+		s.states[repo] = st
+	}
+	fn(st)
+	raw, err := json.Marshal(st)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.store.PutRepoState(repo, raw)
+}
+
+// Seeded reports whether the node replicates repo.
+func (s *Service) Seeded(repo identity.RepoID) bool {
+	st := s.state(repo)
+	switch {
+	case st.Path != "":
+		return true
+	case st.Seed == seedYes:
+		return true
+	case st.Seed == seedNo:
+		return false
+	}
+	return s.cfg.Replicate != ReplicateNone
+}
+
+// Seed sets the node's choice for repo: replicate it (and sync now) or not.
+func (s *Service) Seed(repo identity.RepoID, seed bool) error {
+	choice := seedNo
+	if seed {
+		choice = seedYes
+	}
+	if err := s.updateState(repo, func(st *repoState) { st.Seed = choice }); err != nil {
+		return err
+	}
+	if seed {
+		s.schedule(repo, identity.NodeID{})
+	}
+	return nil
+}
+
+// seedChosen marks repo as seeded: a node that clones or pushes a
+// repository keeps replicating it.
+func (s *Service) seedChosen(repo identity.RepoID) error {
+	if s.state(repo).Seed == seedYes {
+		return nil
+	}
+	return s.updateState(repo, func(st *repoState) { st.Seed = seedYes })
+}
+
+// noteError records a repository's latest error; the same error again (a
+// watched path that stays missing) is neither logged nor stored again.
+func (s *Service) noteError(repo identity.RepoID, err error) {
+	if s.state(repo).LastError == err.Error() {
+		return
+	}
+	s.log.Warn("repository error", "repo", repo.String(), "err", err)
+	_ = s.updateState(repo, func(st *repoState) { st.LastError = err.Error() })
+}
+
+// clearError forgets repo's error once what failed works again.
+func (s *Service) clearError(repo identity.RepoID) {
+	if s.state(repo).LastError != "" {
+		_ = s.updateState(repo, func(st *repoState) { st.LastError = "" })
+	}
+}
+
+// Repos lists every repository the node has state, a document or an
+// announcement for, sorted by id.
+func (s *Service) Repos() []identity.RepoID {
+	set := map[identity.RepoID]bool{}
+	s.mu.Lock()
+	for repo := range s.states {
+		set[repo] = true
+	}
+	s.mu.Unlock()
+	_ = s.store.EachRepoAnnouncement(nil, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		set[ra.Repo] = true
+		return nil
+	})
+	out := make([]identity.RepoID, 0, len(set))
+	for repo := range set {
+		out = append(out, repo)
+	}
+	slices.SortFunc(out, func(a, b identity.RepoID) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}

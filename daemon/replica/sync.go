@@ -1,0 +1,244 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// SyncResult is what one sync did.
+type SyncResult struct {
+	Updated    bool            // some namespace changed
+	From       identity.NodeID // the holder the last change came from
+	Namespaces int             // namespaces updated
+	Bytes      int64           // pack bytes received
+}
+
+type syncCall struct {
+	done  chan struct{}
+	again bool // another sync was asked for while this one ran: run once more
+	res   SyncResult
+	err   error
+}
+
+// schedule queues a sync of repo (preferring from) for Serve to run; a full
+// queue drops it, and the periodic pass catches up.
+func (s *Service) schedule(repo identity.RepoID, from identity.NodeID) {
+	select {
+	case s.queue <- syncRequest{repo, from}:
+	default:
+		s.log.Debug("sync queue full; leaving it to the periodic pass", "repo", repo.String())
+	}
+}
+
+// Sync brings repo up to date from the network: from the preferred node
+// first, then from any other holder. A call while a sync of repo runs waits
+// for it and makes it run once more (what started it may be newer than
+// what the running one saw); the callers share that result.
+func (s *Service) Sync(ctx context.Context, repo identity.RepoID, prefer identity.NodeID, progress ProgressFunc) (SyncResult, error) {
+	s.mu.Lock()
+	if c := s.syncing[repo]; c != nil {
+		c.again = true
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.res, c.err
+		case <-ctx.Done():
+			return SyncResult{}, ctx.Err()
+		}
+	}
+	c := &syncCall{done: make(chan struct{})}
+	s.syncing[repo] = c
+	s.mu.Unlock()
+	for {
+		res, err := s.syncFromHolders(ctx, repo, prefer, progress)
+		s.mu.Lock()
+		c.res.Bytes += res.Bytes
+		c.res.Namespaces += res.Namespaces
+		if res.Updated {
+			c.res.Updated, c.res.From = true, res.From
+		}
+		c.err = err
+		again := c.again && ctx.Err() == nil && s.Behind(repo)
+		c.again = false
+		if !again {
+			delete(s.syncing, repo)
+		}
+		s.mu.Unlock()
+		if !again {
+			break
+		}
+	}
+	close(c.done)
+	_ = s.updateState(repo, func(st *repoState) {
+		if c.err == nil {
+			st.LastSync, st.LastError = time.Now(), ""
+		} else {
+			st.LastError = c.err.Error()
+		}
+	})
+	return c.res, c.err
+}
+
+// Syncing reports whether a sync of repo runs now.
+func (s *Service) Syncing(repo identity.RepoID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncing[repo] != nil
+}
+
+func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, prefer identity.NodeID, progress ProgressFunc) (SyncResult, error) {
+	var res SyncResult
+	_, hadDoc, _ := s.store.RepoDoc(repo)
+	holders := s.rankHolders(repo, prefer)
+	var errs []error
+	for _, h := range holders {
+		if s.recentlyFailed(h) {
+			continue
+		}
+		fr, err := s.FetchFrom(ctx, h, repo, progress)
+		if err != nil {
+			s.holderFailed(h)
+			s.log.Debug("fetch failed", "repo", repo.String(), "from", h.String(), "err", err)
+			errs = append(errs, fmt.Errorf("%s: %w", h.Short(), err))
+			continue
+		}
+		s.mu.Lock()
+		delete(s.failed, h)
+		s.mu.Unlock()
+		res.Bytes += fr.Bytes
+		if fr.Namespaces > 0 {
+			res.Updated, res.From = true, h
+			res.Namespaces += fr.Namespaces
+			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
+		}
+		if !hadDoc {
+			if err := s.announce(repo); err != nil {
+				s.log.Warn("announcing replica", "err", err)
+			}
+			hadDoc = true
+		}
+		if !s.Behind(repo) {
+			return res, nil
+		}
+	}
+	switch {
+	case len(errs) == 0 && len(holders) == 0 && !hadDoc:
+		return res, errorf(ErrNotFound, "no node is known to hold %s", repo)
+	case len(errs) == 0, hadDoc && !s.Behind(repo):
+		return res, nil
+	}
+	return res, errorf(ErrUnavailable, "could not fetch %s: %w", repo, errors.Join(errs...))
+}
+
+// FetchFrom runs one fetch of repo from holder h, whatever its rank.
+func (s *Service) FetchFrom(ctx context.Context, h identity.NodeID, repo identity.RepoID, progress ProgressFunc) (FetchResult, error) {
+	st, err := s.cfg.Net.OpenFetch(ctx, h)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	return s.fetch(ctx, st, repo, progress)
+}
+
+// rankHolders orders repo's holders other than this node: connected ones
+// first (the preferred one, usually the announcer, before the others),
+// then the rest, because dialling costs seconds when a holder is gone.
+func (s *Service) rankHolders(repo identity.RepoID, prefer identity.NodeID) []identity.NodeID {
+	holders := slices.DeleteFunc(s.Holders(repo), func(id identity.NodeID) bool { return id == s.id })
+	rank := func(id identity.NodeID) int {
+		r := 0
+		if !s.cfg.Net.Connected(id) {
+			r += 2
+		}
+		if id != prefer {
+			r++
+		}
+		return r
+	}
+	slices.SortStableFunc(holders, func(a, b identity.NodeID) int { return rank(a) - rank(b) })
+	return holders
+}
+
+func (s *Service) holderFailed(id identity.NodeID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[id] = time.Now().Add(holderRetry)
+}
+
+func (s *Service) recentlyFailed(id identity.NodeID) bool {
+	if s.cfg.Net.Connected(id) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.failed[id])
+}
+
+// Holders are the nodes that announced repo.
+func (s *Service) Holders(repo identity.RepoID) []identity.NodeID {
+	var out []identity.NodeID
+	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, _ *wire.RepoAnnouncement) error {
+		out = append(out, a.Origin)
+		return nil
+	})
+	return out
+}
+
+// Behind reports whether a node announced signed refs of repo newer than
+// those the replica holds.
+func (s *Service) Behind(repo identity.RepoID) bool {
+	behind := false
+	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		if ra.RefsSeq == 0 {
+			return nil
+		}
+		if _, have, ok, _ := s.store.SignedRefs(repo, a.Origin); !ok || have < ra.RefsSeq {
+			behind = true
+			return store.ErrStop
+		}
+		return nil
+	})
+	return behind
+}
+
+// HandleAnnouncement reacts to a new RepoAnnouncement of another node:
+// fetch at once if it names newer refs than the replica has (or a
+// repository not held yet) and the node replicates it.
+func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnouncement) {
+	if !s.Seeded(ra.Repo) {
+		return
+	}
+	_, hasDoc, _ := s.store.RepoDoc(ra.Repo)
+	if hasDoc && ra.RefsSeq == 0 {
+		return
+	}
+	if hasDoc {
+		if _, have, ok, _ := s.store.SignedRefs(ra.Repo, origin); ok && have >= ra.RefsSeq {
+			return
+		}
+	}
+	s.schedule(ra.Repo, origin)
+}
+
+// resync is the slow periodic pass: retry every seeded repository that is
+// behind (a fetch failed, or an announcement was missed).
+func (s *Service) resync() {
+	seen := map[identity.RepoID]bool{}
+	_ = s.store.EachRepoAnnouncement(nil, func(_ store.Announcement, ra *wire.RepoAnnouncement) error {
+		if seen[ra.Repo] {
+			return nil
+		}
+		seen[ra.Repo] = true
+		_, hasDoc, _ := s.store.RepoDoc(ra.Repo)
+		if s.Seeded(ra.Repo) && (!hasDoc || s.Behind(ra.Repo)) {
+			s.schedule(ra.Repo, identity.NodeID{})
+		}
+		return nil
+	})
+}

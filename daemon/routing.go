@@ -1,0 +1,182 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/store"
+	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+	"github.com/megaengine/megaengine/rpc"
+)
+
+// The routing side of the node: what gossip told us of other nodes, the
+// events it makes, and this node's own announcement.
+
+func (n *Node) loadKnown() error {
+	return n.store.EachNode(func(a store.Announcement, _ *wire.NodeAnnouncement) error {
+		n.known[a.Origin] = true
+		return nil
+	})
+}
+
+// onAnnouncement is called by gossip for every new announcement of another node.
+func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wire.Body) {
+	if n.cfg.onAccepted != nil {
+		defer n.cfg.onAccepted(env, body)
+	}
+	switch b := body.(type) {
+	case *wire.NodeAnnouncement:
+		n.mu.Lock()
+		isNew := !n.known[env.Origin]
+		n.known[env.Origin] = true
+		n.mu.Unlock()
+		if isNew {
+			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
+			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
+		}
+	case *wire.RepoAnnouncement:
+		n.events.publish(rpc.Event{Type: rpc.EventRepoAnnounced, Time: time.Now(), DID: env.Origin.String(), Repo: b.Repo.String()})
+		n.replica.HandleAnnouncement(env.Origin, b)
+	}
+}
+
+// nodeExpiryEvery is how often the routing table is swept.
+const nodeExpiryEvery = time.Minute
+
+// expireNodes forgets nodes not heard from for NodeExpiry, until ctx is done.
+func (n *Node) expireNodes(ctx context.Context) error {
+	t := time.NewTicker(nodeExpiryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		gone, err := n.store.Expire(time.Now().Add(-n.cfg.NodeExpiry))
+		if err != nil {
+			n.log.Warn("expiring old nodes", "err", err)
+			continue
+		}
+		n.mu.Lock()
+		for _, id := range gone {
+			delete(n.known, id)
+			n.dialer.Forget(id)
+		}
+		n.mu.Unlock()
+		if len(gone) > 0 {
+			n.log.Info("forgot nodes not heard from", "count", len(gone), "after", n.cfg.NodeExpiry)
+		}
+	}
+}
+
+// dialCandidates lists up to max learned nodes worth dialling: not this
+// node, not skipped by the dialer, not banned.
+func (n *Node) dialCandidates(max int, skip func(identity.NodeID) bool) []identity.Addr {
+	var out []identity.Addr
+	_ = n.store.EachNode(func(a store.Announcement, na *wire.NodeAnnouncement) error {
+		if len(out) >= max {
+			return store.ErrStop
+		}
+		if a.Origin == n.ID() || len(na.Addresses) == 0 || n.gossip.Banned(a.Origin) != nil || skip(a.Origin) {
+			return nil
+		}
+		out = append(out, identity.Addr{ID: a.Origin, HostPort: na.Addresses[0]})
+		return nil
+	})
+	return out
+}
+
+func (n *Node) aliasOf(id identity.NodeID) string {
+	if na, _, ok := n.store.Node(id); ok {
+		return na.Alias
+	}
+	return ""
+}
+
+func (n *Node) onPeer(p *transport.Peer) {
+	n.dialer.Forget(p.ID)
+	if err := n.store.Touch(p.ID, time.Now()); err != nil {
+		n.log.Warn("recording last seen", "err", err)
+	}
+	n.log.Info("peer connected", "peer", p.ID.String(), "remote", p.Remote.String(), "direction", p.Direction())
+	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.aliasOf(p.ID), Addresses: []string{p.Remote.String()}})
+	// The snapshot goes on its own stream; the handler must not wait for it.
+	n.bg.Go(func() { n.gossip.PeerConnected(p.ID) })
+}
+
+func (n *Node) onPeerGone(p *transport.Peer, err error) {
+	n.gossip.PeerGone(p.ID)
+	_ = n.store.Touch(p.ID, time.Now())
+	reason := "closed"
+	if err != nil {
+		reason = err.Error()
+	}
+	n.log.Info("peer disconnected", "peer", p.ID.String(), "reason", reason)
+	n.events.publish(rpc.Event{Type: rpc.EventPeerDisconnected, Time: time.Now(), DID: p.ID.String(), Reason: reason})
+}
+
+// announceSelf publishes this node's NodeAnnouncement.
+func (n *Node) announceSelf() error {
+	kind := wire.KindNormal
+	if n.cfg.Relay {
+		kind = wire.KindRelay
+	}
+	_, err := n.gossip.Publish(&wire.NodeAnnouncement{
+		Alias:     n.cfg.Alias,
+		Addresses: n.announceAddrs(),
+		Kind:      kind,
+		Version:   versionForWire(),
+		Features:  []string{},
+	})
+	return err
+}
+
+// versionForWire trims the build version to what a NodeAnnouncement allows.
+func versionForWire() string {
+	v := []byte(rpc.Version)
+	out := v[:0]
+	for _, c := range v {
+		if c > ' ' && c < 0x7f {
+			out = append(out, c)
+		}
+	}
+	return string(out[:min(len(out), wire.MaxVersionLen)])
+}
+
+// announceAddrs are the addresses others should dial: the configured ones,
+// else the bound address, with an unspecified host replaced by this
+// machine's interface addresses.
+func (n *Node) announceAddrs() []string {
+	if len(n.cfg.Announce) > 0 {
+		return n.cfg.Announce[:min(len(n.cfg.Announce), wire.MaxAddresses)]
+	}
+	bound := n.tr.LocalAddr()
+	port := fmt.Sprint(bound.Port)
+	if !bound.IP.IsUnspecified() {
+		return []string{net.JoinHostPort(bound.IP.String(), port)}
+	}
+	var out, loopback []string
+	ifaddrs, _ := net.InterfaceAddrs()
+	for _, a := range ifaddrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsMulticast() {
+			continue
+		}
+		if bound.IP.To4() != nil && ipn.IP.To4() == nil && bound.IP.Equal(net.IPv4zero) {
+			continue // bound to IPv4 only
+		}
+		hp := net.JoinHostPort(ipn.IP.String(), port)
+		if ipn.IP.IsLoopback() {
+			loopback = append(loopback, hp)
+		} else {
+			out = append(out, hp)
+		}
+	}
+	out = append(out, loopback...)
+	return out[:min(len(out), wire.MaxAddresses)]
+}

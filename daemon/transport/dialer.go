@@ -1,0 +1,135 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// DialerConfig configures a Dialer.
+type DialerConfig struct {
+	// Bootstrap nodes are kept connected: redialled whenever they are not.
+	Bootstrap []identity.Addr
+	// Target is how many peers to reach by dialling learned nodes (0: only
+	// bootstrap nodes are dialled).
+	Target int
+	// Candidates returns up to max learned nodes to dial, leaving out those
+	// skip reports true for.
+	Candidates func(max int, skip func(identity.NodeID) bool) []identity.Addr
+	Log        *slog.Logger
+}
+
+// Redial back-off: 1 s doubling to 1 min per node; a check every second.
+const (
+	minBackoff  = time.Second
+	maxBackoff  = time.Minute
+	dialEvery   = time.Second
+	dialTimeout = 10 * time.Second
+)
+
+// Dialer keeps a node connected: bootstrap nodes always, learned nodes up
+// to a target number of peers, each node redialled with back-off.
+type Dialer struct {
+	t   *Transport
+	cfg DialerConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	backoff map[identity.NodeID]*backoff
+}
+
+type backoff struct {
+	next  time.Time
+	delay time.Duration
+}
+
+// NewDialer makes a dialer for t; Serve runs it.
+func NewDialer(t *Transport, cfg DialerConfig) *Dialer {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Candidates == nil {
+		cfg.Candidates = func(int, func(identity.NodeID) bool) []identity.Addr { return nil }
+	}
+	return &Dialer{t: t, cfg: cfg, log: cfg.Log, backoff: map[identity.NodeID]*backoff{}}
+}
+
+// Serve dials what is needed every second until ctx is done, and waits
+// for the dials it started.
+func (d *Dialer) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(dialEvery)
+	defer tick.Stop()
+	for {
+		for _, a := range d.needed(time.Now()) {
+			wg.Go(func() {
+				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+				defer cancel()
+				if _, err := d.t.Dial(dctx, a); err != nil {
+					d.log.Debug("dial failed", "addr", a.String(), "err", err)
+					d.failed(a.ID)
+					return
+				}
+				d.Forget(a.ID) // connected: the next loss starts from the shortest delay
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// needed lists bootstrap nodes that are not connected, and learned nodes
+// while there are fewer than Target peers, each at most once per back-off.
+func (d *Dialer) needed(now time.Time) []identity.Addr {
+	var want []identity.Addr
+	for _, b := range d.cfg.Bootstrap {
+		if d.t.Peer(b.ID) == nil && d.due(b.ID, now) {
+			want = append(want, b)
+		}
+	}
+	if missing := d.cfg.Target - len(d.t.Peers()) - len(want); missing > 0 {
+		skip := func(id identity.NodeID) bool { return d.t.Peer(id) != nil || !d.due(id, now) }
+		want = append(want, d.cfg.Candidates(missing, skip)...)
+	}
+	return want
+}
+
+// due reports whether id may be dialled now, and if so books the attempt.
+func (d *Dialer) due(id identity.NodeID, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.backoff[id]
+	if b == nil {
+		b = &backoff{delay: minBackoff}
+		d.backoff[id] = b
+	}
+	if now.Before(b.next) {
+		return false
+	}
+	b.next = now.Add(b.delay) // no second attempt while this one runs
+	return true
+}
+
+// failed doubles id's redial delay.
+func (d *Dialer) failed(id identity.NodeID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b := d.backoff[id]; b != nil {
+		b.next = time.Now().Add(b.delay)
+		b.delay = min(2*b.delay, maxBackoff)
+	}
+}
+
+// Forget drops id's back-off state (it connected, or left the table).
+func (d *Dialer) Forget(id identity.NodeID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.backoff, id)
+}
