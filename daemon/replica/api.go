@@ -142,10 +142,10 @@ func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneI
 
 // NamespaceRefs is one node's signed refs of a repository.
 type NamespaceRefs struct {
-	Node      identity.NodeID
-	Delegate  bool
-	Seq       uint64
-	Refs      []gitstore.Ref
+	Node     identity.NodeID
+	Delegate bool
+	Seq      uint64
+	Refs     []gitstore.Ref
 }
 
 // Namespaces lists the signed refs of every namespace the node holds of repo.
