@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -47,15 +46,16 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := pflag.NewFlagSet("med", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	defaults := daemon.DefaultConfig("")
 	root := fs.String("root", "", "node root directory (default $MEGAENGINE_ROOT, else ~/.megaengine)")
-	listen := fs.String("listen", "0.0.0.0:9000", "UDP address to listen on for peers")
-	alias := fs.String("alias", "", "human-readable name announced to other nodes")
+	listen := fs.String("listen", defaults.Listen, "UDP address to listen on for peers")
+	alias := fs.String("alias", defaults.Alias, "human-readable name announced to other nodes")
 	bootstrap := fs.StringArray("bootstrap", nil, "node to connect to, did:key:…@host:port (repeatable)")
-	relay := fs.Bool("relay", false, "announce this node as a relay")
-	announce := fs.StringArray("announce", nil, "host:port to announce instead of the listen address (repeatable)")
-	targetPeers := fs.Int("target-peers", 8, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
-	idle := fs.Duration("idle-timeout", 20*time.Second, "drop a peer that has been silent this long")
-	replicate := fs.String("replicate", daemon.ReplicateAll, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
+	relay := fs.Bool("relay", defaults.Relay, "announce this node as a relay")
+	announce := fs.StringArray("announce", defaults.Announce, "host:port to announce instead of the listen address (repeatable)")
+	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
+	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
+	replicate := fs.String("replicate", defaults.Replicate, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
