@@ -116,7 +116,7 @@ func (n *Node) answerFetch(ctx context.Context, w io.Writer, repo identity.RepoI
 	fw := &frameWriter{w: w, h: sha256.New()}
 	bw := bufio.NewWriterSize(fw, wire.MaxPackChunk)
 	if len(wants) > 0 {
-		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw); err != nil {
+		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw, gitstore.PackOptions{}); err != nil {
 			return wire.WriteFetchMessage(w, wire.FrameError, wire.FetchError{Code: wire.FetchFailed, Message: "packing objects failed"})
 		}
 	}
@@ -282,7 +282,7 @@ func (n *Node) fetchFrom(ctx context.Context, p *transport.Peer, repo identity.R
 			if !started {
 				started = true
 				go func() {
-					err := bare.IndexPack(ctx, pr)
+					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{})
 					// Unblock the writer if index-pack stopped reading early.
 					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
 					indexDone <- err
