@@ -306,9 +306,8 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 		if len(refs) != 0 {
 			t.Fatalf("refs written after an interrupted transfer: %v", refs)
 		}
-		leftovers, _ := filepath.Glob(filepath.Join(c.repoDir(repo), "objects", "pack", "tmp_*"))
-		if len(leftovers) != 0 {
-			t.Fatalf("temporary pack files left: %v", leftovers)
+		if left := gitTemporaries(t, c.repoDir(repo)); len(left) != 0 {
+			t.Fatalf("temporary files left after an interrupted transfer: %v", left)
 		}
 	}
 	res, err := c.sync(ctx, repo, a.ID(), nil)
