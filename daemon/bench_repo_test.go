@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/rpc"
 )
 
@@ -116,7 +117,7 @@ func BenchmarkRepoTransfer(b *testing.B) {
 			c.Replicate = ReplicateNone
 			return c
 		}())
-		waitFor(b, "B to know that A holds the repository", 20*time.Second, func() bool {
+		testutil.WaitFor(b, "B to know that A holds the repository", 20*time.Second, func() bool {
 			return slices.Contains(nb.replica.Holders(repo), na.ID()) && nb.tr.Peer(na.ID()) != nil
 		})
 		peer := nb.tr.Peer(na.ID())
@@ -183,7 +184,7 @@ func BenchmarkRepoTransfer(b *testing.B) {
 	lines := strings.SplitAfter(string(text), "\n")
 	lines[len(lines)/2] = "\t// a one-line change for the update benchmark\n"
 	head := commit(b, src, gen.editable, strings.Join(lines, ""))
-	waitFor(b, "A to publish the commit", 20*time.Second, func() bool { return headOf(b, na, info.RepoID) == head })
+	testutil.WaitFor(b, "A to publish the commit", 20*time.Second, func() bool { return headOf(b, na, info.RepoID) == head })
 	updWireOK := wireOK
 	for i, nb := range nodes {
 		peer := nb.tr.Peer(na.ID())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -82,7 +83,7 @@ func BenchmarkChainPropagation(b *testing.B) {
 			}
 		}
 	})
-	waitFor(b, "C to know A and A to know C", 10*time.Second, func() bool {
+	testutil.WaitFor(b, "C to know A and A to know C", 10*time.Second, func() bool {
 		return c.alias(a.ID()) == "alpha" && a.alias(c.ID()) == "gamma"
 	})
 	if a.tr.Peer(c.ID()) != nil {

@@ -12,21 +12,11 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
 )
-
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // shortRoot makes a root directory whose socket path fits the unix limit.
 func shortRoot(t testing.TB) string {
@@ -83,7 +73,7 @@ func serve(t testing.TB, n *Node) *running {
 		close(r.done)
 	}()
 	t.Cleanup(func() { r.stop(t) })
-	waitFor(t, "node to announce itself", 5*time.Second, func() bool { return r.knowsNode(r.ID()) })
+	testutil.WaitFor(t, "node to announce itself", 5*time.Second, func() bool { return r.knowsNode(r.ID()) })
 	return r
 }
 
@@ -119,7 +109,7 @@ func TestChainDiscoveryAndRestart(t *testing.T) {
 	a := start(t, cfg(shortRoot(t), "alpha"))
 	b := start(t, cfg(rootB, "beta", a.Addr()))
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
-	waitFor(t, "C to know A and A to know C", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "C to know A and A to know C", 10*time.Second, func() bool {
 		return c.alias(a.ID()) == "alpha" && a.alias(c.ID()) == "gamma"
 	})
 	// The chain stayed a chain (TargetPeers 0): the knowledge travelled through B.
@@ -128,7 +118,7 @@ func TestChainDiscoveryAndRestart(t *testing.T) {
 	}
 	bAddr := b.Addr()
 	b.stop(t)
-	waitFor(t, "A to notice B left", 10*time.Second, func() bool { return a.tr.Peer(b.ID()) == nil })
+	testutil.WaitFor(t, "A to notice B left", 10*time.Second, func() bool { return a.tr.Peer(b.ID()) == nil })
 
 	// Restart B on the same root, with no bootstrap: it knows A and C from disk.
 	again := cfg(rootB, "beta")
@@ -165,7 +155,7 @@ func rawPeer(t testing.TB, target *running) (*identity.Key, *transport.Peer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "target to register the raw peer", 5*time.Second, func() bool { return target.tr.Peer(k.ID()) != nil })
+	testutil.WaitFor(t, "target to register the raw peer", 5*time.Second, func() bool { return target.tr.Peer(k.ID()) != nil })
 	return k, p
 }
 
@@ -206,7 +196,7 @@ func signed(t testing.TB, k *identity.Key, ts time.Time, alias string) []byte {
 func TestForgedAnnouncementOverQUIC(t *testing.T) {
 	b := start(t, cfg(shortRoot(t), "beta"))
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
-	waitFor(t, "B–C connected", 10*time.Second, func() bool { return c.tr.Peer(b.ID()) != nil })
+	testutil.WaitFor(t, "B–C connected", 10*time.Second, func() bool { return c.tr.Peer(b.ID()) != nil })
 	victim, _ := identity.GenerateKey()
 	forger, p := rawPeer(t, b)
 
@@ -216,7 +206,7 @@ func TestForgedAnnouncementOverQUIC(t *testing.T) {
 	if err := p.SendDatagram(transport.DatagramGossip, raw); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B to drop the forger", 10*time.Second, func() bool { return b.tr.Peer(forger.ID()) == nil })
+	testutil.WaitFor(t, "B to drop the forger", 10*time.Second, func() bool { return b.tr.Peer(forger.ID()) == nil })
 	if st := b.gossip.Stats(); st.Forged != before.Forged+1 || st.Relayed != before.Relayed {
 		t.Fatalf("B's stats after the forgery: %+v (before %+v)", st, before)
 	}
@@ -231,7 +221,7 @@ func TestForgedAnnouncementOverQUIC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tr2.Dial(ctx, b.Addr())
-	waitFor(t, "banned peer to be refused", 5*time.Second, func() bool { return b.tr.Peer(forger.ID()) == nil && tr2.Peer(b.ID()) == nil })
+	testutil.WaitFor(t, "banned peer to be refused", 5*time.Second, func() bool { return b.tr.Peer(forger.ID()) == nil && tr2.Peer(b.ID()) == nil })
 }
 
 // (4) A replayed older announcement does not replace a newer one.
@@ -244,11 +234,11 @@ func TestReplayDoesNotReplaceNewer(t *testing.T) {
 	if err := p.SendDatagram(transport.DatagramGossip, newer); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B to learn the new alias", 5*time.Second, func() bool { return b.alias(origin.ID()) == "new" })
+	testutil.WaitFor(t, "B to learn the new alias", 5*time.Second, func() bool { return b.alias(origin.ID()) == "new" })
 	if err := p.SendDatagram(transport.DatagramGossip, older); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B to count the stale message", 5*time.Second, func() bool { return b.gossip.Stats().Stale == 1 })
+	testutil.WaitFor(t, "B to count the stale message", 5*time.Second, func() bool { return b.gossip.Stats().Stale == 1 })
 	if got := b.alias(origin.ID()); got != "new" {
 		t.Fatalf("replay replaced the announcement: %q", got)
 	}
@@ -278,16 +268,16 @@ func TestGarbageIsDroppedWithoutLeaks(t *testing.T) {
 		s.Write(hdr[:])
 		s.Close()
 	}
-	waitFor(t, "B to penalise four times", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "B to penalise four times", 10*time.Second, func() bool {
 		return b.gossip.Score(k.ID()) >= 4*25 || b.tr.Peer(k.ID()) == nil
 	})
-	waitFor(t, "B to drop the garbage sender", 10*time.Second, func() bool { return b.tr.Peer(k.ID()) == nil })
+	testutil.WaitFor(t, "B to drop the garbage sender", 10*time.Second, func() bool { return b.tr.Peer(k.ID()) == nil })
 
 	// B still works: a good peer gets through and is announced.
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
-	waitFor(t, "B to learn C", 10*time.Second, func() bool { return b.alias(c.ID()) == "gamma" })
+	testutil.WaitFor(t, "B to learn C", 10*time.Second, func() bool { return b.alias(c.ID()) == "gamma" })
 	c.stop(t)
-	waitFor(t, "goroutines back near the baseline", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "goroutines back near the baseline", 20*time.Second, func() bool {
 		return runtime.NumGoroutine() <= baseline+5
 	})
 }
@@ -307,7 +297,7 @@ func TestLargeAnnouncementTravelsOnStream(t *testing.T) {
 	}
 	b := start(t, cfg(shortRoot(t), "beta", a.Addr()))
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
-	waitFor(t, "C to receive A's large announcement", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "C to receive A's large announcement", 10*time.Second, func() bool {
 		na, _, ok := c.store.Node(a.ID())
 		return ok && len(na.Addresses) == wire.MaxAddresses
 	})

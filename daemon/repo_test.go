@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/replica"
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
 )
@@ -83,7 +84,7 @@ func TestAddReplicateCloneUpdatePull(t *testing.T) {
 	params := rpc.RepoIDParams{RepoID: info.RepoID}
 
 	// B replicates by itself.
-	waitFor(t, "B to replicate the repository", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "B to replicate the repository", 20*time.Second, func() bool {
 		got, err := b.RepoShow(ctx, params)
 		return err == nil && got.Replica == rpc.ReplicaUpToDate && got.Head == git(t, src, "rev-parse", "main")
 	})
@@ -109,7 +110,7 @@ func TestAddReplicateCloneUpdatePull(t *testing.T) {
 
 	// A new commit on A arrives at B by itself; pull brings it into the clone.
 	head := commit(t, src, "new.txt", "new\n")
-	waitFor(t, "the update to reach B", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the update to reach B", 20*time.Second, func() bool {
 		got, err := b.RepoShow(ctx, params)
 		return err == nil && got.Head == head && got.Replica == rpc.ReplicaUpToDate
 	})
@@ -126,7 +127,7 @@ func TestAddReplicateCloneUpdatePull(t *testing.T) {
 	}
 	// A deleted branch disappears from the signed refs.
 	git(t, src, "branch", "-D", "feature")
-	waitFor(t, "the deletion to reach B", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the deletion to reach B", 20*time.Second, func() bool {
 		got, err := b.RepoShow(ctx, params)
 		if err != nil || len(got.Namespaces) != 1 {
 			return false
@@ -184,11 +185,11 @@ func TestCloneFromReplicaWhileOwnerOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := git(t, src, "rev-parse", "main")
-	waitFor(t, "B to replicate", 20*time.Second, func() bool { return headOf(t, b, info.RepoID) == want })
+	testutil.WaitFor(t, "B to replicate", 20*time.Second, func() bool { return headOf(t, b, info.RepoID) == want })
 	a.stop(t)
 
 	c := start(t, fastCfg(shortRoot(t), "c", b))
-	waitFor(t, "C to connect to B and learn who holds the repository", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "C to connect to B and learn who holds the repository", 10*time.Second, func() bool {
 		return c.tr.Peer(b.ID()) != nil && len(c.replica.Holders(mustRepo(t, info.RepoID))) == 2
 	})
 	dest := filepath.Join(t.TempDir(), "clone")
@@ -220,7 +221,7 @@ func TestTamperedHolderRejected(t *testing.T) {
 	}
 	repo, _ := identity.ParseRepoID(info.RepoID)
 	want := git(t, src, "rev-parse", "main")
-	waitFor(t, "the tamperer to replicate", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the tamperer to replicate", 20*time.Second, func() bool {
 		_, _, stored, _ := tam.store.SignedRefs(repo, a.ID())
 		return stored && headOf(t, tam, info.RepoID) == want
 	})
@@ -246,7 +247,7 @@ func TestTamperedHolderRejected(t *testing.T) {
 	}
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", tam, a); c.Replicate = ReplicateNone; return c }())
-	waitFor(t, "C to connect to both and learn both holders", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "C to connect to both and learn both holders", 10*time.Second, func() bool {
 		return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(tam.ID()) != nil && c.tr.Peer(a.ID()) != nil
 	})
 	p := c.tr.Peer(tam.ID())
@@ -287,10 +288,10 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 	}
 	repo, _ := identity.ParseRepoID(info.RepoID)
 	b := start(t, fastCfg(shortRoot(t), "b", a))
-	waitFor(t, "B to replicate", 30*time.Second, func() bool { return headOf(t, b, info.RepoID) != "" })
+	testutil.WaitFor(t, "B to replicate", 30*time.Second, func() bool { return headOf(t, b, info.RepoID) != "" })
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", b, a); c.Replicate = ReplicateNone; return c }())
-	waitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
+	testutil.WaitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
 	var once sync.Once
 	_, err = c.replica.FetchFrom(ctx, b.ID(), repo, func(done, _ int64, _ string) {
 		once.Do(b.cancel) // the server shuts down mid-transfer
@@ -306,9 +307,8 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 		if len(refs) != 0 {
 			t.Fatalf("refs written after an interrupted transfer: %v", refs)
 		}
-		leftovers, _ := filepath.Glob(filepath.Join(c.replica.Dir(repo), "objects", "pack", "tmp_*"))
-		if len(leftovers) != 0 {
-			t.Fatalf("temporary pack files left: %v", leftovers)
+		if left := gitTemporaries(t, c.replica.Dir(repo)); len(left) != 0 {
+			t.Fatalf("temporary files left after an interrupted transfer: %v", left)
 		}
 	}
 	res, err := c.replica.Sync(ctx, repo, a.ID(), nil)
@@ -329,7 +329,7 @@ func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
-	waitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.replica.Holders(mustRepo(t, info.RepoID))) == 1 })
+	testutil.WaitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.replica.Holders(mustRepo(t, info.RepoID))) == 1 })
 	full, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +337,7 @@ func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
 	// Change one line of the text file.
 	text, _ := os.ReadFile(filepath.Join(src, "text.txt"))
 	head := commit(t, src, "text.txt", strings.Replace(string(text), "line 1000 ", "line one thousand ", 1))
-	waitFor(t, "A to publish", 10*time.Second, func() bool { return headOf(t, a, info.RepoID) == head })
+	testutil.WaitFor(t, "A to publish", 10*time.Second, func() bool { return headOf(t, a, info.RepoID) == head })
 	update, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -62,9 +62,11 @@ func forbid(t *testing.T, pattern string, forbidden ...string) {
 
 // TestImportRules enforces DESIGN.md "The house": protocol imports nothing of
 // the project outside protocol/; the tools never pull in the daemon, badger
-// or quic-go.
+// or quic-go; internal/ (helpers shared by tests) imports nothing of the
+// project at all, so that any package's tests can use it.
 func TestImportRules(t *testing.T) {
-	forbid(t, "./protocol/...", module+"/rpc", module+"/daemon", module+"/cmd")
+	forbid(t, "./protocol/...", module+"/rpc", module+"/daemon", module+"/cmd", module+"/internal")
+	forbid(t, "./internal/...", module)
 	heavy := []string{module + "/daemon", "github.com/dgraph-io/badger", "github.com/quic-go/quic-go"}
 	forbid(t, "./cmd/mecli", heavy...)
 	all := goList(t, false, "./...")

@@ -453,18 +453,6 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition, not standing in for one
-	}
-}
-
 // testServer is a Server running on a socket in a short temp dir.
 type testServer struct {
 	root   string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mr-tron/base58"
 
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
@@ -369,7 +370,7 @@ func TestRepoCallAsNotification(t *testing.T) {
 	ts := startServer(t, f)
 	rc := ts.raw(t)
 	rc.send(`{"jsonrpc":"2.0","method":"repo.sync","params":{"repo_id":"` + repoExample + `"}}` + "\n")
-	waitFor(t, "the sync to run", func() bool { return f.lastRepoCall() != nil })
+	testutil.WaitFor(t, "the sync to run", 10*time.Second, func() bool { return f.lastRepoCall() != nil })
 	rc.send(`{"jsonrpc":"2.0","id":3,"method":"node.info"}` + "\n")
 	if r := decodeResponse(t, rc.line()); string(r.ID) != "3" || r.Method != "" {
 		t.Fatalf("got %+v, want only the answer to id 3", r)

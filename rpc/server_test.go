@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/megaengine/megaengine/internal/testutil"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -471,7 +473,7 @@ func TestSubscribeEventsInOrder(t *testing.T) {
 	got := make(chan Event, 1000)
 	done := make(chan error, 1)
 	go func() { done <- c.Subscribe(ctx, nil, func(ev Event) { got <- ev }) }()
-	waitFor(t, "the subscription", func() bool { return f.subscribers() == 1 })
+	testutil.WaitFor(t, "the subscription", 10*time.Second, func() bool { return f.subscribers() == 1 })
 
 	var sent []Event
 	for i := range 500 {
@@ -498,7 +500,7 @@ func TestSubscribeEventsInOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Subscribe after cancel: %v", err)
 	}
-	waitFor(t, "the daemon to drop the subscription", func() bool { return f.subscribers() == 0 })
+	testutil.WaitFor(t, "the daemon to drop the subscription", 10*time.Second, func() bool { return f.subscribers() == 0 })
 }
 
 func TestSubscribeFiltersTypes(t *testing.T) {
@@ -509,7 +511,7 @@ func TestSubscribeFiltersTypes(t *testing.T) {
 	defer cancel()
 	got := make(chan Event, 100)
 	go c.Subscribe(ctx, []string{EventPeerConnected, EventRepoAnnounced}, func(ev Event) { got <- ev })
-	waitFor(t, "the subscription", func() bool { return f.subscribers() == 1 })
+	testutil.WaitFor(t, "the subscription", 10*time.Second, func() bool { return f.subscribers() == 1 })
 	f.mu.Lock()
 	passed := f.types[0]
 	f.mu.Unlock()
@@ -541,7 +543,7 @@ func TestSubscribeStreamEnded(t *testing.T) {
 	c := ts.client(t)
 	done := make(chan error, 1)
 	go func() { done <- c.Subscribe(ctxT(t), nil, func(Event) {}) }()
-	waitFor(t, "the subscription", func() bool { return f.subscribers() == 1 })
+	testutil.WaitFor(t, "the subscription", 10*time.Second, func() bool { return f.subscribers() == 1 })
 	f.endStreams()
 	select {
 	case err := <-done:
@@ -675,7 +677,7 @@ func TestServeShutdownNoLeak(t *testing.T) {
 			callDone <- err
 		}()
 		<-f.blocked
-		waitFor(t, "the subscription", func() bool { return f.subscribers() == 1 })
+		testutil.WaitFor(t, "the subscription", 10*time.Second, func() bool { return f.subscribers() == 1 })
 
 		cancel()
 		select {
@@ -703,14 +705,14 @@ func TestServeShutdownNoLeak(t *testing.T) {
 			t.Errorf("idle connection after shutdown: read %v, want EOF", err)
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	testutil.WaitForState(t, "the server's goroutines to end", 10*time.Second, func() (bool, string) {
+		n := runtime.NumGoroutine()
+		if n <= before {
+			return true, ""
 		}
-		time.Sleep(5 * time.Millisecond) // polling for the condition
-	}
+		buf := make([]byte, 1<<20)
+		return false, fmt.Sprintf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	})
 }
 
 // Serve reports a listener that fails for another reason than shutdown.
@@ -824,7 +826,7 @@ func TestStuckSubscriberDisconnected(t *testing.T) {
 	}
 	// Never read again: the socket buffers fill, a write times out.
 	ev := Event{Type: EventPeerDisconnected, DID: didBob, Reason: strings.Repeat("x", 4096)}
-	waitFor(t, "the stuck subscriber to be dropped", func() bool {
+	testutil.WaitFor(t, "the stuck subscriber to be dropped", 10*time.Second, func() bool {
 		for range 64 {
 			f.tryPublish(ev)
 		}

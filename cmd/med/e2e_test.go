@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/megaengine/megaengine/internal/testutil"
 )
 
 // Paths of the binaries TestMain built; skipReason is set instead when
@@ -179,7 +181,7 @@ func (p *proc) exited() bool {
 func (p *proc) stdoutField(tb testing.TB, key string) string {
 	tb.Helper()
 	var val string
-	waitUntil(tb, p.name+" to print its "+key, 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(tb, p.name+" to print its "+key, 20*time.Second, func() (bool, string) {
 		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
@@ -213,23 +215,6 @@ func (p *proc) wait(tb testing.TB, d time.Duration) int {
 	case <-time.After(d):
 		tb.Fatalf("%s still running after %v", p.name, d)
 		return 0
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after d with what
-// and cond's last description of the state it saw.
-func waitUntil(tb testing.TB, what string, d time.Duration, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s; last seen: %s", d, what, state)
-		}
-		time.Sleep(25 * time.Millisecond)
 	}
 }
 
@@ -305,7 +290,7 @@ func waitPeer(tb testing.TB, root, did string, want bool, d time.Duration) {
 	if !want {
 		what = fmt.Sprintf("%s to drop peer %s", root, did)
 	}
-	waitUntil(tb, what, d, func() (bool, string) {
+	testutil.WaitForState(tb, what, d, func() (bool, string) {
 		var peers []nodeJSON
 		if err := mecliJSON(tb, &peers, "--root", root, "node", "peers"); err != nil {
 			return false, err.Error()
@@ -402,7 +387,7 @@ func TestTwoNodes(t *testing.T) {
 
 	step("4. node list on each shows both, with their aliases")
 	for _, root := range []string{r1, r2} {
-		waitUntil(t, root+"'s node list to hold node1 and node2", 15*time.Second, func() (bool, string) {
+		testutil.WaitForState(t, root+"'s node list to hold node1 and node2", 15*time.Second, func() (bool, string) {
 			var nodes []nodeJSON
 			if err := mecliJSON(t, &nodes, "--root", root, "node", "list"); err != nil {
 				return false, err.Error()
@@ -455,7 +440,7 @@ func TestTwoNodes(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(r2, "med.sock")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("node2's socket is still there after a clean stop: %v", err)
 	}
-	waitUntil(t, "node1 to log why node2 left", 5*time.Second, func() (bool, string) {
+	testutil.WaitForState(t, "node1 to log why node2 left", 5*time.Second, func() (bool, string) {
 		reasons := disconnectReasons(node1, did2)
 		return len(reasons) > before && strings.Contains(reasons[len(reasons)-1], "shutting down"), fmt.Sprintf("%q", reasons)
 	})

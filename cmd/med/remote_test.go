@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
@@ -117,7 +118,7 @@ func namespaceRefs(tb testing.TB, root, repo, node string) (string, uint64, erro
 // with ref = oid ("" : without ref).
 func waitNamespace(tb testing.TB, root, repo, node, ref, oid string) {
 	tb.Helper()
-	waitUntil(tb, root+" to hold "+node+"'s "+ref+" = "+oid, 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(tb, root+" to hold "+node+"'s "+ref+" = "+oid, 20*time.Second, func() (bool, string) {
 		refs, _, err := namespaceRefs(tb, root, repo, node)
 		if err != nil {
 			return false, err.Error()
@@ -190,7 +191,7 @@ func TestGitRemote(t *testing.T) {
 	short := strings.TrimPrefix(id, "did:repo:")
 	url := "mega://" + short
 	head := gitIn(t, src, "rev-parse", "main")
-	waitUntil(t, "node2 to replicate the repository", 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(t, "node2 to replicate the repository", 20*time.Second, func() (bool, string) {
 		r, ok, why := repoOn(t, r2, id)
 		return ok && r.Replica == "up-to-date" && r.Head == head, why + " " + r.Replica
 	})
@@ -234,7 +235,7 @@ func TestGitRemote(t *testing.T) {
 
 	step("2. node1 commits; node2 replicates it; git pull in node2's clone")
 	head = commitFile(t, src, "c.txt", "c\n", "add c.txt")
-	waitUntil(t, "node2 to replicate the new commit", 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(t, "node2 to replicate the new commit", 20*time.Second, func() (bool, string) {
 		r, ok, why := repoOn(t, r2, id)
 		return ok && r.Head == head, why + " head " + r.Head
 	})

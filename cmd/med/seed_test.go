@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/megaengine/megaengine/internal/testutil"
 )
 
 // gitIn runs git in dir with a fixed identity.
@@ -99,7 +101,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	}
 
 	head := gitIn(t, src, "rev-parse", "main")
-	waitUntil(t, "node2 to replicate the repository by itself", 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(t, "node2 to replicate the repository by itself", 20*time.Second, func() (bool, string) {
 		r, ok, why := repoOn(t, r2, added.RepoID)
 		return ok && r.Replica == "up-to-date" && r.Head == head, why + " " + r.Replica
 	})
@@ -124,7 +126,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "README.md"), []byte("updated\n"), 0o644)
 	gitIn(t, src, "commit", "-q", "-am", "update")
 	newHead := gitIn(t, src, "rev-parse", "HEAD")
-	waitUntil(t, "the new commit to reach node2", 20*time.Second, func() (bool, string) {
+	testutil.WaitForState(t, "the new commit to reach node2", 20*time.Second, func() (bool, string) {
 		r, ok, why := repoOn(t, r2, added.RepoID)
 		behind := ok && len(r.Clones) == 1 && r.Clones[0].Status == "behind"
 		return ok && r.Head == newHead && behind, why

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -346,5 +347,71 @@ func TestUserConfigDoesNotReachReplica(t *testing.T) {
 	cmd.Env = append(cmd.Env, "GIT_CONFIG_GLOBAL="+cfg)
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("the hook did not run: test is broken\n%s", out)
+	}
+}
+
+// Tips lists, with one git process, the distinct object ids of every
+// namespace's refs: the same set as Namespaces and Refs together.
+func TestTips(t *testing.T) {
+	var started atomic.Int32
+	r := &Runner{onStart: func(int) { started.Add(1) }}
+	ctx := ctxT(t)
+	b := newBare(t, r)
+	if tips, err := b.Tips(ctx); err != nil || tips == nil || len(tips) != 0 {
+		t.Fatalf("Tips of an empty replica = %#v, %v; want an empty list", tips, err)
+	}
+
+	work := newWork(t)
+	c1 := commitFile(t, work, "a.txt", "1\n", "one")
+	gitT(t, work, "tag", "-a", "-m", "v1", "v1")
+	tag := gitT(t, work, "rev-parse", "refs/tags/v1")
+	c2 := commitFile(t, work, "a.txt", "2\n", "two")
+	if _, err := b.Import(ctx, work, nsA); err != nil { // main c2, v1 tag
+		t.Fatal(err)
+	}
+	c3 := commitFile(t, work, "a.txt", "3\n", "three")
+	gitT(t, work, "branch", "dev", c1)
+	if _, err := b.Import(ctx, work, nsB); err != nil { // main c3, dev c1, v1 tag again
+		t.Fatal(err)
+	}
+	if err := b.SetHEAD(ctx, nsA, "main"); err != nil {
+		t.Fatal(err)
+	}
+	// Refs that Namespaces and Refs do not see point at a blob, which must
+	// not appear.
+	blob := gitIn(t, b.Dir, []byte("outside\n"), "hash-object", "-w", "--stdin")
+	for _, ref := range []string{"refs/outside/x", "refs/namespaces/not_valid/refs/tags/x", "refs/namespaces/" + nsA + "/other/x"} {
+		gitT(t, b.Dir, "update-ref", ref, blob)
+	}
+
+	want := []string{c1, c2, c3, tag}
+	slices.Sort(want)
+	started.Store(0)
+	got, err := b.Tips(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("Tips ran %d git processes, want 1", n)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Tips = %v, want %v", got, want)
+	}
+
+	var old []string
+	nss, err := b.Namespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range nss {
+		refs, err := b.Refs(ctx, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, refOIDs(refs)...)
+	}
+	slices.Sort(old)
+	if old = slices.Compact(old); !slices.Equal(got, old) {
+		t.Fatalf("Tips = %v, Namespaces and Refs give %v", got, old)
 	}
 }

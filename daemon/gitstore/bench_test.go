@@ -33,7 +33,7 @@ func BenchmarkPackUpdate(b *testing.B) {
 	wants := refOIDs(refs2)
 	var w countingWriter
 	for b.Loop() {
-		if _, err := p.src.PackObjects(ctx, wants, old, &w); err != nil {
+		if _, err := p.src.PackObjects(ctx, wants, old, &w, PackOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkIndexPack(b *testing.B) {
 	p := benchRepo(b)
 	ctx := b.Context()
 	var pack bytes.Buffer
-	n, err := p.src.PackObjects(ctx, refOIDs(p.refs), nil, &pack)
+	n, err := p.src.PackObjects(ctx, refOIDs(p.refs), nil, &pack, PackOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func BenchmarkIndexPack(b *testing.B) {
 		b.StopTimer()
 		dst := newBare(b, r)
 		b.StartTimer()
-		if err := dst.IndexPack(ctx, bytes.NewReader(pack.Bytes())); err != nil {
+		if err := dst.IndexPack(ctx, bytes.NewReader(pack.Bytes()), IndexOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -71,7 +71,7 @@ func BenchmarkFullPack(b *testing.B) {
 	tips := refOIDs(p.refs)
 	var w countingWriter
 	for b.Loop() {
-		if _, err := p.src.PackObjects(ctx, tips, nil, &w); err != nil {
+		if _, err := p.src.PackObjects(ctx, tips, nil, &w, PackOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -67,7 +67,7 @@ func TestIndexPackCancelReturnsPromptly(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- b.IndexPack(ctx, rd) }()
+	go func() { errc <- b.IndexPack(ctx, rd, IndexOptions{}) }()
 
 	<-rd.reading // index-pack runs and waits for data that never comes
 	start := time.Now()
@@ -94,7 +94,7 @@ func TestRunnerTimeout(t *testing.T) {
 	b.r = &Runner{Timeout: 200 * time.Millisecond, onStart: rec.add}
 	rd := newBlockingReader()
 	defer close(rd.release)
-	err := b.IndexPack(context.Background(), rd)
+	err := b.IndexPack(context.Background(), rd, IndexOptions{})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("IndexPack past the timeout = %v, want DeadlineExceeded", err)
 	}

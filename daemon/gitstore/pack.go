@@ -16,7 +16,8 @@ import (
 // packHeaderLen is the size of a pack header: "PACK", version, object count.
 const packHeaderLen = 12
 
-// PackOptions are the optional settings of Bare.PackObjects.
+// PackOptions are the settings of Bare.PackObjects. The zero value packs
+// quietly.
 type PackOptions struct {
 	// Progress, if set, receives git's progress reports: the stage
 	// ("Enumerating objects", "Counting objects", "Compressing objects"),
@@ -31,13 +32,12 @@ type PackOptions struct {
 // ignored, and deltas may use objects reachable from the others as bases,
 // which the receiver must have (Bare.IndexPack fixes the pack with them).
 // It returns the number of objects in the pack. When the wants are all
-// contained in the haves, nothing is written and it returns 0. At most one
-// PackOptions is used.
+// contained in the haves, nothing is written and it returns 0.
 //
 // If w fails, git is stopped and the error wraps w's. If ctx ends while a
 // Write to w blocks, PackObjects returns within about a second and that
 // Write is abandoned (it returns whenever w lets it).
-func (b *Bare) PackObjects(ctx context.Context, wants, haves []string, w io.Writer, opts ...PackOptions) (int, error) {
+func (b *Bare) PackObjects(ctx context.Context, wants, haves []string, w io.Writer, opt PackOptions) (int, error) {
 	if err := checkOIDs(wants); err != nil {
 		return 0, err
 	}
@@ -46,10 +46,6 @@ func (b *Bare) PackObjects(ctx context.Context, wants, haves []string, w io.Writ
 	}
 	if len(wants) == 0 {
 		return 0, nil
-	}
-	var opt PackOptions
-	if len(opts) > 0 {
-		opt = opts[0]
 	}
 	present, err := b.HasObjects(ctx, haves)
 	if err != nil {
@@ -125,10 +121,12 @@ func (p *packWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// IndexOptions are the optional settings of Bare.IndexPack.
+// IndexOptions are the settings of Bare.IndexPack. The zero value accepts a
+// pack of any size and reports no progress.
 type IndexOptions struct {
-	// MaxInputSize, if positive, makes index-pack fail on a pack larger
-	// than this many bytes (--max-input-size).
+	// MaxInputSize, if positive, makes index-pack refuse a pack larger
+	// than this many bytes (--max-input-size): it stops reading there, and
+	// nothing of the pack is kept. 0 means no limit.
 	MaxInputSize int64
 	// Progress, if set, receives index-pack's progress ("Receiving
 	// objects", "Resolving deltas"), like PackOptions.Progress.
@@ -148,11 +146,7 @@ type IndexOptions struct {
 //
 // If ctx ends, IndexPack returns at once; a Read of rd in progress then
 // finishes in the background and its data is dropped.
-func (b *Bare) IndexPack(ctx context.Context, rd io.Reader, opts ...IndexOptions) error {
-	var opt IndexOptions
-	if len(opts) > 0 {
-		opt = opts[0]
-	}
+func (b *Bare) IndexPack(ctx context.Context, rd io.Reader, opt IndexOptions) error {
 	objects := filepath.Join(b.Dir, "objects")
 	tmp, err := os.MkdirTemp(objects, "incoming-")
 	if err != nil {

@@ -41,7 +41,7 @@ func TestPackIndexRoundTrip(t *testing.T) {
 
 	// Full transfer: no haves.
 	var full bytes.Buffer
-	n, err := p.src.PackObjects(ctx, tips, nil, &full)
+	n, err := p.src.PackObjects(ctx, tips, nil, &full, PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestPackIndexRoundTrip(t *testing.T) {
 	if err := p.dst.Connected(ctx, tips); !errors.Is(err, ErrMissingObjects) {
 		t.Fatalf("Connected before the pack = %v, want ErrMissingObjects", err)
 	}
-	if err := p.dst.IndexPack(ctx, &full); err != nil {
+	if err := p.dst.IndexPack(ctx, &full, IndexOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.dst.Connected(ctx, tips); err != nil {
@@ -70,7 +70,7 @@ func TestPackIndexRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var upd bytes.Buffer
-	n2, err := p.src.PackObjects(ctx, refOIDs(refs2), tips, &upd)
+	n2, err := p.src.PackObjects(ctx, refOIDs(refs2), tips, &upd, PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestPackIndexRoundTrip(t *testing.T) {
 		t.Errorf("update pack indexed without its bases: not thin?\n%s", out)
 	}
 
-	if err := p.dst.IndexPack(ctx, bytes.NewReader(upd.Bytes())); err != nil {
+	if err := p.dst.IndexPack(ctx, bytes.NewReader(upd.Bytes()), IndexOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.dst.Connected(ctx, refOIDs(refs2)); err != nil {
@@ -113,28 +113,28 @@ func TestPackIndexRoundTrip(t *testing.T) {
 	assertRefs(t, p.dst, nsA, refs2)
 
 	// The same pack twice is harmless.
-	if err := p.dst.IndexPack(ctx, bytes.NewReader(upd.Bytes())); err != nil {
+	if err := p.dst.IndexPack(ctx, bytes.NewReader(upd.Bytes()), IndexOptions{}); err != nil {
 		t.Fatalf("indexing the same pack again: %v", err)
 	}
 
 	// Nothing to send: wants contained in haves.
 	var none bytes.Buffer
-	if n, err := p.src.PackObjects(ctx, tips, refOIDs(refs2), &none); err != nil || n != 0 || none.Len() != 0 {
+	if n, err := p.src.PackObjects(ctx, tips, refOIDs(refs2), &none, PackOptions{}); err != nil || n != 0 || none.Len() != 0 {
 		t.Fatalf("PackObjects(old, have new) = %d, %v, %d bytes", n, err, none.Len())
 	}
-	if n, err := p.src.PackObjects(ctx, nil, tips, &none); err != nil || n != 0 || none.Len() != 0 {
+	if n, err := p.src.PackObjects(ctx, nil, tips, &none, PackOptions{}); err != nil || n != 0 || none.Len() != 0 {
 		t.Fatalf("PackObjects(no wants) = %d, %v", n, err)
 	}
 	// Wants the sender does not have are an error, and nothing is written.
 	var nothing bytes.Buffer
-	if _, err := p.src.PackObjects(ctx, []string{strings.Repeat("cd", 20)}, nil, &nothing); err == nil || nothing.Len() != 0 {
+	if _, err := p.src.PackObjects(ctx, []string{strings.Repeat("cd", 20)}, nil, &nothing, PackOptions{}); err == nil || nothing.Len() != 0 {
 		t.Fatalf("PackObjects(unknown want) = %v, %d bytes", err, nothing.Len())
 	} else {
 		t.Logf("unknown want: %v", err)
 	}
 	// Haves the sender does not have are ignored (a full pack again).
 	var again bytes.Buffer
-	if _, err := p.src.PackObjects(ctx, tips, []string{strings.Repeat("ab", 20)}, &again); err != nil || again.Len() != fullLen {
+	if _, err := p.src.PackObjects(ctx, tips, []string{strings.Repeat("ab", 20)}, &again, PackOptions{}); err != nil || again.Len() != fullLen {
 		t.Fatalf("PackObjects with an unknown have: %v, %d bytes, want %d", err, again.Len(), fullLen)
 	}
 }
@@ -175,7 +175,7 @@ func TestPackObjectsIgnoresBitmaps(t *testing.T) {
 		gitIn(t, p.src.Dir, data, "unpack-objects", "-q")
 	}
 	var ours bytes.Buffer
-	if _, err := p.src.PackObjects(ctx, refOIDs(refs2), refOIDs(p.refs), &ours); err != nil {
+	if _, err := p.src.PackObjects(ctx, refOIDs(refs2), refOIDs(p.refs), &ours, PackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	in := strings.Join(refOIDs(refs2), "\n") + "\n^" + strings.Join(refOIDs(p.refs), "\n^") + "\n"
@@ -191,7 +191,7 @@ func TestIndexPackBadInputLeavesNothing(t *testing.T) {
 	ctx := ctxT(t)
 	p := newReplicaPair(t, r, 3)
 	var full bytes.Buffer
-	if _, err := p.src.PackObjects(ctx, refOIDs(p.refs), nil, &full); err != nil {
+	if _, err := p.src.PackObjects(ctx, refOIDs(p.refs), nil, &full, PackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A thin update pack, for a repository that lacks its bases.
@@ -201,7 +201,7 @@ func TestIndexPackBadInputLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thin bytes.Buffer
-	if _, err := p.src.PackObjects(ctx, refOIDs(refs2), refOIDs(p.refs), &thin); err != nil {
+	if _, err := p.src.PackObjects(ctx, refOIDs(refs2), refOIDs(p.refs), &thin, PackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	errStream := errors.New("stream reset by peer")
@@ -243,8 +243,49 @@ func TestIndexPackBadInputLeavesNothing(t *testing.T) {
 		})
 	}
 	// After all that, the good pack still goes in.
-	if err := p.dst.IndexPack(ctx, bytes.NewReader(b)); err != nil {
+	if err := p.dst.IndexPack(ctx, bytes.NewReader(b), IndexOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if err := p.dst.Connected(ctx, refOIDs(p.refs)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MaxInputSize refuses a pack one byte over the limit, keeps nothing of
+// it, and accepts the same pack at exactly the limit.
+func TestIndexPackMaxInputSize(t *testing.T) {
+	r := &Runner{}
+	ctx := ctxT(t)
+	p := newReplicaPair(t, r, 3)
+	var pack bytes.Buffer
+	if _, err := p.src.PackObjects(ctx, refOIDs(p.refs), nil, &pack, PackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(pack.Len())
+	before := packDirState(t, p.dst)
+
+	err := p.dst.IndexPack(ctx, bytes.NewReader(pack.Bytes()), IndexOptions{MaxInputSize: size - 1})
+	if err == nil {
+		t.Fatalf("IndexPack accepted a %d-byte pack with MaxInputSize %d", size, size-1)
+	}
+	var ge *Error
+	if !errors.As(err, &ge) || !strings.Contains(ge.Stderr, "exceeds maximum allowed size") {
+		t.Fatalf("IndexPack over the limit = %v, want index-pack's size error", err)
+	}
+	for _, pattern := range []string{"objects/incoming-*", "objects/pack/tmp_*"} {
+		if left, _ := filepath.Glob(filepath.Join(p.dst.Dir, pattern)); len(left) > 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	}
+	if after := packDirState(t, p.dst); !slices.Equal(before, after) {
+		t.Errorf("objects changed: before %v, after %v", before, after)
+	}
+	if err := p.dst.Connected(ctx, refOIDs(p.refs)); !errors.Is(err, ErrMissingObjects) {
+		t.Fatalf("objects of the refused pack are present: Connected = %v", err)
+	}
+
+	if err := p.dst.IndexPack(ctx, bytes.NewReader(pack.Bytes()), IndexOptions{MaxInputSize: size}); err != nil {
+		t.Fatalf("IndexPack at exactly the limit: %v", err)
 	}
 	if err := p.dst.Connected(ctx, refOIDs(p.refs)); err != nil {
 		t.Fatal(err)
@@ -273,7 +314,7 @@ func TestConnectedFindsMissingObjects(t *testing.T) {
 	// A pack without the tip's parent: IndexPack (--strict) refuses it;
 	// stored anyway (plain index-pack), Connected names the parent.
 	noParent := gitIn(t, work, []byte(tip+"\n^"+root+"\n"), "pack-objects", "--revs", "--stdout", "-q")
-	if err := b.IndexPack(ctx, strings.NewReader(noParent)); err == nil {
+	if err := b.IndexPack(ctx, strings.NewReader(noParent), IndexOptions{}); err == nil {
 		t.Fatal("IndexPack --strict accepted a pack whose commit lacks its parent")
 	} else {
 		t.Logf("strict index-pack: %v", err)
@@ -364,7 +405,7 @@ func TestPackObjectsWriterError(t *testing.T) {
 	rec := &pidRecorder{}
 	r := &Runner{onStart: rec.add}
 	p := newReplicaPair(t, r, 3)
-	_, err := p.src.PackObjects(ctxT(t), refOIDs(p.refs), nil, &failingWriter{limit: 100})
+	_, err := p.src.PackObjects(ctxT(t), refOIDs(p.refs), nil, &failingWriter{limit: 100}, PackOptions{})
 	if !errors.Is(err, errSink) {
 		t.Fatalf("PackObjects into a failing writer = %v", err)
 	}

@@ -65,8 +65,11 @@ func TestValidationBeforeGit(t *testing.T) {
 	for _, o := range badOIDs {
 		calls = append(calls,
 			func() error { _, err := b.HasObjects(ctx, []string{good, o}); return err },
-			func() error { _, err := b.PackObjects(ctx, []string{o}, nil, io.Discard); return err },
-			func() error { _, err := b.PackObjects(ctx, []string{good}, []string{o}, io.Discard); return err },
+			func() error { _, err := b.PackObjects(ctx, []string{o}, nil, io.Discard, PackOptions{}); return err },
+			func() error {
+				_, err := b.PackObjects(ctx, []string{good}, []string{o}, io.Discard, PackOptions{})
+				return err
+			},
 			func() error { return b.Connected(ctx, []string{good, o}) },
 			func() error { return b.UpdateRefs(ctx, nsA, nil, []Ref{{"refs/heads/main", o}}) },
 			func() error { return b.UpdateRefs(ctx, nsA, []Ref{{"refs/heads/main", o}}, nil) },

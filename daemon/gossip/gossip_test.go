@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -46,17 +47,6 @@ func newNet(t *testing.T, clock *fakeClock, count int) (*MemNet, []*node) {
 		nodes[i] = n
 	}
 	return net, nodes
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // settle waits until no message is queued or being handled anywhere.
@@ -113,7 +103,7 @@ func TestChainPropagationBothWays(t *testing.T) {
 	if _, err := c.engine.Publish(nodeAnn("gamma")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "c to know a and a to know c", func() bool {
+	testutil.WaitFor(t, "c to know a and a to know c", 5*time.Second, func() bool {
 		x, ok1 := knows(c, a.id())
 		y, ok2 := knows(a, c.id())
 		return ok1 && ok2 && x == "alpha" && y == "gamma"
@@ -123,7 +113,7 @@ func TestChainPropagationBothWays(t *testing.T) {
 	if _, err := a.engine.Publish(nodeAnn("alpha-2")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "c to see a's new alias", func() bool { x, _ := knows(c, a.id()); return x == "alpha-2" })
+	testutil.WaitFor(t, "c to see a's new alias", 5*time.Second, func() bool { x, _ := knows(c, a.id()); return x == "alpha-2" })
 }
 
 func TestSnapshotTeachesNewcomer(t *testing.T) {
@@ -133,11 +123,11 @@ func TestSnapshotTeachesNewcomer(t *testing.T) {
 	net.Connect(a.id(), b.id())
 	a.engine.Publish(nodeAnn("alpha"))
 	b.engine.Publish(nodeAnn("beta"))
-	waitFor(t, "b to know a", func() bool { _, ok := knows(b, a.id()); return ok })
+	testutil.WaitFor(t, "b to know a", 5*time.Second, func() bool { _, ok := knows(b, a.id()); return ok })
 	// d publishes before it has peers: nobody hears it until it connects.
 	d.engine.Publish(nodeAnn("delta"))
 	net.Connect(d.id(), b.id())
-	waitFor(t, "d to learn a and b from b's snapshot, and a to learn d", func() bool {
+	testutil.WaitFor(t, "d to learn a and b from b's snapshot, and a to learn d", 5*time.Second, func() bool {
 		_, ok1 := knows(d, a.id())
 		_, ok2 := knows(d, b.id())
 		_, ok3 := knows(a, d.id())
@@ -160,7 +150,7 @@ func TestForgedMessageDroppedNotRelayedAndSenderPenalised(t *testing.T) {
 	env.Signature[0] ^= 1
 	raw, _ := env.Marshal()
 	net.Inject(forger.ID(), b.id(), raw)
-	waitFor(t, "b to count the forgery", func() bool { return b.engine.Stats().Forged == 1 })
+	testutil.WaitFor(t, "b to count the forgery", 5*time.Second, func() bool { return b.engine.Stats().Forged == 1 })
 	settle(t, net, n)
 	if _, ok := knows(b, a.id()); ok {
 		t.Fatal("b stored a forged announcement")
@@ -174,7 +164,7 @@ func TestForgedMessageDroppedNotRelayedAndSenderPenalised(t *testing.T) {
 	if b.engine.Score(forger.ID()) < PenaltyForged {
 		t.Fatalf("forger's score %d", b.engine.Score(forger.ID()))
 	}
-	waitFor(t, "b to drop the forger", func() bool {
+	testutil.WaitFor(t, "b to drop the forger", 5*time.Second, func() bool {
 		d := net.Disconnected(b.id())
 		return len(d) == 1 && d[0] == forger.ID()
 	})
@@ -191,7 +181,7 @@ func TestForgedMessageDroppedNotRelayedAndSenderPenalised(t *testing.T) {
 	env.Signature[0] ^= 1
 	good, _ := env.Marshal()
 	net.Inject(forger.ID(), b.id(), good)
-	waitFor(t, "b to accept the authentic copy", func() bool { _, ok := knows(b, a.id()); return ok })
+	testutil.WaitFor(t, "b to accept the authentic copy", 5*time.Second, func() bool { _, ok := knows(b, a.id()); return ok })
 }
 
 func TestReplayedOlderAnnouncementDoesNotReplaceNewer(t *testing.T) {
@@ -202,7 +192,7 @@ func TestReplayedOlderAnnouncementDoesNotReplaceNewer(t *testing.T) {
 	old, _ := a.engine.Publish(nodeAnn("old"))
 	clock.Advance(time.Second)
 	a.engine.Publish(nodeAnn("new"))
-	waitFor(t, "b to see the new alias", func() bool { x, _ := knows(b, a.id()); return x == "new" })
+	testutil.WaitFor(t, "b to see the new alias", 5*time.Second, func() bool { x, _ := knows(b, a.id()); return x == "new" })
 	// After the seen-window has passed, a replay of the old one arrives.
 	clock.Advance(6 * time.Minute)
 	b.engine.Tick()
@@ -210,7 +200,7 @@ func TestReplayedOlderAnnouncementDoesNotReplaceNewer(t *testing.T) {
 	replayer, _ := identity.GenerateKey()
 	net.Connect(replayer.ID(), b.id())
 	net.Inject(replayer.ID(), b.id(), raw)
-	waitFor(t, "b to count a stale message", func() bool { return b.engine.Stats().Stale >= 1 })
+	testutil.WaitFor(t, "b to count a stale message", 5*time.Second, func() bool { return b.engine.Stats().Stale >= 1 })
 	if x, _ := knows(b, a.id()); x != "new" {
 		t.Fatalf("replay replaced the newer announcement: alias %q", x)
 	}
@@ -225,7 +215,7 @@ func TestMalformedAndTTL(t *testing.T) {
 	net.Connect(peer.ID(), b.id())
 
 	net.Inject(peer.ID(), b.id(), []byte{0xa1, 0x01}) // a CBOR map, not an envelope
-	waitFor(t, "malformed counted", func() bool { return b.engine.Stats().Malformed == 1 })
+	testutil.WaitFor(t, "malformed counted", 5*time.Second, func() bool { return b.engine.Stats().Malformed == 1 })
 	if s := b.engine.Score(peer.ID()); s != PenaltyMalformed {
 		t.Fatalf("score after garbage: %d", s)
 	}
@@ -235,7 +225,7 @@ func TestMalformedAndTTL(t *testing.T) {
 	env.TTL = 0
 	raw, _ := env.Marshal()
 	net.Inject(peer.ID(), b.id(), raw)
-	waitFor(t, "b to accept", func() bool { _, ok := knows(b, a.id()); return ok })
+	testutil.WaitFor(t, "b to accept", 5*time.Second, func() bool { _, ok := knows(b, a.id()); return ok })
 	settle(t, net, n)
 	if _, ok := knows(c, a.id()); ok {
 		t.Fatal("a TTL-0 message was relayed")
@@ -245,7 +235,7 @@ func TestMalformedAndTTL(t *testing.T) {
 	future, _ := wire.Sign(a.key, clock.Now().Add(time.Hour), nodeAnn("future"))
 	raw, _ = future.Marshal()
 	net.Inject(peer.ID(), b.id(), raw)
-	waitFor(t, "future dropped", func() bool { return b.engine.Stats().Expired == 1 })
+	testutil.WaitFor(t, "future dropped", 5*time.Second, func() bool { return b.engine.Stats().Expired == 1 })
 	if x, _ := knows(b, a.id()); x != "ttl0" {
 		t.Fatalf("future message applied: %q", x)
 	}
@@ -280,7 +270,7 @@ func TestRetransmitAndRefresh(t *testing.T) {
 	a, b := n[0], n[1]
 	net.Connect(a.id(), b.id())
 	first, _ := a.engine.Publish(nodeAnn("alpha"))
-	waitFor(t, "b to know a", func() bool { _, ok := knows(b, a.id()); return ok })
+	testutil.WaitFor(t, "b to know a", 5*time.Second, func() bool { _, ok := knows(b, a.id()); return ok })
 	// The next two ticks resend (b sees duplicates), the third does not.
 	for i := 1; i <= 3; i++ {
 		a.engine.Tick()
@@ -293,7 +283,7 @@ func TestRetransmitAndRefresh(t *testing.T) {
 	// An hour later the announcement is re-signed with a newer timestamp.
 	clock.Advance(61 * time.Minute)
 	a.engine.Tick()
-	waitFor(t, "b to store the refreshed announcement", func() bool {
+	testutil.WaitFor(t, "b to store the refreshed announcement", 5*time.Second, func() bool {
 		got, _, _ := b.store.Get(uint8(wire.TypeNodeAnnouncement), nil, a.id())
 		return got.Timestamp > first.Timestamp
 	})

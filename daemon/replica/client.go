@@ -94,7 +94,7 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 		bare, _ = s.git.OpenBare(s.Dir(repo))
 	}
 	if bare != nil {
-		haves, err := s.tips(ctx, bare)
+		haves, err := bare.Tips(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -109,25 +109,6 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 	}
 	st.SetWriteDeadline(time.Time{})
 	return bare, known, nil
-}
-
-// tips lists every object id the replica's refs point at.
-func (s *Service) tips(ctx context.Context, bare *gitstore.Bare) ([]string, error) {
-	nss, err := bare.Namespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var tips []string
-	for _, ns := range nss {
-		refs, err := bare.Refs(ctx, ns)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range refs {
-			tips = append(tips, r.OID)
-		}
-	}
-	return dedupe(tips), nil
 }
 
 // readOffer reads the header and verifies it: the document is repo's (and
@@ -211,7 +192,7 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr)
+					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: s.cfg.MaxPackSize})
 					// Unblock the writer if index-pack stopped reading early.
 					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
 					indexed <- err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -77,7 +78,7 @@ func (s *Service) answer(ctx context.Context, w io.Writer, repo identity.RepoID,
 	fw := &frameWriter{w: w, h: sha256.New()}
 	bw := bufio.NewWriterSize(fw, wire.MaxPackChunk)
 	if len(wants) > 0 {
-		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw); err != nil {
+		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw, gitstore.PackOptions{}); err != nil {
 			return wire.WriteFetchMessage(w, wire.FrameError, wire.FetchError{Code: wire.FetchFailed, Message: "packing objects failed"})
 		}
 	}

@@ -11,20 +11,9 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 type recorder struct {
 	mu        sync.Mutex
@@ -109,7 +98,7 @@ func TestDialAuthenticatesBothSides(t *testing.T) {
 	if p.ID != b.ID() || !p.Outbound {
 		t.Fatalf("dialled peer %s outbound=%v, want %s", p.ID, p.Outbound, b.ID())
 	}
-	waitFor(t, "b to see a", 5*time.Second, func() bool { q := b.Peer(a.ID()); return q != nil && !q.Outbound })
+	testutil.WaitFor(t, "b to see a", 5*time.Second, func() bool { q := b.Peer(a.ID()); return q != nil && !q.Outbound })
 
 	// A second dial returns the same peer.
 	p2, err := a.Dial(ctx, addrOf(b))
@@ -127,18 +116,18 @@ func TestDialAuthenticatesBothSides(t *testing.T) {
 	}
 	s.Write([]byte("stream"))
 	s.Close()
-	waitFor(t, "datagram and stream", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "datagram and stream", 5*time.Second, func() bool {
 		_, _, d, u := rb.snapshot()
 		return len(d) == 1 && string(d[0]) == "\x01hello" && len(u) == 1 && string(u[0]) == "\x01stream"
 	})
 
 	// Closing a closes the connection; b notices at once (CONNECTION_CLOSE).
 	closeNode(a)
-	waitFor(t, "b to drop a", 5*time.Second, func() bool { return b.Peer(a.ID()) == nil })
+	testutil.WaitFor(t, "b to drop a", 5*time.Second, func() bool { return b.Peer(a.ID()) == nil })
 	if c, _, _, _ := ra.snapshot(); c != 1 {
 		t.Fatalf("a's OnPeer ran %d times, want 1", c)
 	}
-	waitFor(t, "b's gone callback", 5*time.Second, func() bool { _, g, _, _ := rb.snapshot(); return g == 1 })
+	testutil.WaitFor(t, "b's gone callback", 5*time.Second, func() bool { _, g, _, _ := rb.snapshot(); return g == 1 })
 }
 
 func TestDialWrongIdentityFails(t *testing.T) {
@@ -171,7 +160,7 @@ func TestCrossingDialsKeepOneConnection(t *testing.T) {
 		// Both ends must agree on the same surviving connection: the one
 		// opened by the smaller id.
 		wantOutboundOnA := lessID(a.ID(), b.ID())
-		waitFor(t, "one agreed connection", 5*time.Second, func() bool {
+		testutil.WaitFor(t, "one agreed connection", 5*time.Second, func() bool {
 			pa, pb := a.Peer(b.ID()), b.Peer(a.ID())
 			return pa != nil && pb != nil && pa.Outbound == wantOutboundOnA && pb.Outbound == !wantOutboundOnA &&
 				pa.conn.Context().Err() == nil && pb.conn.Context().Err() == nil
@@ -244,7 +233,7 @@ func TestInboundLimit(t *testing.T) {
 	if _, err := b.Dial(ctx, addrOf(a)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a to register b", 5*time.Second, func() bool { return a.Peer(b.ID()) != nil })
+	testutil.WaitFor(t, "a to register b", 5*time.Second, func() bool { return a.Peer(b.ID()) != nil })
 	if _, err := c.Dial(ctx, addrOf(a)); err == nil {
 		t.Fatal("second inbound connection accepted beyond MaxInbound=1")
 	}
@@ -257,7 +246,7 @@ func TestAdmitRefuses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b.Dial(ctx, addrOf(a)) // the initiator may or may not see success before the close arrives
-	waitFor(t, "b to see the refusal", 5*time.Second, func() bool { return b.Peer(a.ID()) == nil })
+	testutil.WaitFor(t, "b to see the refusal", 5*time.Second, func() bool { return b.Peer(a.ID()) == nil })
 	if a.Peer(b.ID()) != nil {
 		t.Fatal("refused peer registered")
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"filippo.io/edwards25519"
 	"github.com/flynn/noise"
 
+	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/cborx"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
@@ -58,15 +60,14 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
+		testutil.WaitForState(t, "the test's goroutines to end", 5*time.Second, func() (bool, string) {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return true, ""
 			}
-			time.Sleep(time.Millisecond)
-		}
+			buf := make([]byte, 1<<16)
+			return false, fmt.Sprintf("%d goroutines before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		})
 	})
 }
 

@@ -54,9 +54,6 @@ func (k *Key) ID() NodeID { return k.id }
 // Sign signs msg with Ed25519. Callers prepend their domain-separation string.
 func (k *Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
 
-// Private returns the Ed25519 private key (used to write the key file).
-func (k *Key) Private() ed25519.PrivateKey { return k.priv }
-
 // X25519Private returns the X25519 private key that belongs to this identity:
 // the clamped first half of SHA-512(seed), as in RFC 8032 key expansion.
 func (k *Key) X25519Private() []byte {

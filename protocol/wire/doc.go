@@ -8,10 +8,12 @@
 // is decoded strictly (cborx.Unmarshal), and message bodies and signed refs
 // must also be canonical, so that one meaning has exactly one id.
 //
-// Bytes from the network enter through Open (envelopes) and OpenSignedRefs
-// (signed refs); both check sizes before decoding, decode strictly, and check
-// the signature before anything is returned as usable. The normative
-// description, with test vectors, is spec/wire.md.
+// Envelope bytes from the network go through Unmarshal, Envelope.Verify and
+// Envelope.DecodeBody, in that order (the gossip engine checks its seen set
+// between the first two); signed refs go through OpenSignedRefs. Each step
+// checks sizes before decoding and decodes strictly, and the signature is
+// checked before anything is used. The normative description, with test
+// vectors, is spec/wire.md.
 package wire
 
 // ProtocolVersion is the envelope version this package writes and the only

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -224,7 +223,8 @@ func (e *Envelope) Marshal() ([]byte, error) {
 // Unmarshal decodes an envelope strictly. The size is checked before
 // decoding. It checks the shape (every key present, a valid origin key, a
 // 64-byte signature, TTL at most MaxTTL) but not the version, signature or
-// timestamp: that is Verify. Bytes from the network should go through Open.
+// timestamp: that is Verify. Bytes from the network then go through Verify
+// and DecodeBody before anything in them is used.
 func Unmarshal(b []byte) (*Envelope, error) {
 	if len(b) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("decoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
@@ -327,32 +327,6 @@ func (e *Envelope) DecodeBody() (Body, error) {
 		return nil, fmt.Errorf("decoding %v body: %w", e.Type, err)
 	}
 	return body, nil
-}
-
-// Open is the one entry point for envelope bytes from the network:
-// Unmarshal, Verify, DecodeBody. On success the envelope is authentic, fresh
-// and its body valid.
-//
-// An authentic, fresh envelope of a type this version does not know is
-// returned together with an error wrapping ErrUnknownType (and a nil body),
-// so that the caller may relay it without applying it; on every other error
-// both results are nil.
-func Open(b []byte, now time.Time) (*Envelope, Body, error) {
-	e, err := Unmarshal(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := e.Verify(now); err != nil {
-		return nil, nil, err
-	}
-	body, err := e.DecodeBody()
-	if err != nil {
-		if errors.Is(err, ErrUnknownType) {
-			return e, nil, err
-		}
-		return nil, nil, err
-	}
-	return e, body, nil
 }
 
 // Relayed returns a copy of the envelope to forward, with TTL one less, or

@@ -26,7 +26,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("unexpected header %+v", e)
 			}
 			b := mustMarshal(t, e)
-			got, gotBody, err := Open(b, vectorTime)
+			got, gotBody, err := open(b, vectorTime)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestSignNilSlices(t *testing.T) {
 	// A body built with nil slices encodes them as empty arrays (never null)
 	// and decodes to empty slices.
 	e := mustSign(t, vectorKey(), &NodeAnnouncement{Alias: "x"})
-	_, body, err := Open(mustMarshal(t, e), vectorTime)
+	_, body, err := open(mustMarshal(t, e), vectorTime)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestTTLIsNotSigned(t *testing.T) {
 	id := e.ID()
 	for ttl := range uint8(MaxTTL + 1) {
 		e.TTL = ttl
-		got, _, err := Open(mustMarshal(t, e), vectorTime)
+		got, _, err := open(mustMarshal(t, e), vectorTime)
 		if err != nil {
 			t.Fatalf("ttl %d: %v", ttl, err)
 		}
@@ -112,7 +112,7 @@ func TestRelayed(t *testing.T) {
 		if next.TTL != cur.TTL-1 || next.ID() != e.ID() {
 			t.Fatalf("relayed copy: ttl %d id %v", next.TTL, next.ID())
 		}
-		if _, _, err := Open(mustMarshal(t, next), vectorTime); err != nil {
+		if _, _, err := open(mustMarshal(t, next), vectorTime); err != nil {
 			t.Fatalf("relayed copy does not verify: %v", err)
 		}
 		next.Body[0] ^= 0xff // the copy does not share memory with the original
@@ -183,8 +183,8 @@ func TestOversizeRejectedBeforeDecoding(t *testing.T) {
 	if _, err := Unmarshal(b); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Unmarshal = %v, want ErrTooLarge", err)
 	}
-	if _, _, err := Open(b, vectorTime); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Open = %v, want ErrTooLarge", err)
+	if _, _, err := open(b, vectorTime); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("open = %v, want ErrTooLarge", err)
 	}
 	if _, err := Unmarshal(b[:MaxEnvelopeSize]); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("Unmarshal at the limit = %v, want ErrMalformed", err)
@@ -205,17 +205,17 @@ func TestMarshalTooLarge(t *testing.T) {
 
 func TestOpenUnknownTypeReturnsEnvelope(t *testing.T) {
 	e := signRaw(t, vectorKey(), ProtocolVersion, 99, vectorTimeMs, mustCBOR(t, map[uint64]any{1: "future"}))
-	got, body, err := Open(mustMarshal(t, e), vectorTime)
+	got, body, err := open(mustMarshal(t, e), vectorTime)
 	if !errors.Is(err, ErrUnknownType) {
-		t.Fatalf("Open = %v, want ErrUnknownType", err)
+		t.Fatalf("open = %v, want ErrUnknownType", err)
 	}
 	if got == nil || body != nil || got.ID() != e.ID() {
-		t.Fatalf("Open returned envelope %v body %v, want the verified envelope and no body", got, body)
+		t.Fatalf("open returned envelope %v body %v, want the verified envelope and no body", got, body)
 	}
 	// Not for an unauthentic one.
 	e.Signature[0] ^= 1
-	if got, _, err := Open(mustMarshal(t, e), vectorTime); got != nil || !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("Open forged unknown type = %v, %v", got, err)
+	if got, _, err := open(mustMarshal(t, e), vectorTime); got != nil || !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("open forged unknown type = %v, %v", got, err)
 	}
 }
 
@@ -431,12 +431,12 @@ func invalidEnvelopeCases(t testing.TB) []envCase {
 func TestRejectEnvelope(t *testing.T) {
 	for _, c := range invalidEnvelopeCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			e, body, err := Open(c.bytes, vectorTime)
+			e, body, err := open(c.bytes, vectorTime)
 			if !errors.Is(err, c.want) {
-				t.Fatalf("Open = %v, want %v", err, c.want)
+				t.Fatalf("open = %v, want %v", err, c.want)
 			}
 			if body != nil || (e != nil && c.want != ErrUnknownType) {
-				t.Fatalf("Open returned a result with error %v", err)
+				t.Fatalf("open returned a result with error %v", err)
 			}
 			for name, other := range errorNames {
 				if other != c.want && errors.Is(err, other) {

@@ -38,7 +38,7 @@ func seedEnvelopes(f *testing.F) {
 func FuzzUnmarshalEnvelope(f *testing.F) {
 	seedEnvelopes(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, body, err := Open(b, vectorTime)
+		e, body, err := open(b, vectorTime)
 		if err != nil {
 			checkClassified(t, err)
 			if body != nil || (e != nil && !errors.Is(err, ErrUnknownType)) {
@@ -57,7 +57,7 @@ func FuzzUnmarshalEnvelope(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e2, body2, err := Open(again, vectorTime)
+		e2, body2, err := open(again, vectorTime)
 		if err != nil || e2.ID() != e.ID() || body2.Type() != body.Type() {
 			t.Fatalf("re-encoded envelope does not open the same: %v", err)
 		}
@@ -142,11 +142,6 @@ func FuzzSignedRefs(f *testing.F) {
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("accepted non-canonical signed refs")
-		}
-		for _, r := range s.refs {
-			if oid, ok := s.Lookup(r.Name); !ok || !bytes.Equal(oid, r.OID) {
-				t.Fatalf("Lookup(%q) fails on a decoded ref", r.Name)
-			}
 		}
 		if err := s.Verify(); err != nil {
 			checkClassified(t, err)

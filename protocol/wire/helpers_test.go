@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"testing"
 	"time"
 
@@ -138,4 +139,38 @@ func mustSign(t testing.TB, key *identity.Key, body Body) *Envelope {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// open is what a receiver does with envelope bytes: Unmarshal, Verify,
+// DecodeBody. On success the envelope is authentic, fresh and its body
+// valid. An authentic, fresh envelope of a type this version does not know
+// is returned with an error wrapping ErrUnknownType and a nil body (a node
+// may relay it without applying it); on every other error both results are
+// nil.
+func open(b []byte, now time.Time) (*Envelope, Body, error) {
+	e, err := Unmarshal(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.Verify(now); err != nil {
+		return nil, nil, err
+	}
+	body, err := e.DecodeBody()
+	if errors.Is(err, ErrUnknownType) {
+		return e, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, body, nil
+}
+
+// refOID returns the object id the signed refs hold for the named ref.
+func refOID(s *SignedRefs, name string) ([]byte, bool) {
+	for _, r := range s.refs {
+		if r.Name == name {
+			return r.OID, true
+		}
+	}
+	return nil, false
 }

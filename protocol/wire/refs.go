@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -266,9 +265,6 @@ func (s *SignedRefs) Node() identity.NodeID { return s.node }
 // per node and repository).
 func (s *SignedRefs) Seq() uint64 { return s.seq }
 
-// Len returns the number of refs.
-func (s *SignedRefs) Len() int { return len(s.refs) }
-
 // Refs returns a copy of the refs, sorted by name.
 func (s *SignedRefs) Refs() []Ref {
 	out := make([]Ref, len(s.refs))
@@ -276,18 +272,6 @@ func (s *SignedRefs) Refs() []Ref {
 		out[i] = Ref{Name: r.Name, OID: bytes.Clone(r.OID)}
 	}
 	return out
-}
-
-// Signature returns a copy of the signature.
-func (s *SignedRefs) Signature() []byte { return bytes.Clone(s.sig) }
-
-// Lookup returns (a copy of) the object id of the named ref.
-func (s *SignedRefs) Lookup(name string) ([]byte, bool) {
-	i := sort.Search(len(s.refs), func(i int) bool { return s.refs[i].Name >= name })
-	if i < len(s.refs) && s.refs[i].Name == name {
-		return bytes.Clone(s.refs[i].OID), true
-	}
-	return nil, false
 }
 
 // CheckRefName reports whether name is acceptable as a ref name from the
