@@ -62,8 +62,9 @@ func forbid(t *testing.T, pattern string, forbidden ...string) {
 
 // TestImportRules enforces DESIGN.md "The house": protocol imports nothing of
 // the project outside protocol/; the tools never pull in the daemon, badger
-// or quic-go; internal/ (helpers shared by tests) imports nothing of the
-// project at all, so that any package's tests can use it.
+// or quic-go; the services in daemon/* import neither the daemon root nor
+// rpc; internal/ (helpers shared by tests) imports nothing of the project at
+// all, so that any package's tests can use it.
 func TestImportRules(t *testing.T) {
 	forbid(t, "./protocol/...", module+"/rpc", module+"/daemon", module+"/cmd", module+"/internal")
 	forbid(t, "./internal/...", module)
@@ -76,6 +77,20 @@ func TestImportRules(t *testing.T) {
 	if hasPackage(all, module+"/rpc") {
 		forbid(t, "./rpc/...", module+"/daemon", "github.com/dgraph-io/badger", "github.com/quic-go/quic-go")
 	}
+	// The services under daemon/ never import the root package that wires
+	// them, nor rpc (the root maps their domain errors to codes); the gossip
+	// engine builds without Badger.
+	for _, p := range goList(t, false, "./daemon/...") {
+		if p.ImportPath == module+"/daemon" {
+			continue
+		}
+		for _, dep := range p.Deps {
+			if dep == module+"/daemon" || dep == module+"/rpc" {
+				t.Errorf("%s imports %s; services must not import the daemon root or rpc", p.ImportPath, dep)
+			}
+		}
+	}
+	forbid(t, "./daemon/gossip", module+"/daemon/store", "github.com/dgraph-io/badger")
 }
 
 func hasPackage(pkgs []listedPackage, path string) bool {
