@@ -61,29 +61,15 @@ func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) 
 		return fmt.Errorf("cloning namespace %s: %w: it has no branch %q", ns, ErrInvalid, branch)
 	}
 
-	entries, statErr := os.ReadDir(abs)
-	switch {
-	case errors.Is(statErr, os.ErrNotExist):
-		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return fmt.Errorf("cloning: %w", err)
-		}
-		defer func() {
-			if err != nil {
-				_ = os.RemoveAll(abs)
-			}
-		}()
-	case statErr != nil:
-		return fmt.Errorf("cloning: %w", statErr)
-	case len(entries) > 0:
-		return fmt.Errorf("cloning: %w: %s exists and is not empty", ErrInvalid, dest)
-	default:
-		defer func() {
-			if err != nil {
-				emptyDir(abs)
-			}
-		}()
+	undo, err := prepareDest(abs, dest)
+	if err != nil {
+		return err
 	}
-
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	run := func(args ...string) error {
 		_, err := b.r.run(ctx, call{args: args, dir: abs, userEnv: true})
 		return err
@@ -123,6 +109,25 @@ func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) 
 		}
 	}
 	return nil
+}
+
+// prepareDest makes abs an empty directory to clone into (dest is how the
+// caller named it) and returns what undoes that after a failure: removing
+// the directory it created, or emptying the one that existed.
+func prepareDest(abs, dest string) (undo func(), err error) {
+	entries, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("cloning: %w", err)
+		}
+		return func() { _ = os.RemoveAll(abs) }, nil
+	case err != nil:
+		return nil, fmt.Errorf("cloning: %w", err)
+	case len(entries) > 0:
+		return nil, fmt.Errorf("cloning: %w: %s exists and is not empty", ErrInvalid, dest)
+	}
+	return func() { emptyDir(abs) }, nil
 }
 
 // fetchArgs is a quiet fetch from the bare repository at src; prune
@@ -234,11 +239,21 @@ func (b *Bare) PullInto(ctx context.Context, ns, workdir string) (updated bool, 
 	if err != nil {
 		return false, fmt.Errorf("pulling into %s: %w", workdir, err)
 	}
+	return b.fastForward(ctx, dir, workdir, branch, upstream, head, up)
+}
+
+// fastForward moves branch (at head) in the working copy dir to its
+// upstream's commit up, if that is a fast-forward; see PullInto.
+func (b *Bare) fastForward(ctx context.Context, dir, workdir, branch, upstream, head, up string) (bool, error) {
 	if head == up {
 		return false, nil
 	}
+	git := func(args ...string) error {
+		_, err := b.r.run(ctx, call{args: args, dir: dir, userEnv: true})
+		return err
+	}
 	isAncestor := func(a, d string) (bool, error) {
-		_, err := git("merge-base", "--is-ancestor", a, d)
+		err := git("merge-base", "--is-ancestor", a, d)
 		switch {
 		case err == nil:
 			return true, nil
@@ -258,7 +273,7 @@ func (b *Bare) PullInto(ctx context.Context, ns, workdir string) (updated bool, 
 		short := strings.TrimPrefix(upstream, "refs/remotes/")
 		return false, fmt.Errorf("pulling into %s: %w: %s and %s each have commits the other lacks; merge or rebase %s yourself", workdir, ErrDiverged, branch, short, branch)
 	}
-	if _, err := git("merge", "--ff-only", "--quiet", "--no-edit", up); err != nil {
+	if err := git("merge", "--ff-only", "--quiet", "--no-edit", up); err != nil {
 		var ge *Error
 		if errors.As(err, &ge) && (strings.Contains(ge.Stderr, "would be overwritten") || strings.Contains(ge.Stderr, "untracked working tree files")) {
 			return false, fmt.Errorf("pulling into %s: %w: commit or stash them, then pull again: %w", workdir, ErrLocalChanges, err)

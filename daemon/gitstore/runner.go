@@ -179,21 +179,7 @@ type inputResult struct {
 func (r *Runner) run(ctx context.Context, c call) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
-
-	cmd := exec.CommandContext(ctx, r.bin(), c.args...)
-	cmd.Dir = c.dir
-	if c.userEnv {
-		cmd.Env = userEnv()
-	} else {
-		cmd.Env = r.cleanEnv()
-	}
-	if c.gitDir != "" {
-		cmd.Env = append(cmd.Env, "GIT_DIR="+c.gitDir)
-	}
-	cmd.Env = append(cmd.Env, c.env...)
-	setProcessGroup(cmd)
-	cmd.WaitDelay = waitDelay
-
+	cmd := r.command(ctx, c)
 	var stdout bytes.Buffer
 	if c.stdout != nil {
 		cmd.Stdout = c.stdout
@@ -242,22 +228,48 @@ func (r *Runner) run(ctx context.Context, c call) ([]byte, error) {
 		}
 	}
 
+	if err := c.outcome(ctx, waitErr, in, inputWaited, stderr); err != nil {
+		return nil, err
+	}
+	return stdout.Bytes(), nil
+}
+
+// command is the process for c: its directory, environment and process group.
+func (r *Runner) command(ctx context.Context, c call) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, r.bin(), c.args...)
+	cmd.Dir = c.dir
+	if c.userEnv {
+		cmd.Env = userEnv()
+	} else {
+		cmd.Env = r.cleanEnv()
+	}
+	if c.gitDir != "" {
+		cmd.Env = append(cmd.Env, "GIT_DIR="+c.gitDir)
+	}
+	cmd.Env = append(cmd.Env, c.env...)
+	setProcessGroup(cmd)
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// outcome turns how git and its input ended into run's error (nil: success).
+func (c call) outcome(ctx context.Context, waitErr error, in inputResult, inputWaited bool, stderr *stderrSink) error {
 	switch {
 	case ctx.Err() != nil && (waitErr != nil || !inputWaited):
-		return nil, &Error{Command: c.command(), ExitCode: -1, Stderr: stderr.tail(), Err: ctx.Err()}
+		return &Error{Command: c.command(), ExitCode: -1, Stderr: stderr.tail(), Err: ctx.Err()}
 	case in.readErr != nil:
-		return nil, fmt.Errorf("git %s: reading input: %w", c.command(), in.readErr)
+		return fmt.Errorf("git %s: reading input: %w", c.command(), in.readErr)
 	case waitErr != nil:
 		code := -1
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
 			code = ee.ExitCode()
 		}
-		return nil, &Error{Command: c.command(), ExitCode: code, Stderr: stderr.tail(), Err: waitErr}
+		return &Error{Command: c.command(), ExitCode: code, Stderr: stderr.tail(), Err: waitErr}
 	case in.writeErr != nil:
-		return nil, fmt.Errorf("git %s: exited before reading all its input (trailing data?): %w", c.command(), in.writeErr)
+		return fmt.Errorf("git %s: exited before reading all its input (trailing data?): %w", c.command(), in.writeErr)
 	}
-	return stdout.Bytes(), nil
+	return nil
 }
 
 // feed copies rd to git's stdin and reports how it ended. The result is sent
