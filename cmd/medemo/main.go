@@ -242,7 +242,27 @@ func (d *demo) run(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(d.out, "MegaEngine demo: three nodes on this machine share, replicate, clone and update a repository.\nScratch directory: %s\n", d.dir)
+	if err := d.startNetwork(ctx); err != nil {
+		return err
+	}
+	work, err := d.makeRepo(ctx)
+	if err != nil {
+		return err
+	}
+	repo, err := d.shareAndReplicate(ctx, work)
+	if err != nil {
+		return err
+	}
+	if err := d.cloneUpdatePull(ctx, work, repo); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\nDone in %.1fs: shared, replicated to two nodes, cloned, updated and pulled.\n", time.Since(d.start).Seconds())
+	return nil
+}
 
+// startNetwork makes three identities and starts node1, then node2 and
+// node3 bootstrapping to it, until node3 knows every node.
+func (d *demo) startNetwork(ctx context.Context) error {
 	d.say("Create an identity for each node")
 	ids := map[string]string{}
 	for _, node := range []string{"node1", "node2", "node3"} {
@@ -282,27 +302,38 @@ func (d *demo) run(ctx context.Context) error {
 	out, _ := d.mecli(ctx, "node3", "node", "list")
 	d.note("%s", indent(out))
 
+	return nil
+}
+
+// makeRepo makes node1's working repository: three commits and a tag.
+func (d *demo) makeRepo(ctx context.Context) (string, error) {
 	d.say("Make a git repository on node1's side")
 	work := filepath.Join(d.dir, "work", "tiny")
 	os.MkdirAll(work, 0o755)
 	if _, err := d.git(ctx, work, "init", "-q", "-b", "main"); err != nil {
-		return err
+		return "", err
 	}
 	for i, f := range []string{"README.md", "main.go", "LICENSE"} {
 		os.WriteFile(filepath.Join(work, f), []byte(fmt.Sprintf("%s, version %d\n", f, i)), 0o644)
 		d.git(ctx, work, "add", f)
 		if _, err := d.git(ctx, work, "commit", "-q", "-m", "Add "+f); err != nil {
-			return err
+			return "", err
 		}
 	}
 	d.git(ctx, work, "tag", "v0.1")
 	d.note("%s: 3 commits on main, tag v0.1", work)
 
+	return work, nil
+}
+
+// shareAndReplicate has node1 share work and waits until node2 and node3
+// replicated it; it returns the repository id.
+func (d *demo) shareAndReplicate(ctx context.Context, work string) (string, error) {
 	d.say("node1 shares it")
 	d.show(fmt.Sprintf("mecli --root .../node1 repo add --path %s --description \"Tiny\"", work))
 	var added repoInfo
 	if err := d.mecliJSON(ctx, "node1", &added, "repo", "add", "--path", work, "--description", "Tiny"); err != nil {
-		return err
+		return "", err
 	}
 	head, _ := d.git(ctx, work, "rev-parse", "HEAD")
 	d.note("repository id: %s", added.RepoID)
@@ -311,18 +342,23 @@ func (d *demo) run(ctx context.Context) error {
 	for _, node := range []string{"node2", "node3"} {
 		took, err := waitFor(ctx, 30*time.Second, node+" to replicate", func() (bool, error) { return d.replicaAt(ctx, node, added.RepoID, head) })
 		if err != nil {
-			return err
+			return "", err
 		}
 		d.note("%s holds an up-to-date replica %v after the repo add", node, took.Round(time.Millisecond))
 	}
 	d.show("mecli --root .../node2 repo list")
-	out, _ = d.mecli(ctx, "node2", "repo", "list")
+	out, _ := d.mecli(ctx, "node2", "repo", "list")
 	d.note("%s", indent(out))
 
+	return added.RepoID, nil
+}
+
+// cloneUpdatePull clones on node3, commits on node1, and pulls on node3.
+func (d *demo) cloneUpdatePull(ctx context.Context, work, repo string) error {
 	d.say("node3 clones it")
 	clone := filepath.Join(d.dir, "clone", "tiny")
-	d.show(fmt.Sprintf("mecli --root .../node3 repo clone --repo-id %s --output %s", added.RepoID, clone))
-	if _, err := d.mecli(ctx, "node3", "repo", "clone", "--repo-id", added.RepoID, "--output", clone); err != nil {
+	d.show(fmt.Sprintf("mecli --root .../node3 repo clone --repo-id %s --output %s", repo, clone))
+	if _, err := d.mecli(ctx, "node3", "repo", "clone", "--repo-id", repo, "--output", clone); err != nil {
 		return err
 	}
 	log, _ := d.git(ctx, clone, "log", "--oneline", "--decorate")
@@ -333,18 +369,18 @@ func (d *demo) run(ctx context.Context) error {
 	d.git(ctx, work, "commit", "-q", "-am", "Update README")
 	newHead, _ := d.git(ctx, work, "rev-parse", "HEAD")
 	d.show("git commit -am \"Update README\"   # in node1's working repository: nothing else to do")
-	took, err = waitFor(ctx, 30*time.Second, "the update to reach node3", func() (bool, error) { return d.replicaAt(ctx, "node3", added.RepoID, newHead) })
+	took, err := waitFor(ctx, 30*time.Second, "the update to reach node3", func() (bool, error) { return d.replicaAt(ctx, "node3", repo, newHead) })
 	if err != nil {
 		return err
 	}
 	d.note("node3's replica has the new commit %v after it was made", took.Round(time.Millisecond))
 	d.show("mecli --root .../node3 repo list")
-	out, _ = d.mecli(ctx, "node3", "repo", "list")
+	out, _ := d.mecli(ctx, "node3", "repo", "list")
 	d.note("%s", indent(out))
 
 	d.say("node3 pulls the update into its clone")
-	d.show(fmt.Sprintf("mecli --root .../node3 repo pull --repo-id %s   # inside %s", added.RepoID, clone))
-	out, err = d.mecli(ctx, "node3", "repo", "pull", "--repo-id", added.RepoID, "--path", clone)
+	d.show(fmt.Sprintf("mecli --root .../node3 repo pull --repo-id %s   # inside %s", repo, clone))
+	out, err = d.mecli(ctx, "node3", "repo", "pull", "--repo-id", repo, "--path", clone)
 	if err != nil {
 		return err
 	}
@@ -355,7 +391,6 @@ func (d *demo) run(ctx context.Context) error {
 		return errors.New("the clone did not get the update")
 	}
 
-	fmt.Fprintf(d.out, "\nDone in %.1fs: shared, replicated to two nodes, cloned, updated and pulled.\n", time.Since(d.start).Seconds())
 	return nil
 }
 
