@@ -2,36 +2,14 @@ package rpc
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"time"
-)
+	"unicode"
+	"unicode/utf8"
 
-// Repository methods.
-const (
-	// MethodRepoAdd takes RepoAddParams and returns the new RepoInfo: the
-	// working repository at Path is shared under a new did:repo and watched.
-	MethodRepoAdd = "repo.add"
-	// MethodRepoList takes no params and returns []RepoInfo, every
-	// repository the node knows of (an empty array, never null).
-	MethodRepoList = "repo.list"
-	// MethodRepoShow takes RepoIDParams and returns RepoDetail.
-	MethodRepoShow = "repo.show"
-	// MethodRepoSync takes RepoIDParams and returns SyncResult after
-	// fetching the newest signed refs from the network; progress
-	// notifications come before the answer.
-	MethodRepoSync = "repo.sync"
-	// MethodRepoClone takes RepoCloneParams and returns CloneResult: a
-	// working copy made from the local replica (replicated first if
-	// needed), with remote origin = mega://<repo-id>.
-	MethodRepoClone = "repo.clone"
-	// MethodRepoPull takes RepoPullParams and returns PullResult: the
-	// working copy's current branch fast-forwarded to the replica's.
-	MethodRepoPull = "repo.pull"
-	// MethodRepoSeed takes RepoIDParams and returns RepoInfo: the node
-	// replicates the repository from now on.
-	MethodRepoSeed = "repo.seed"
-	// MethodRepoUnseed takes RepoIDParams and returns RepoInfo: the node
-	// stops replicating the repository (the replica is kept until removed).
-	MethodRepoUnseed = "repo.unseed"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 )
 
 // Replica states (RepoInfo.Replica). Append-only.
@@ -169,10 +147,6 @@ type PullResult struct {
 	Head    string `json:"head"`
 }
 
-// ProgressFunc reports progress of a long operation; the server turns each
-// call into a "progress" notification. total is 0 when unknown.
-type ProgressFunc func(done, total int64, message string)
-
 // RepoService is the repository part of Service.
 type RepoService interface {
 	RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error)
@@ -183,4 +157,382 @@ type RepoService interface {
 	RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error)
 	// RepoSeed starts (seed true) or stops replicating a repository.
 	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
+}
+
+// RepoLocateParams are the params of repo.locate.
+type RepoLocateParams struct {
+	// RepoID is the repository, "did:repo:z…" (the prefix is optional).
+	RepoID string `json:"repo_id"`
+	// Namespace, a did:key, names the node whose namespace to serve; empty
+	// means the canonical one (the creator's).
+	Namespace string `json:"namespace,omitempty"`
+	// Own asks for this node's own namespace, to push into. With Own, a
+	// Namespace other than this node's is refused (CodePermission).
+	Own bool `json:"own,omitempty"`
+}
+
+// LocateResult is the result of repo.locate.
+type LocateResult struct {
+	RepoID string `json:"repo_id"`
+	// GitDir is the absolute path of the bare replica.
+	GitDir string `json:"git_dir"`
+	// Namespace is the namespace's name in the replica, the owner's did:key
+	// without "did:key:" (refs/namespaces/<namespace>/…): the value of
+	// GIT_NAMESPACE.
+	Namespace string `json:"namespace"`
+	// Node is the namespace's owner, "did:key:z6Mk…".
+	Node string `json:"node"`
+	// DefaultBranch is the repository's default branch, from its identity
+	// document; the namespace's HEAD points to it when the namespace has it.
+	DefaultBranch string `json:"default_branch"`
+	// Self is this node's did:key.
+	Self string `json:"self"`
+}
+
+// PublishResult is the result of repo.publish.
+type PublishResult struct {
+	RepoID string `json:"repo_id"`
+	// Updated is false when the namespace's refs equal the refs the node
+	// had signed already: nothing was signed or announced.
+	Updated bool `json:"updated"`
+	// Seq is the sequence number of the node's signed refs (0 if it has
+	// none).
+	Seq uint64 `json:"seq"`
+	// Refs are the signed refs, sorted by name.
+	Refs []RefInfo `json:"refs"`
+}
+
+// RemoteService serves the remote helper's methods. It is optional: a
+// Service that does not implement it answers them with CodeMethodNotFound.
+type RemoteService interface {
+	RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error)
+	RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error)
+}
+
+func remoteService(svc Service, c *call) (RemoteService, error) {
+	rs, ok := svc.(RemoteService)
+	if !ok {
+		return nil, Errorf(CodeMethodNotFound, "%s is not served by this daemon", c.Method)
+	}
+	return rs, nil
+}
+
+func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoLocateParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if p.Namespace != "" {
+		id, err := identity.ParseNodeID(p.Namespace)
+		if err != nil {
+			return nil, Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
+		}
+		p.Namespace = id.String()
+	}
+	rs, err := remoteService(svc, c)
+	if err != nil {
+		return nil, err
+	}
+	return rs.RepoLocate(ctx, p)
+}
+
+func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := remoteService(svc, c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := rs.RepoPublish(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	res.Refs = nonNil(res.Refs)
+	return res, nil
+}
+
+// RepoLocate calls repo.locate.
+func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
+	var res LocateResult
+	err := c.Call(ctx, MethodRepoLocate, p, &res, nil)
+	return res, err
+}
+
+// RepoPublish calls repo.publish for the repository id.
+func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
+	var res PublishResult
+	if err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil); err != nil {
+		return res, err
+	}
+	res.Refs = nonNil(res.Refs)
+	return res, nil
+}
+
+// The repo.* handlers check every param before the Service sees it: ids are
+// parsed and passed on in canonical form ("did:repo:z…", the W3C did:key),
+// paths are absolute and clean, names and descriptions fit the limits of the
+// repository identity document (protocol/wire). A Service may rely on it.
+
+func handleRepoAdd(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoAddParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	if p.Name != "" && !validText(p.Name, wire.MaxRepoNameLen, false) {
+		return nil, Errorf(CodeInvalidParams, "%s: invalid name: want at most %d bytes of printable UTF-8", c.Method, wire.MaxRepoNameLen)
+	}
+	if !validText(p.Description, wire.MaxDescriptionLen, true) {
+		return nil, Errorf(CodeInvalidParams, "%s: invalid description: want at most %d bytes of UTF-8 without control characters other than newline and tab",
+			c.Method, wire.MaxDescriptionLen)
+	}
+	info, err := svc.RepoAdd(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return repoInfoOut(info), nil
+}
+
+func handleRepoList(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	repos, err := svc.RepoList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	repos = nonNil(repos)
+	for i := range repos {
+		repos[i] = repoInfoOut(repos[i])
+	}
+	return repos, nil
+}
+
+func handleRepoShow(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	d, err := svc.RepoShow(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	d.RepoInfo = repoInfoOut(d.RepoInfo)
+	d.Namespaces = nonNil(d.Namespaces)
+	for i := range d.Namespaces {
+		d.Namespaces[i].Refs = nonNil(d.Namespaces[i].Refs)
+	}
+	return d, nil
+}
+
+func handleRepoSync(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoSync(ctx, p, pr.report)
+	pr.finish() // the last update goes out before the answer
+	return res, err
+}
+
+func handleRepoClone(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoCloneParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	if p.Namespace != "" {
+		id, err := identity.ParseNodeID(p.Namespace)
+		if err != nil {
+			return nil, Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
+		}
+		p.Namespace = id.String()
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoClone(ctx, p, pr.report)
+	pr.finish()
+	return res, err
+}
+
+func handleRepoPull(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoPullParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, false); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoPull(ctx, p, pr.report)
+	pr.finish()
+	return res, err
+}
+
+func handleRepoSeed(ctx context.Context, svc Service, c *call) (any, error) {
+	return repoSeed(ctx, svc, c, true)
+}
+
+func handleRepoUnseed(ctx context.Context, svc Service, c *call) (any, error) {
+	return repoSeed(ctx, svc, c, false)
+}
+
+func repoSeed(ctx context.Context, svc Service, c *call, seed bool) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	info, err := svc.RepoSeed(ctx, p, seed)
+	if err != nil {
+		return nil, err
+	}
+	return repoInfoOut(info), nil
+}
+
+// repoIDParams decodes and checks the params of a method that takes
+// RepoIDParams.
+func repoIDParams(c *call) (RepoIDParams, error) {
+	var p RepoIDParams
+	if err := decodeParams(c, &p); err != nil {
+		return p, err
+	}
+	var err error
+	p.RepoID, err = checkRepoID(c, p.RepoID, true)
+	return p, err
+}
+
+// checkRepoID parses a repo_id param and returns it in canonical form;
+// an empty one is an error only if required.
+func checkRepoID(c *call, s string, required bool) (string, error) {
+	if s == "" {
+		if required {
+			return "", Errorf(CodeInvalidParams, "%s: repo_id is required (did:repo:z…)", c.Method)
+		}
+		return "", nil
+	}
+	id, err := identity.ParseRepoID(s)
+	if err != nil {
+		return "", Errorf(CodeInvalidParams, "%s: invalid repo_id: %w", c.Method, err)
+	}
+	return id.String(), nil
+}
+
+// checkPath accepts only absolute, clean paths: the daemon's working
+// directory is not the caller's, and a path is taken as the caller wrote it
+// (cleaning "a/link/.." would change its meaning), so the caller resolves.
+func checkPath(c *call, name, p string) error {
+	switch {
+	case p == "":
+		return Errorf(CodeInvalidParams, "%s: %s is required: path must be absolute", c.Method, name)
+	case strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p):
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: a NUL byte or invalid UTF-8", c.Method, name, p)
+	case !filepath.IsAbs(p):
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: path must be absolute", c.Method, name, p)
+	case filepath.Clean(p) != p:
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: path must be absolute and clean (%q)", c.Method, name, p, filepath.Clean(p))
+	}
+	return nil
+}
+
+// validText reports whether s is at most max bytes of UTF-8 without control
+// characters (newline and tab allowed if multiline): the rule of
+// protocol/wire's repository identity document.
+func validText(s string, max int, multiline bool) bool {
+	if len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
+			return false
+		}
+	}
+	return true
+}
+
+// repoInfoOut makes a RepoInfo's lists encode as [] rather than null.
+func repoInfoOut(info RepoInfo) RepoInfo {
+	info.Delegates = nonNil(info.Delegates)
+	info.Holders = nonNil(info.Holders)
+	info.Clones = nonNil(info.Clones)
+	return info
+}
+
+// RepoAdd calls repo.add. p.Path must be absolute.
+func (c *Client) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error) {
+	var info RepoInfo
+	err := c.Call(ctx, MethodRepoAdd, p, &info, nil)
+	return info, err
+}
+
+// RepoList calls repo.list.
+func (c *Client) RepoList(ctx context.Context) ([]RepoInfo, error) {
+	var repos []RepoInfo
+	if err := c.Call(ctx, MethodRepoList, nil, &repos, nil); err != nil {
+		return nil, err
+	}
+	return nonNil(repos), nil
+}
+
+// RepoShow calls repo.show for the repository id ("did:repo:z…").
+func (c *Client) RepoShow(ctx context.Context, id string) (RepoDetail, error) {
+	var d RepoDetail
+	err := c.Call(ctx, MethodRepoShow, RepoIDParams{RepoID: id}, &d, nil)
+	return d, err
+}
+
+// RepoSync calls repo.sync. onProgress, if not nil, receives the progress
+// reports that come before the answer, in order, on the connection's read
+// goroutine: it must not block.
+func (c *Client) RepoSync(ctx context.Context, id string, onProgress func(Progress)) (SyncResult, error) {
+	var res SyncResult
+	err := c.Call(ctx, MethodRepoSync, RepoIDParams{RepoID: id}, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoClone calls repo.clone; onProgress is as for RepoSync. p.Path must be
+// absolute.
+func (c *Client) RepoClone(ctx context.Context, p RepoCloneParams, onProgress func(Progress)) (CloneResult, error) {
+	var res CloneResult
+	err := c.Call(ctx, MethodRepoClone, p, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoPull calls repo.pull; onProgress is as for RepoSync. p.Path must be
+// absolute.
+func (c *Client) RepoPull(ctx context.Context, p RepoPullParams, onProgress func(Progress)) (PullResult, error) {
+	var res PullResult
+	err := c.Call(ctx, MethodRepoPull, p, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoSeed calls repo.seed (seed true) or repo.unseed.
+func (c *Client) RepoSeed(ctx context.Context, id string, seed bool) (RepoInfo, error) {
+	method := MethodRepoSeed
+	if !seed {
+		method = MethodRepoUnseed
+	}
+	var info RepoInfo
+	err := c.Call(ctx, method, RepoIDParams{RepoID: id}, &info, nil)
+	return info, err
 }
