@@ -597,3 +597,18 @@ func mustContain(t *testing.T, s, sub string) {
 		t.Errorf("%q does not contain %q", s, sub)
 	}
 }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// expectClosed reads until the server's end closes.
+func expectClosed(t *testing.T, rc *rawConn) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, rc.r)
+	if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("want the connection closed, got %v", err)
+	}
+}
