@@ -17,8 +17,6 @@ import (
 // upload-pack or receive-pack on it itself with GIT_NAMESPACE set, and after
 // a push asks the daemon to sign and announce what it wrote (repo.publish).
 
-var _ rpc.RemoteService = (*Node)(nil)
-
 // heldDoc returns repo's identity document, or CodeNotFound if the node
 // holds no replica of it.
 func (n *Node) heldDoc(repo identity.RepoID) (*wire.RepoDoc, error) {

@@ -104,7 +104,7 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoPull, true, "fast-forward a working copy to the replica's branch"}, handleRepoPull},
 	{MethodInfo{MethodRepoSeed, true, "replicate a repository from now on"}, handleRepoSeed},
 	{MethodInfo{MethodRepoUnseed, true, "stop replicating a repository (the replica is kept)"}, handleRepoUnseed},
-	{MethodInfo{MethodRepoLocate, false, "where the bare replica is and which namespace to serve (for git-remote-mega)"}, handleRepoLocate},
+	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 }
 

@@ -63,6 +63,18 @@ type RepoPullParams struct {
 	Path string `json:"path"`
 }
 
+// RepoLocateParams are the params of repo.locate.
+type RepoLocateParams struct {
+	// RepoID is the repository, "did:repo:z…" (the prefix is optional).
+	RepoID string `json:"repo_id"`
+	// Namespace, a did:key, names the node whose namespace to serve; empty
+	// means the canonical one (the creator's).
+	Namespace string `json:"namespace,omitempty"`
+	// Own asks for this node's own namespace, to push into. With Own, a
+	// Namespace other than this node's is refused (CodePermission).
+	Own bool `json:"own,omitempty"`
+}
+
 // RepoInfo describes one repository as this node sees it.
 type RepoInfo struct {
 	RepoID        string   `json:"repo_id"`
@@ -147,30 +159,6 @@ type PullResult struct {
 	Head    string `json:"head"`
 }
 
-// RepoService is the repository part of Service.
-type RepoService interface {
-	RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error)
-	RepoList(ctx context.Context) ([]RepoInfo, error)
-	RepoShow(ctx context.Context, p RepoIDParams) (RepoDetail, error)
-	RepoSync(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error)
-	RepoClone(ctx context.Context, p RepoCloneParams, progress ProgressFunc) (CloneResult, error)
-	RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error)
-	// RepoSeed starts (seed true) or stops replicating a repository.
-	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
-}
-
-// RepoLocateParams are the params of repo.locate.
-type RepoLocateParams struct {
-	// RepoID is the repository, "did:repo:z…" (the prefix is optional).
-	RepoID string `json:"repo_id"`
-	// Namespace, a did:key, names the node whose namespace to serve; empty
-	// means the canonical one (the creator's).
-	Namespace string `json:"namespace,omitempty"`
-	// Own asks for this node's own namespace, to push into. With Own, a
-	// Namespace other than this node's is refused (CodePermission).
-	Own bool `json:"own,omitempty"`
-}
-
 // LocateResult is the result of repo.locate.
 type LocateResult struct {
 	RepoID string `json:"repo_id"`
@@ -202,76 +190,25 @@ type PublishResult struct {
 	Refs []RefInfo `json:"refs"`
 }
 
-// RemoteService serves the remote helper's methods. It is optional: a
-// Service that does not implement it answers them with CodeMethodNotFound.
-type RemoteService interface {
+// RepoService is the repository part of Service: the repo.* methods. The
+// ProgressFunc given to the long ones is never nil (see Service).
+type RepoService interface {
+	RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error)
+	RepoList(ctx context.Context) ([]RepoInfo, error)
+	RepoShow(ctx context.Context, p RepoIDParams) (RepoDetail, error)
+	RepoSync(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error)
+	RepoClone(ctx context.Context, p RepoCloneParams, progress ProgressFunc) (CloneResult, error)
+	RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error)
+	// RepoSeed starts (seed true) or stops replicating a repository.
+	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
+	// RepoLocate says where the bare replica is and which namespace of it
+	// to serve, for git-remote-mega. It may point the namespace's HEAD at
+	// the default branch, and with p.Own it prepares the replica for a
+	// push into this node's namespace: it changes the node.
 	RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error)
+	// RepoPublish signs and announces this node's namespace of the replica
+	// after a push into it.
 	RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error)
-}
-
-func remoteService(svc Service, c *call) (RemoteService, error) {
-	rs, ok := svc.(RemoteService)
-	if !ok {
-		return nil, Errorf(CodeMethodNotFound, "%s is not served by this daemon", c.Method)
-	}
-	return rs, nil
-}
-
-func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
-	var p RepoLocateParams
-	if err := decodeParams(c, &p); err != nil {
-		return nil, err
-	}
-	var err error
-	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
-		return nil, err
-	}
-	if p.Namespace != "" {
-		id, err := identity.ParseNodeID(p.Namespace)
-		if err != nil {
-			return nil, Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
-		}
-		p.Namespace = id.String()
-	}
-	rs, err := remoteService(svc, c)
-	if err != nil {
-		return nil, err
-	}
-	return rs.RepoLocate(ctx, p)
-}
-
-func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {
-	p, err := repoIDParams(c)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := remoteService(svc, c)
-	if err != nil {
-		return nil, err
-	}
-	res, err := rs.RepoPublish(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	res.Refs = nonNil(res.Refs)
-	return res, nil
-}
-
-// RepoLocate calls repo.locate.
-func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
-	var res LocateResult
-	err := c.Call(ctx, MethodRepoLocate, p, &res, nil)
-	return res, err
-}
-
-// RepoPublish calls repo.publish for the repository id.
-func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
-	var res PublishResult
-	if err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil); err != nil {
-		return res, err
-	}
-	res.Refs = nonNil(res.Refs)
-	return res, nil
 }
 
 // The repo.* handlers check every param before the Service sees it: ids are
@@ -357,12 +294,8 @@ func handleRepoClone(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := checkPath(c, "path", p.Path); err != nil {
 		return nil, err
 	}
-	if p.Namespace != "" {
-		id, err := identity.ParseNodeID(p.Namespace)
-		if err != nil {
-			return nil, Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
-		}
-		p.Namespace = id.String()
+	if p.Namespace, err = checkNamespace(c, p.Namespace); err != nil {
+		return nil, err
 	}
 	pr := newProgressReporter(c)
 	defer pr.finish()
@@ -410,6 +343,34 @@ func repoSeed(ctx context.Context, svc Service, c *call, seed bool) (any, error)
 	return repoInfoOut(info), nil
 }
 
+func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoLocateParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if p.Namespace, err = checkNamespace(c, p.Namespace); err != nil {
+		return nil, err
+	}
+	return svc.RepoLocate(ctx, p)
+}
+
+func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := svc.RepoPublish(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	res.Refs = nonNil(res.Refs)
+	return res, nil
+}
+
 // repoIDParams decodes and checks the params of a method that takes
 // RepoIDParams.
 func repoIDParams(c *call) (RepoIDParams, error) {
@@ -434,6 +395,19 @@ func checkRepoID(c *call, s string, required bool) (string, error) {
 	id, err := identity.ParseRepoID(s)
 	if err != nil {
 		return "", Errorf(CodeInvalidParams, "%s: invalid repo_id: %w", c.Method, err)
+	}
+	return id.String(), nil
+}
+
+// checkNamespace parses an optional namespace param, a did:key (either
+// form), and returns it in canonical form.
+func checkNamespace(c *call, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	id, err := identity.ParseNodeID(s)
+	if err != nil {
+		return "", Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
 	}
 	return id.String(), nil
 }
@@ -535,4 +509,21 @@ func (c *Client) RepoSeed(ctx context.Context, id string, seed bool) (RepoInfo, 
 	var info RepoInfo
 	err := c.Call(ctx, method, RepoIDParams{RepoID: id}, &info, nil)
 	return info, err
+}
+
+// RepoLocate calls repo.locate.
+func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
+	var res LocateResult
+	err := c.Call(ctx, MethodRepoLocate, p, &res, nil)
+	return res, err
+}
+
+// RepoPublish calls repo.publish for the repository id.
+func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
+	var res PublishResult
+	if err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil); err != nil {
+		return res, err
+	}
+	res.Refs = nonNil(res.Refs)
+	return res, nil
 }

@@ -428,29 +428,3 @@ func TestRemoteErrorCodes(t *testing.T) {
 		}
 	}
 }
-
-// onlyService hides the fake's RemoteService methods: a daemon that does not
-// serve them.
-type onlyService struct{ Service }
-
-// A Service without the remote helper's methods answers them with
-// "method not found", after checking the params as usual.
-func TestRemoteNotServed(t *testing.T) {
-	ts := startServer(t, onlyService{newFake()})
-	c := ts.client(t)
-	ctx := ctxT(t)
-	_, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: repoExample})
-	if !IsCode(err, CodeMethodNotFound) || !strings.Contains(err.Error(), "repo.locate is not served") {
-		t.Errorf("RepoLocate on a daemon without it: %v", err)
-	}
-	_, err = c.RepoPublish(ctx, repoExample)
-	if !IsCode(err, CodeMethodNotFound) {
-		t.Errorf("RepoPublish on a daemon without it: %v", err)
-	}
-	_, err = c.RepoPublish(ctx, "nonsense")
-	if !IsCode(err, CodeInvalidParams) {
-		t.Errorf("RepoPublish with a bad id on a daemon without it: %v", err)
-	}
-}
-
-var _ RemoteService = (*fakeService)(nil)

@@ -176,6 +176,15 @@ func (f *fakeDaemon) RepoSeed(_ context.Context, p rpc.RepoIDParams, seed bool) 
 	return info, err
 }
 
+// RepoLocate and RepoPublish serve git-remote-mega; mecli never calls them.
+func (f *fakeDaemon) RepoLocate(context.Context, rpc.RepoLocateParams) (rpc.LocateResult, error) {
+	return rpc.LocateResult{}, errors.New("not in this test")
+}
+
+func (f *fakeDaemon) RepoPublish(context.Context, rpc.RepoIDParams) (rpc.PublishResult, error) {
+	return rpc.PublishResult{}, errors.New("not in this test")
+}
+
 // startDaemon serves f on a socket in a new root short enough for a unix
 // socket path, and returns the root.
 func startDaemon(t *testing.T, f *fakeDaemon) string {
