@@ -370,6 +370,9 @@ func (f *fakeService) RepoLocate(ctx context.Context, p RepoLocateParams) (Locat
 // of repoExample; repoTiny is published from its working repository.
 func (f *fakeService) RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error) {
 	f.record(p)
+	if f.empty {
+		return PublishResult{RepoID: p.RepoID}, nil // nil refs: the server sends []
+	}
 	switch p.RepoID {
 	case repoExample:
 		return PublishResult{RepoID: p.RepoID, Updated: true, Seq: seqAlice,

@@ -113,8 +113,6 @@ func handleNodeInfo(ctx context.Context, svc Service, c *call) (any, error) {
 	if info.Version == "" {
 		info.Version = Version
 	}
-	info.ListenAddresses = nonNil(info.ListenAddresses)
-	info.Addresses = nonNil(info.Addresses)
 	return info, nil
 }
 
@@ -122,31 +120,14 @@ func handleNodePeers(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := noParams(c); err != nil {
 		return nil, err
 	}
-	peers, err := svc.NodePeers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	peers = nonNil(peers)
-	for i := range peers {
-		peers[i].Addresses = nonNil(peers[i].Addresses)
-	}
-	return peers, nil
+	return svc.NodePeers(ctx)
 }
 
 func handleNodeList(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := noParams(c); err != nil {
 		return nil, err
 	}
-	nodes, err := svc.NodeList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	nodes = nonNil(nodes)
-	for i := range nodes {
-		nodes[i].Addresses = nonNil(nodes[i].Addresses)
-		nodes[i].Features = nonNil(nodes[i].Features)
-	}
-	return nodes, nil
+	return svc.NodeList(ctx)
 }
 
 func handleNodeConnect(ctx context.Context, svc Service, c *call) (any, error) {
@@ -160,12 +141,7 @@ func handleNodeConnect(ctx context.Context, svc Service, c *call) (any, error) {
 	if _, err := identity.ParseAddr(p.Addr); err != nil {
 		return nil, Errorf(CodeInvalidParams, "%s: invalid addr: %w", c.Method, err)
 	}
-	peer, err := svc.NodeConnect(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	peer.Addresses = nonNil(peer.Addresses)
-	return peer, nil
+	return svc.NodeConnect(ctx, p)
 }
 
 // NodeInfo calls node.info.
@@ -178,19 +154,15 @@ func (c *Client) NodeInfo(ctx context.Context) (NodeInfo, error) {
 // NodePeers calls node.peers.
 func (c *Client) NodePeers(ctx context.Context) ([]Peer, error) {
 	var peers []Peer
-	if err := c.Call(ctx, MethodNodePeers, nil, &peers, nil); err != nil {
-		return nil, err
-	}
-	return nonNil(peers), nil
+	err := c.Call(ctx, MethodNodePeers, nil, &peers, nil)
+	return peers, err
 }
 
 // NodeList calls node.list.
 func (c *Client) NodeList(ctx context.Context) ([]NodeEntry, error) {
 	var nodes []NodeEntry
-	if err := c.Call(ctx, MethodNodeList, nil, &nodes, nil); err != nil {
-		return nil, err
-	}
-	return nonNil(nodes), nil
+	err := c.Call(ctx, MethodNodeList, nil, &nodes, nil)
+	return nodes, err
 }
 
 // NodeConnect calls node.connect with addr, "did:key:…@host:port".

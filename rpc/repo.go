@@ -231,26 +231,14 @@ func handleRepoAdd(ctx context.Context, svc Service, c *call) (any, error) {
 		return nil, Errorf(CodeInvalidParams, "%s: invalid description: want at most %d bytes of UTF-8 without control characters other than newline and tab",
 			c.Method, wire.MaxDescriptionLen)
 	}
-	info, err := svc.RepoAdd(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return repoInfoOut(info), nil
+	return svc.RepoAdd(ctx, p)
 }
 
 func handleRepoList(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := noParams(c); err != nil {
 		return nil, err
 	}
-	repos, err := svc.RepoList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	repos = nonNil(repos)
-	for i := range repos {
-		repos[i] = repoInfoOut(repos[i])
-	}
-	return repos, nil
+	return svc.RepoList(ctx)
 }
 
 func handleRepoShow(ctx context.Context, svc Service, c *call) (any, error) {
@@ -258,16 +246,7 @@ func handleRepoShow(ctx context.Context, svc Service, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := svc.RepoShow(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	d.RepoInfo = repoInfoOut(d.RepoInfo)
-	d.Namespaces = nonNil(d.Namespaces)
-	for i := range d.Namespaces {
-		d.Namespaces[i].Refs = nonNil(d.Namespaces[i].Refs)
-	}
-	return d, nil
+	return svc.RepoShow(ctx, p)
 }
 
 func handleRepoSync(ctx context.Context, svc Service, c *call) (any, error) {
@@ -336,11 +315,7 @@ func repoSeed(ctx context.Context, svc Service, c *call, seed bool) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	info, err := svc.RepoSeed(ctx, p, seed)
-	if err != nil {
-		return nil, err
-	}
-	return repoInfoOut(info), nil
+	return svc.RepoSeed(ctx, p, seed)
 }
 
 func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
@@ -363,12 +338,7 @@ func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := svc.RepoPublish(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	res.Refs = nonNil(res.Refs)
-	return res, nil
+	return svc.RepoPublish(ctx, p)
 }
 
 // repoIDParams decodes and checks the params of a method that takes
@@ -444,14 +414,6 @@ func validText(s string, max int, multiline bool) bool {
 	return true
 }
 
-// repoInfoOut makes a RepoInfo's lists encode as [] rather than null.
-func repoInfoOut(info RepoInfo) RepoInfo {
-	info.Delegates = nonNil(info.Delegates)
-	info.Holders = nonNil(info.Holders)
-	info.Clones = nonNil(info.Clones)
-	return info
-}
-
 // RepoAdd calls repo.add. p.Path must be absolute.
 func (c *Client) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error) {
 	var info RepoInfo
@@ -462,10 +424,8 @@ func (c *Client) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error)
 // RepoList calls repo.list.
 func (c *Client) RepoList(ctx context.Context) ([]RepoInfo, error) {
 	var repos []RepoInfo
-	if err := c.Call(ctx, MethodRepoList, nil, &repos, nil); err != nil {
-		return nil, err
-	}
-	return nonNil(repos), nil
+	err := c.Call(ctx, MethodRepoList, nil, &repos, nil)
+	return repos, err
 }
 
 // RepoShow calls repo.show for the repository id ("did:repo:z…").
@@ -521,9 +481,6 @@ func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResu
 // RepoPublish calls repo.publish for the repository id.
 func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
 	var res PublishResult
-	if err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil); err != nil {
-		return res, err
-	}
-	res.Refs = nonNil(res.Refs)
-	return res, nil
+	err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil)
+	return res, err
 }

@@ -17,6 +17,7 @@ import (
 // CodeInternalError with the error's text as message. Params are validated
 // by the server before a method is called (node.connect's address is parsed;
 // repo.* ids come parsed and in canonical form, paths absolute and clean).
+// Results may leave any list nil: the server sends it as [].
 type Service interface {
 	NodeInfo(ctx context.Context) (NodeInfo, error)
 	NodePeers(ctx context.Context) ([]Peer, error)
@@ -39,7 +40,8 @@ type Service interface {
 }
 
 // handlerFunc serves one method: it checks the raw params, calls the
-// Service, and returns the result to marshal (or an error to map to a code).
+// Service, and returns the result to send (or an error to map to a code).
+// The result may hold nil slices: encodeResult sends them as [].
 // A handler that must talk before its answer uses c.Notify (e.g. c.Progress
 // for long operations, which the caller receives before the answer, in
 // order); one that streams after its answer sets c.after.
@@ -98,12 +100,4 @@ func decodeParams(c *call, v any) error {
 		return Errorf(CodeInvalidParams, "%s: invalid params: data after the params object", c.Method)
 	}
 	return nil
-}
-
-// nonNil makes nil slices encode as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
