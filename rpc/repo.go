@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -224,12 +223,13 @@ func handleRepoAdd(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := checkPath(c, "path", p.Path); err != nil {
 		return nil, err
 	}
-	if p.Name != "" && !validText(p.Name, wire.MaxRepoNameLen, false) {
-		return nil, Errorf(CodeInvalidParams, "%s: invalid name: want at most %d bytes of printable UTF-8", c.Method, wire.MaxRepoNameLen)
+	if p.Name != "" { // empty: the directory's name
+		if err := wire.CheckRepoName(p.Name); err != nil {
+			return nil, Errorf(CodeInvalidParams, "%s: %w", c.Method, err)
+		}
 	}
-	if !validText(p.Description, wire.MaxDescriptionLen, true) {
-		return nil, Errorf(CodeInvalidParams, "%s: invalid description: want at most %d bytes of UTF-8 without control characters other than newline and tab",
-			c.Method, wire.MaxDescriptionLen)
+	if err := wire.CheckDescription(p.Description); err != nil {
+		return nil, Errorf(CodeInvalidParams, "%s: %w", c.Method, err)
 	}
 	return svc.RepoAdd(ctx, p)
 }
@@ -397,21 +397,6 @@ func checkPath(c *call, name, p string) error {
 		return Errorf(CodeInvalidParams, "%s: invalid %s %q: path must be absolute and clean (%q)", c.Method, name, p, filepath.Clean(p))
 	}
 	return nil
-}
-
-// validText reports whether s is at most max bytes of UTF-8 without control
-// characters (newline and tab allowed if multiline): the rule of
-// protocol/wire's repository identity document.
-func validText(s string, max int, multiline bool) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
-			return false
-		}
-	}
-	return true
 }
 
 // RepoAdd calls repo.add. p.Path must be absolute.
