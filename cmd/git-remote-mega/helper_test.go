@@ -17,6 +17,11 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
+const (
+	testRepo = "did:repo:zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp"
+	testNode = "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw" // RFC 8032 test 1
+)
+
 // fakeDaemon serves the three methods the helper calls; the embedded nil
 // Service makes any other call fail (the server recovers the panic).
 type fakeDaemon struct {
