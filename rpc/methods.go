@@ -75,7 +75,9 @@ type MethodInfo struct {
 	// Mutating is true for methods that change the node's state (connect,
 	// add a repository, …) and false for those that only read it.
 	Mutating bool
-	// Summary is one line for listings and help texts.
+	// Summary is one line for listings and help texts: spec/rpc.md's
+	// table of methods and mecli's help show it as it is (tests check
+	// both), so it is written for a user, in lower case, without a period.
 	Summary string
 }
 
@@ -95,7 +97,7 @@ var methodTable = []method{
 	{MethodInfo{MethodNodePeers, false, "the nodes connected now"}, handleNodePeers},
 	{MethodInfo{MethodNodeList, false, "every node in the routing table"}, handleNodeList},
 	{MethodInfo{MethodNodeConnect, true, "connect to a node at did:key:…@host:port"}, handleNodeConnect},
-	{MethodInfo{MethodEventsSubscribe, false, "receive events as notifications on this connection"}, handleEventsSubscribe},
+	{MethodInfo{MethodEventsSubscribe, false, "the node's events as they happen: peers, nodes, repositories"}, handleEventsSubscribe},
 	{MethodInfo{MethodRepoAdd, true, "share a working git repository under a new did:repo and keep publishing it"}, handleRepoAdd},
 	{MethodInfo{MethodRepoList, false, "every repository the node knows, with replica and working-copy state"}, handleRepoList},
 	{MethodInfo{MethodRepoShow, false, "one repository: identity, holders, every namespace's signed refs"}, handleRepoShow},
@@ -104,7 +106,7 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoPull, true, "fast-forward a working copy to the replica's branch"}, handleRepoPull},
 	{MethodInfo{MethodRepoSeed, true, "replicate a repository from now on"}, handleRepoSeed},
 	{MethodInfo{MethodRepoUnseed, true, "stop replicating a repository (the replica is kept)"}, handleRepoUnseed},
-	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve (for git-remote-mega)"}, handleRepoLocate},
+	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve or push into (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 }
 

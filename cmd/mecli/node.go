@@ -20,9 +20,9 @@ import (
 
 func init() {
 	register(&command{
-		path:  "node status",
-		short: "show the running node: id, addresses, version, peers",
-		long:  "Show what the running daemon reports about itself (rpc node.info).",
+		path:   "node status",
+		method: rpc.MethodNodeInfo,
+		long:   "Show what the running daemon reports about itself: its did:key, alias, addresses, version, uptime and counters.",
 		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
 			info, err := c.NodeInfo(ctx)
 			if err != nil {
@@ -45,9 +45,9 @@ func init() {
 		}),
 	})
 	register(&command{
-		path:  "node peers",
-		short: "list the nodes connected now",
-		long:  "List the peers the daemon is connected to (rpc node.peers).",
+		path:   "node peers",
+		method: rpc.MethodNodePeers,
+		long:   "List the peers the daemon is connected to now.",
 		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
 			peers, err := c.NodePeers(ctx)
 			if err != nil {
@@ -68,9 +68,9 @@ func init() {
 		}),
 	})
 	register(&command{
-		path:  "node list",
-		short: "list every node in the routing table",
-		long:  "List the nodes this node knows of, itself included (rpc node.list).",
+		path:   "node list",
+		method: rpc.MethodNodeList,
+		long:   "List the nodes this node knows of, itself included.",
 		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
 			nodes, err := c.NodeList(ctx)
 			if err != nil {
@@ -94,11 +94,11 @@ func init() {
 		}),
 	})
 	register(&command{
-		path:  "node connect",
-		args:  "ADDR",
-		nargs: 1,
-		short: "connect to a node at did:key:…@host:port",
-		long:  "Connect to a node and wait until the connection is authenticated (rpc node.connect).",
+		path:   "node connect",
+		args:   "ADDR",
+		nargs:  1,
+		method: rpc.MethodNodeConnect,
+		long:   "Connect to a node and wait until the connection is authenticated.",
 		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, args []string) error {
 			p, err := c.NodeConnect(ctx, args[0])
 			if err != nil {

@@ -19,14 +19,14 @@ import (
 
 func init() {
 	register(&command{
-		path:  "repo add",
-		args:  "[PATH]",
-		nargs: anyArgs,
-		short: "share a working git repository with the network",
+		path:   "repo add",
+		args:   "[PATH]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoAdd,
 		long: `Share the git repository at PATH (or --path; default: the current directory)
 under a new did:repo id, printed on success. The daemon publishes its branches
 and tags and keeps watching it: later commits are announced without another
-command (rpc repo.add).`,
+command.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("path", "", "the working repository (default: the current directory)")
 			fs.String("name", "", "the name to announce (default: the directory's name)")
@@ -35,41 +35,40 @@ command (rpc repo.add).`,
 		run: runRepoAdd,
 	})
 	register(&command{
-		path:  "repo list",
-		short: "list the repositories this node knows, and whether they have updates",
+		path:   "repo list",
+		method: rpc.MethodRepoList,
 		long: `List every repository the node knows of — added here, replicated, or only
-announced by others — with the state of its replica and working copies
-(rpc repo.list). STATUS is "up to date", "HAS UPDATES" (newer refs were
-announced: the daemon fetches them, or run 'mecli repo sync ID'), "syncing",
-"not replicated", or names a working copy that is behind its replica (run
-'mecli repo pull' in it).`,
+announced by others — with the state of its replica and working copies.
+STATUS is "up to date", "HAS UPDATES" (newer refs were announced: the daemon
+fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated", or
+names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
 		run: runRepoList,
 	})
 	register(&command{
-		path:  "repo show",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "show a repository: identity, holders, every namespace's refs",
-		long:  "Show one repository and the signed refs of every namespace its replica holds (rpc repo.show).",
-		run:   runRepoShow,
+		path:   "repo show",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoShow,
+		long:   "Show one repository and the signed refs of every namespace its replica holds.",
+		run:    runRepoShow,
 	})
 	register(&command{
-		path:  "repo sync",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "fetch a repository's newest refs from the network now",
+		path:   "repo sync",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoSync,
 		long: `Fetch the repository's newest signed refs and objects from the network now,
-rather than waiting for the daemon to do it (rpc repo.sync).`,
+rather than waiting for the daemon to do it.`,
 		run: runRepoSync,
 	})
 	register(&command{
-		path:  "repo clone",
-		args:  "REPO_ID [DIR]",
-		nargs: anyArgs,
-		short: "make a working copy of a repository",
+		path:   "repo clone",
+		args:   "REPO_ID [DIR]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoClone,
 		long: `Make a working copy of a repository in DIR (or --output; default: the
 repository's name, in the current directory), from the node's replica,
-replicating it first if needed (rpc repo.clone). Its remote origin is
+replicating it first if needed. Its remote origin is
 mega://REPO_ID: 'git pull' and 'mecli repo pull' bring it up to date.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("repo-id", "", "the repository (instead of the REPO_ID argument)")
@@ -79,12 +78,12 @@ mega://REPO_ID: 'git pull' and 'mecli repo pull' bring it up to date.`,
 		run: runRepoClone,
 	})
 	register(&command{
-		path:  "repo pull",
-		args:  "[REPO_ID]",
-		nargs: anyArgs,
-		short: "bring a working copy up to date with the replica",
+		path:   "repo pull",
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoPull,
 		long: `Fast-forward a working copy made by 'mecli repo clone' to the branch of the
-node's replica (rpc repo.pull). The working copy is --path, else the one
+node's replica. The working copy is --path, else the one
 containing the current directory, else the repository's only working copy;
 without REPO_ID, the repository is the working copy's.`,
 		flags: func(fs *pflag.FlagSet) {
@@ -94,21 +93,21 @@ without REPO_ID, the repository is the working copy's.`,
 		run: runRepoPull,
 	})
 	register(&command{
-		path:  "repo seed",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "replicate a repository from now on",
-		long:  "Make the node replicate a repository and keep it up to date (rpc repo.seed).",
+		path:   "repo seed",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoSeed,
+		long:   "Make the node replicate a repository and keep it up to date.",
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			return runRepoSeed(ctx, e, args[0], true)
 		},
 	})
 	register(&command{
-		path:  "repo unseed",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "stop replicating a repository (the replica is kept)",
-		long:  "Make the node stop replicating a repository; its replica stays on disk (rpc repo.unseed).",
+		path:   "repo unseed",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoUnseed,
+		long:   "Make the node stop replicating a repository; its replica stays on disk.",
 		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 			return runRepoSeed(ctx, e, args[0], false)
 		},
