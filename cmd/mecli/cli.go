@@ -89,7 +89,8 @@ Usage:
   mecli [--root DIR] [--json] COMMAND [ARGS]
 
 Most commands ask the running daemon (med), over the unix socket
-$ROOT/med.sock: each calls one method of its RPC API (spec/rpc.md).
+$ROOT/med.sock: each calls one method of its RPC API (spec/rpc.md). A
+repository is named by its id (did:repo:z…, or z… alone) or its mega:// URL.
 
 Global flags:
   --root DIR   node root directory (default $MEGAENGINE_ROOT, else ~/.megaengine)

@@ -68,8 +68,9 @@ rather than waiting for the daemon to do it.`,
 		method: rpc.MethodRepoClone,
 		long: `Make a working copy of a repository in DIR (or --output; default: the
 repository's name, in the current directory), from the node's replica,
-replicating it first if needed. Its remote origin is
-mega://REPO_ID: 'git pull' and 'mecli repo pull' bring it up to date.`,
+replicating it first if needed. Its remote origin is mega://REPO_ID: 'git
+pull' and 'mecli repo pull' bring it up to date. REPO_ID may be a mega:// URL;
+mega://REPO_ID/NODE clones NODE's namespace, as --namespace NODE does.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("repo-id", "", "the repository (instead of the REPO_ID argument)")
 			fs.StringP("output", "o", "", "the directory to create (instead of the DIR argument)")
@@ -154,10 +155,10 @@ func (e *env) absPath(p string) (string, error) {
 	return filepath.Join(wd, p), nil
 }
 
-// repoIDArg picks the repository id from the REPO_ID argument or --repo-id
-// flag (the seed's form) and checks it. required says whether one must be
-// given.
-func repoIDArg(fs *pflag.FlagSet, args []string, required bool) (string, error) {
+// repoArg picks the repository from the REPO_ID argument or --repo-id flag
+// (the seed's form) and parses it (parseRepoArg). required says whether one
+// must be given; if none is, the result is the zero MegaURL.
+func repoArg(fs *pflag.FlagSet, args []string, required bool) (identity.MegaURL, error) {
 	flag := ""
 	if fs != nil {
 		flag, _ = fs.GetString("repo-id")
@@ -166,25 +167,60 @@ func repoIDArg(fs *pflag.FlagSet, args []string, required bool) (string, error) 
 	if len(args) > 0 {
 		arg = args[0]
 	}
-	id := firstNonEmpty(flag, arg)
+	s := firstNonEmpty(flag, arg)
 	if flag != "" && arg != "" && flag != arg {
-		return "", usagef("the repository is given twice: --repo-id %s and %s", flag, arg)
+		return identity.MegaURL{}, usagef("the repository is given twice: --repo-id %s and %s", flag, arg)
 	}
-	if id == "" {
+	if s == "" {
 		if required {
-			return "", usagef("missing REPO_ID (did:repo:z…)")
+			return identity.MegaURL{}, usagef("missing REPO_ID (did:repo:z… or mega://…)")
 		}
-		return "", nil
+		return identity.MegaURL{}, nil
 	}
-	return parseRepoID(id)
+	return parseRepoArg(s)
 }
 
-func parseRepoID(s string) (string, error) {
+// parseRepoArg parses a repository as the user names it: by its id
+// ("did:repo:z…" or "z…") or by a mega:// URL, as git takes it, which may
+// also name a node's namespace (mega://<repo-id>/<node-did>).
+func parseRepoArg(s string) (identity.MegaURL, error) {
+	if strings.HasPrefix(s, identity.MegaScheme) {
+		return identity.ParseMegaURL(s)
+	}
 	id, err := identity.ParseRepoID(s)
 	if err != nil {
-		return "", fmt.Errorf("invalid repository id: %w", err)
+		return identity.MegaURL{}, fmt.Errorf("invalid repository id: %w", err)
 	}
-	return id.String(), nil
+	return identity.MegaURL{Repo: id}, nil
+}
+
+// parseRepoID parses a repository argument of a command that takes no
+// namespace, and returns its id in canonical form.
+func parseRepoID(s string) (string, error) {
+	u, err := parseRepoArg(s)
+	if err != nil {
+		return "", err
+	}
+	return repoIDOnly(u)
+}
+
+// repoIDOnly returns u's repository id, refusing a URL that names a node's
+// namespace, which only repo clone takes.
+func repoIDOnly(u identity.MegaURL) (string, error) {
+	if u.HasNode() {
+		return "", usagef("%s names the namespace of %s; only 'mecli repo clone' takes one", u, u.Node)
+	}
+	return u.Repo.String(), nil
+}
+
+// megaURL is the mega:// URL of the repository the daemon names by id, for
+// git clone ("" if the id does not parse).
+func megaURL(id string) string {
+	repo, err := identity.ParseRepoID(id)
+	if err != nil {
+		return ""
+	}
+	return identity.MegaURL{Repo: repo}.String()
 }
 
 func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
@@ -221,6 +257,9 @@ func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) e
 		fmt.Fprintf(w, "Added repository %s\n", printable(info.Name))
 		fmt.Fprintf(w, "  id: %s\n", info.RepoID)
 		fmt.Fprintf(w, "  path: %s\n", firstNonEmpty(info.Path, abs))
+		if url := megaURL(info.RepoID); url != "" {
+			fmt.Fprintf(w, "  clone with: git clone %s\n", url)
+		}
 	})
 }
 
@@ -348,6 +387,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 		}
 	}
 	row("id:", d.RepoID)
+	row("url:", dash(megaURL(d.RepoID)))
 	row("creator:", d.Creator)
 	row("default branch:", dash(printable(d.DefaultBranch)))
 	list("delegates:", d.Delegates)
@@ -429,10 +469,11 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 	if flagID != "" && len(args) == 1 && !looksLikeRepoID(args[0]) {
 		args = []string{"", args[0]}
 	}
-	id, err := repoIDArg(fs, args, true)
+	u, err := repoArg(fs, args, true)
 	if err != nil {
 		return err
 	}
+	id := u.Repo.String()
 	dir := output
 	if len(args) == 2 {
 		if output != "" && output != args[1] {
@@ -440,13 +481,9 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 		}
 		dir = args[1]
 	}
-	namespace, _ := fs.GetString("namespace")
-	if namespace != "" {
-		ns, err := identity.ParseNodeID(namespace)
-		if err != nil {
-			return fmt.Errorf("invalid --namespace: %w", err)
-		}
-		namespace = ns.String()
+	namespace, err := cloneNamespace(fs, u)
+	if err != nil {
+		return err
 	}
 
 	c, err := dial(ctx, e)
@@ -487,9 +524,30 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 	})
 }
 
-// looksLikeRepoID tells a repository id from a directory name.
+// cloneNamespace is the namespace repo clone asks for: --namespace, or the
+// node the mega:// URL names ("" for the canonical one).
+func cloneNamespace(fs *pflag.FlagSet, u identity.MegaURL) (string, error) {
+	flag, _ := fs.GetString("namespace")
+	if flag == "" {
+		if u.HasNode() {
+			return u.Node.String(), nil
+		}
+		return "", nil
+	}
+	ns, err := identity.ParseNodeID(flag)
+	if err != nil {
+		return "", fmt.Errorf("invalid --namespace: %w", err)
+	}
+	if u.HasNode() && ns != u.Node {
+		return "", usagef("the namespace is given twice: --namespace %s and the URL's %s", ns, u.Node)
+	}
+	return ns.String(), nil
+}
+
+// looksLikeRepoID tells a repository (id or mega:// URL) from a directory
+// name.
 func looksLikeRepoID(s string) bool {
-	_, err := identity.ParseRepoID(s)
+	_, err := parseRepoArg(s)
 	return err == nil
 }
 
@@ -505,9 +563,15 @@ func runRepoPull(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) 
 	if len(args) > 1 {
 		return usagef("unexpected argument %q", args[1])
 	}
-	id, err := repoIDArg(fs, args, false)
+	u, err := repoArg(fs, args, false)
 	if err != nil {
 		return err
+	}
+	id := ""
+	if !u.Repo.IsZero() {
+		if id, err = repoIDOnly(u); err != nil {
+			return err
+		}
 	}
 	path, _ := fs.GetString("path")
 	if path != "" {
