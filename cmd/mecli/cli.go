@@ -64,16 +64,18 @@ const anyArgs = -1
 
 var commands []*command
 
-// register adds a command. One that names an RPC method must name one of
+// register adds commands. One that names an RPC method must name one of
 // the table; every other one needs its own summary.
-func register(c *command) {
-	if _, ok := rpc.LookupMethod(c.method); c.method != "" && !ok {
-		panic("mecli: command " + c.path + " calls " + c.method + ", which is not in rpc's method table")
+func register(cs ...*command) {
+	for _, c := range cs {
+		if _, ok := rpc.LookupMethod(c.method); c.method != "" && !ok {
+			panic("mecli: command " + c.path + " calls " + c.method + ", which is not in rpc's method table")
+		}
+		if c.method == "" && c.short == "" {
+			panic("mecli: command " + c.path + " has no summary")
+		}
+		commands = append(commands, c)
 	}
-	if c.method == "" && c.short == "" {
-		panic("mecli: command " + c.path + " has no summary")
-	}
-	commands = append(commands, c)
 }
 
 // notCommands are the methods of rpc's table that have no mecli command,

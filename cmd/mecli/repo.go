@@ -17,8 +17,10 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
-func init() {
-	register(&command{
+// repoCommands are the repo … commands, one per repo.* method of the
+// daemon but the remote helper's.
+var repoCommands = []*command{
+	{
 		path:   "repo add",
 		args:   "[PATH]",
 		nargs:  anyArgs,
@@ -33,8 +35,8 @@ command.`,
 			fs.String("description", "", "a description to announce")
 		},
 		run: runRepoAdd,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo list",
 		method: rpc.MethodRepoList,
 		long: `List every repository the node knows of — added here, replicated, or only
@@ -43,16 +45,16 @@ STATUS is "up to date", "HAS UPDATES" (newer refs were announced: the daemon
 fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated", or
 names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
 		run: runRepoList,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo show",
 		args:   "REPO_ID",
 		nargs:  1,
 		method: rpc.MethodRepoShow,
 		long:   "Show one repository and the signed refs of every namespace its replica holds.",
 		run:    runRepoShow,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo sync",
 		args:   "REPO_ID",
 		nargs:  1,
@@ -60,8 +62,8 @@ names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
 		long: `Fetch the repository's newest signed refs and objects from the network now,
 rather than waiting for the daemon to do it.`,
 		run: runRepoSync,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo clone",
 		args:   "REPO_ID [DIR]",
 		nargs:  anyArgs,
@@ -77,8 +79,8 @@ mega://REPO_ID/NODE clones NODE's namespace, as --namespace NODE does.`,
 			fs.String("namespace", "", "clone this node's refs (a did:key) instead of the canonical ones")
 		},
 		run: runRepoClone,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo pull",
 		args:   "[REPO_ID]",
 		nargs:  anyArgs,
@@ -92,28 +94,26 @@ without REPO_ID, the repository is the working copy's.`,
 			fs.String("path", "", "the working copy (default: found from the current directory)")
 		},
 		run: runRepoPull,
-	})
-	register(&command{
+	},
+	{
 		path:   "repo seed",
 		args:   "REPO_ID",
 		nargs:  1,
 		method: rpc.MethodRepoSeed,
 		long:   "Make the node replicate a repository and keep it up to date.",
-		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			return runRepoSeed(ctx, e, args[0], true)
-		},
-	})
-	register(&command{
+		run:    runRepoSeed(true),
+	},
+	{
 		path:   "repo unseed",
 		args:   "REPO_ID",
 		nargs:  1,
 		method: rpc.MethodRepoUnseed,
 		long:   "Make the node stop replicating a repository; its replica stays on disk.",
-		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			return runRepoSeed(ctx, e, args[0], false)
-		},
-	})
+		run:    runRepoSeed(false),
+	},
 }
+
+func init() { register(repoCommands...) }
 
 // dial connects to the daemon. Commands check their arguments first, so a
 // usage error never waits for a daemon.
@@ -663,7 +663,14 @@ func within(path, dir string) bool {
 	return err == nil && filepath.IsAbs(dir) && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-func runRepoSeed(ctx context.Context, e *env, arg string, seed bool) error {
+// runRepoSeed runs repo seed (seed true) or repo unseed.
+func runRepoSeed(seed bool) func(context.Context, *env, *pflag.FlagSet, []string) error {
+	return func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+		return repoSeed(ctx, e, args[0], seed)
+	}
+}
+
+func repoSeed(ctx context.Context, e *env, arg string, seed bool) error {
 	id, err := parseRepoID(arg)
 	if err != nil {
 		return err
