@@ -17,7 +17,8 @@
 //   - the error codes (errors.go), stable across versions;
 //   - the server (server.go), which serves a Service on a listener made by
 //     [Listen] (socket.go), which refuses to start beside a live daemon and
-//     replaces a stale socket file;
+//     replaces a stale socket file, and encodes every result the same way:
+//     a nil slice anywhere in it is sent as [] (result.go);
 //   - the framing (framing.go): newline-delimited JSON, or LSP-style
 //     Content-Length headers for editors, detected per connection, with every
 //     message capped before it is allocated ([MaxRequestSize]);
