@@ -67,16 +67,6 @@ func target(repoID, namespace string) (replica.Target, error) {
 	return t, nil
 }
 
-// MegaURL is the remote URL of a working copy following t: the repository,
-// and the namespace when it is not the canonical one.
-func MegaURL(repo identity.RepoID, node identity.NodeID) string {
-	u := "mega://" + strings.TrimPrefix(repo.String(), "did:repo:")
-	if !node.IsZero() {
-		u += "/" + replica.Namespace(node)
-	}
-	return u
-}
-
 var replicaStates = map[replica.ReplicaState]string{
 	replica.ReplicaMissing:  rpc.ReplicaMissing,
 	replica.ReplicaSyncing:  rpc.ReplicaSyncing,
@@ -206,7 +196,7 @@ func (n *Node) RepoClone(ctx context.Context, p rpc.RepoCloneParams, progress rp
 	}
 	// A fork's working copy keeps following the fork: its origin names the
 	// namespace, as `git clone mega://<repo>/<node>` would.
-	origin := func(t replica.Target) string { return MegaURL(t.Repo, t.Node) }
+	origin := func(t replica.Target) string { return identity.MegaURL{Repo: t.Repo, Node: t.Node}.String() }
 	c, head, err := n.replica.Clone(ctx, t, p.Path, origin, progressFunc(progress))
 	if err != nil {
 		return rpc.CloneResult{}, rpcError(err)
@@ -238,24 +228,14 @@ func (n *Node) pullTarget(ctx context.Context, repoID, path string) (replica.Tar
 	if err != nil {
 		return replica.Target{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: %v", path, err)
 	}
-	t, err := parseMegaURL(url)
+	if !strings.HasPrefix(url, identity.MegaScheme) {
+		return replica.Target{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: origin is %q, not a mega:// URL; pass the repository id", path, url)
+	}
+	u, err := identity.ParseMegaURL(url)
 	if err != nil {
-		return replica.Target{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: origin is %q: %v; pass the repository id", path, url, err)
+		return replica.Target{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s: origin: %v", path, err)
 	}
-	return t, nil
-}
-
-// parseMegaURL reads mega://<repo>[/<node>].
-func parseMegaURL(url string) (replica.Target, error) {
-	rest, ok := strings.CutPrefix(url, "mega://")
-	if !ok {
-		return replica.Target{}, errors.New("not a mega:// URL")
-	}
-	rest, node, _ := strings.Cut(rest, "/")
-	if node != "" && !strings.HasPrefix(node, "did:key:") {
-		node = "did:key:" + node
-	}
-	return target(rest, node)
+	return replica.Target{Repo: u.Repo, Node: u.Node}, nil
 }
 
 // RepoSeed implements rpc.RepoService.
@@ -272,7 +252,7 @@ func (n *Node) RepoSeed(ctx context.Context, p rpc.RepoIDParams, seed bool) (rpc
 
 // RepoLocate implements rpc.RepoService: where git-remote-mega finds the
 // replica. Own prepares this node's namespace for a push; WorkTree records
-// the working copy that fetches from it as a clone.
+// the working copy that fetches from it as a clone, as repo.clone does.
 func (n *Node) RepoLocate(ctx context.Context, p rpc.RepoLocateParams) (rpc.LocateResult, error) {
 	t, err := target(p.RepoID, p.Namespace)
 	if err != nil {
@@ -283,6 +263,9 @@ func (n *Node) RepoLocate(ctx context.Context, p rpc.RepoLocateParams) (rpc.Loca
 		loc, err = n.replica.LocateOwn(ctx, t)
 	} else {
 		loc, err = n.replica.Locate(ctx, t)
+	}
+	if err == nil && p.WorkTree != "" {
+		err = n.replica.TrackClone(t, p.WorkTree)
 	}
 	if err != nil {
 		return rpc.LocateResult{}, rpcError(err)

@@ -370,6 +370,9 @@ func (f *fakeService) RepoLocate(ctx context.Context, p RepoLocateParams) (Locat
 // of repoExample; repoTiny is published from its working repository.
 func (f *fakeService) RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error) {
 	f.record(p)
+	if f.empty {
+		return PublishResult{RepoID: p.RepoID}, nil // nil refs: the server sends []
+	}
 	switch p.RepoID {
 	case repoExample:
 		return PublishResult{RepoID: p.RepoID, Updated: true, Seq: seqAlice,
@@ -583,5 +586,20 @@ func mustContain(t *testing.T, s, sub string) {
 	t.Helper()
 	if !strings.Contains(s, sub) {
 		t.Errorf("%q does not contain %q", s, sub)
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// expectClosed reads until the server's end closes.
+func expectClosed(t *testing.T, rc *rawConn) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, rc.r)
+	if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("want the connection closed, got %v", err)
 	}
 }

@@ -4,10 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sourcegraph/jsonrpc2"
 )
@@ -119,5 +124,222 @@ func TestFramingDetection(t *testing.T) {
 		if st.framing != tc.want || req.Method != "node.info" {
 			t.Errorf("%q: framing %v method %q, want %v", tc.in, st.framing, req.Method, tc.want)
 		}
+	}
+}
+
+func TestNewlineFraming(t *testing.T) {
+	ts := startServer(t, newFake())
+	rc := ts.raw(t)
+	// Leading blank lines and a CRLF line end are accepted.
+	rc.send("\n\r\n" + `{"jsonrpc":"2.0","id":7,"method":"node.info"}` + "\r\n")
+	line := rc.line()
+	if strings.HasPrefix(line, "Content-Length") {
+		t.Fatalf("newline request answered with headers: %q", line)
+	}
+	r := decodeResponse(t, line)
+	if string(r.ID) != "7" || r.Error != nil {
+		t.Fatalf("answer %q: want id 7 and a result", line)
+	}
+	var info NodeInfo
+	if err := json.Unmarshal(r.Result, &info); err != nil || info.DID != didAlice {
+		t.Fatalf("result %s: %v", r.Result, err)
+	}
+	// A string id comes back as the same string; several requests in one write.
+	rc.send(`{"jsonrpc":"2.0","id":"a","method":"node.peers"}` + "\n" + `{"jsonrpc":"2.0","id":"b","method":"node.list"}` + "\n")
+	ids := map[string]bool{}
+	for range 2 {
+		ids[string(decodeResponse(t, rc.line()).ID)] = true
+	}
+	if !ids[`"a"`] || !ids[`"b"`] {
+		t.Errorf("ids answered: %v", ids)
+	}
+}
+
+// readFramed reads one Content-Length framed message by hand.
+func readFramed(t *testing.T, rc *rawConn) string {
+	t.Helper()
+	length := -1
+	for {
+		h, err := rc.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading headers: %v", err)
+		}
+		if !strings.HasSuffix(h, "\r\n") {
+			t.Fatalf("header line %q does not end in CRLF", h)
+		}
+		h = strings.TrimSuffix(h, "\r\n")
+		if h == "" {
+			break
+		}
+		v, ok := strings.CutPrefix(h, "Content-Length: ")
+		if !ok {
+			t.Fatalf("unexpected header %q", h)
+		}
+		length, err = strconv.Atoi(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if length < 0 {
+		t.Fatal("no Content-Length")
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+func framed(body string) string {
+	return fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+func TestContentLengthFraming(t *testing.T) {
+	ts := startServer(t, newFake())
+	rc := ts.raw(t)
+	body := `{"jsonrpc":"2.0","id":1,"method":"node.info"}`
+	rc.send("Content-Length: 45\r\n\r\n" + body) // written out by hand
+	if len(body) != 45 {
+		t.Fatal("test body length changed")
+	}
+	got := readFramed(t, rc)
+	r := decodeResponse(t, got)
+	if string(r.ID) != "1" || !strings.Contains(string(r.Result), didAlice) {
+		t.Fatalf("answer %q", got)
+	}
+
+	// Lower-case header name, a Content-Type header, and two messages in one
+	// write, the second without params.
+	body2 := `{"jsonrpc":"2.0","id":2,"method":"node.peers"}      `
+	two := fmt.Sprintf("content-length: %d\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n", len(body2)) +
+		body2 + framed(`{"jsonrpc":"2.0","id":3,"method":"node.list"}`)
+	rc.send(two)
+	seen := map[string]bool{}
+	for range 2 {
+		seen[string(decodeResponse(t, readFramed(t, rc)).ID)] = true
+	}
+	if !seen["2"] || !seen["3"] {
+		t.Errorf("ids answered: %v", seen)
+	}
+
+	// Bad JSON in a frame: a parse error, and the connection goes on.
+	rc.send(framed(`{"jsonrpc":`))
+	if code := decodeResponse(t, readFramed(t, rc)).errCode(t); code != CodeParseError {
+		t.Errorf("code %d, want %d", code, CodeParseError)
+	}
+	rc.send(framed(`{"jsonrpc":"2.0","id":4,"method":"node.info"}`))
+	if r := decodeResponse(t, readFramed(t, rc)); string(r.ID) != "4" || r.Error != nil {
+		t.Errorf("after a parse error: %+v", r)
+	}
+}
+
+// A frame header that cannot be read, or one announcing too much, closes
+// the connection after an error answer; the server serves others.
+func TestContentLengthFramingErrors(t *testing.T) {
+	ts := startServer(t, newFake())
+	for _, tc := range []struct{ name, input string }{
+		{"too large", fmt.Sprintf("Content-Length: %d\r\n\r\n", MaxRequestSize+1)},
+		{"not a number", "Content-Length: lots\r\n\r\n"},
+		{"missing", "Content-Type: x\r\n\r\n"},
+		{"no colon", "Content-Length 10\r\n\r\n"},
+		{"long header", "Content-Length: 1" + strings.Repeat("0", 2*maxHeaderLine) + "\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := ts.raw(t)
+			rc.send(tc.input)
+			r := decodeResponse(t, readFramed(t, rc))
+			if r.errCode(t) != CodeInvalidRequest || string(r.ID) != "null" {
+				t.Errorf("answer %+v, want invalid request with id null", r)
+			}
+			expectClosed(t, rc)
+		})
+	}
+	if _, err := ts.client(t).NodeInfo(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A message over MaxRequestSize closes its connection; others go on.
+func TestOversizeRequestClosesConn(t *testing.T) {
+	ts := startServer(t, newFake())
+	other := ts.raw(t)
+	rc := ts.raw(t)
+	// Detect newline framing with a first, normal request.
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"node.info"}` + "\n")
+	rc.line()
+	writeErr := make(chan error, 1)
+	go func() {
+		huge := `{"jsonrpc":"2.0","id":2,"method":"node.connect","params":{"addr":"` +
+			strings.Repeat("a", 4*MaxRequestSize) + `"}}` + "\n"
+		_, err := io.WriteString(rc.Conn, huge)
+		writeErr <- err
+	}()
+	r := decodeResponse(t, rc.line())
+	if r.errCode(t) != CodeInvalidRequest {
+		t.Fatalf("got %+v", r)
+	}
+	mustContain(t, r.Error.Message, "too large")
+	expectClosed(t, rc)
+	if err := <-writeErr; err == nil {
+		t.Error("the server read all of a 4 MiB request")
+	}
+
+	other.send(`{"jsonrpc":"2.0","id":3,"method":"node.info"}` + "\n")
+	if r := decodeResponse(t, other.line()); string(r.ID) != "3" || r.Error != nil {
+		t.Fatalf("other connection: %+v", r)
+	}
+	// Exactly MaxRequestSize bytes are still accepted.
+	pad := MaxRequestSize - len(`{"jsonrpc":"2.0","id":4,"method":"node.info","pad":""}`)
+	msg := `{"jsonrpc":"2.0","id":4,"method":"node.info","pad":"` + strings.Repeat("x", pad) + `"}`
+	if len(msg) != MaxRequestSize {
+		t.Fatalf("test message is %d bytes", len(msg))
+	}
+	other.send(msg + "\n")
+	if r := decodeResponse(t, other.line()); string(r.ID) != "4" || r.Error != nil {
+		t.Fatalf("a message of exactly MaxRequestSize: %+v", r)
+	}
+}
+
+// endlessReader yields an endless line without a newline, counting bytes.
+type endlessReader struct{ n int }
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	r.n += len(p)
+	return len(p), nil
+}
+
+// readerConn is a net.Conn that reads from r and discards writes.
+type readerConn struct {
+	net.Conn // nil: only the methods below are used
+	r        io.Reader
+	mu       sync.Mutex
+	written  []byte
+}
+
+func (c *readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *readerConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = append(c.written, p...)
+	return len(p), nil
+}
+func (c *readerConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *readerConn) Close() error                     { return nil }
+
+// An endless line is refused after reading little more than the cap: memory
+// does not grow with the input.
+func TestEndlessLineIsBounded(t *testing.T) {
+	src := &endlessReader{}
+	st := newServerStream(&readerConn{r: src})
+	var v json.RawMessage
+	err := st.ReadObject(&v)
+	if !errors.Is(err, errTooLarge) {
+		t.Fatalf("err %v, want errTooLarge", err)
+	}
+	if limit := MaxRequestSize + 2*readBufferSize; src.n > limit {
+		t.Errorf("read %d bytes before refusing, want at most %d", src.n, limit)
 	}
 }

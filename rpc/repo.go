@@ -2,36 +2,13 @@ package rpc
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"time"
-)
+	"unicode/utf8"
 
-// Repository methods.
-const (
-	// MethodRepoAdd takes RepoAddParams and returns the new RepoInfo: the
-	// working repository at Path is shared under a new did:repo and watched.
-	MethodRepoAdd = "repo.add"
-	// MethodRepoList takes no params and returns []RepoInfo, every
-	// repository the node knows of (an empty array, never null).
-	MethodRepoList = "repo.list"
-	// MethodRepoShow takes RepoIDParams and returns RepoDetail.
-	MethodRepoShow = "repo.show"
-	// MethodRepoSync takes RepoIDParams and returns SyncResult after
-	// fetching the newest signed refs from the network; progress
-	// notifications come before the answer.
-	MethodRepoSync = "repo.sync"
-	// MethodRepoClone takes RepoCloneParams and returns CloneResult: a
-	// working copy made from the local replica (replicated first if
-	// needed), with remote origin = mega://<repo-id>.
-	MethodRepoClone = "repo.clone"
-	// MethodRepoPull takes RepoPullParams and returns PullResult: the
-	// working copy's current branch fast-forwarded to the replica's.
-	MethodRepoPull = "repo.pull"
-	// MethodRepoSeed takes RepoIDParams and returns RepoInfo: the node
-	// replicates the repository from now on.
-	MethodRepoSeed = "repo.seed"
-	// MethodRepoUnseed takes RepoIDParams and returns RepoInfo: the node
-	// stops replicating the repository (the replica is kept until removed).
-	MethodRepoUnseed = "repo.unseed"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 )
 
 // Replica states (RepoInfo.Replica). Append-only.
@@ -83,6 +60,23 @@ type RepoPullParams struct {
 	RepoID string `json:"repo_id,omitempty"`
 	// Path is the absolute path of a working copy made by repo.clone.
 	Path string `json:"path"`
+}
+
+// RepoLocateParams are the params of repo.locate.
+type RepoLocateParams struct {
+	// RepoID is the repository, "did:repo:z…" (the prefix is optional).
+	RepoID string `json:"repo_id"`
+	// Namespace, a did:key, names the node whose namespace to serve; empty
+	// means the canonical one (the creator's).
+	Namespace string `json:"namespace,omitempty"`
+	// Own asks for this node's own namespace, to push into. With Own, a
+	// Namespace other than this node's is refused (CodePermission).
+	Own bool `json:"own,omitempty"`
+	// WorkTree, an absolute path, is the working copy that is about to
+	// fetch (git clone, fetch or pull of a mega:// URL): the node records it
+	// as a clone following this namespace and keeps seeding the repository,
+	// exactly as repo.clone does. Empty for a bare repository or a push.
+	WorkTree string `json:"work_tree,omitempty"`
 }
 
 // RepoInfo describes one repository as this node sees it.
@@ -169,11 +163,39 @@ type PullResult struct {
 	Head    string `json:"head"`
 }
 
-// ProgressFunc reports progress of a long operation; the server turns each
-// call into a "progress" notification. total is 0 when unknown.
-type ProgressFunc func(done, total int64, message string)
+// LocateResult is the result of repo.locate.
+type LocateResult struct {
+	RepoID string `json:"repo_id"`
+	// GitDir is the absolute path of the bare replica.
+	GitDir string `json:"git_dir"`
+	// Namespace is the namespace's name in the replica, the owner's did:key
+	// without "did:key:" (refs/namespaces/<namespace>/…): the value of
+	// GIT_NAMESPACE.
+	Namespace string `json:"namespace"`
+	// Node is the namespace's owner, "did:key:z6Mk…".
+	Node string `json:"node"`
+	// DefaultBranch is the repository's default branch, from its identity
+	// document; the namespace's HEAD points to it when the namespace has it.
+	DefaultBranch string `json:"default_branch"`
+	// Self is this node's did:key.
+	Self string `json:"self"`
+}
 
-// RepoService is the repository part of Service.
+// PublishResult is the result of repo.publish.
+type PublishResult struct {
+	RepoID string `json:"repo_id"`
+	// Updated is false when the namespace's refs equal the refs the node
+	// had signed already: nothing was signed or announced.
+	Updated bool `json:"updated"`
+	// Seq is the sequence number of the node's signed refs (0 if it has
+	// none).
+	Seq uint64 `json:"seq"`
+	// Refs are the signed refs, sorted by name.
+	Refs []RefInfo `json:"refs"`
+}
+
+// RepoService is the repository part of Service: the repo.* methods. The
+// ProgressFunc given to the long ones is never nil (see Service).
 type RepoService interface {
 	RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error)
 	RepoList(ctx context.Context) ([]RepoInfo, error)
@@ -183,4 +205,277 @@ type RepoService interface {
 	RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error)
 	// RepoSeed starts (seed true) or stops replicating a repository.
 	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
+	// RepoLocate says where the bare replica is and which namespace of it
+	// to serve, for git-remote-mega. It may point the namespace's HEAD at
+	// the default branch, and with p.Own it prepares the replica for a
+	// push into this node's namespace: it changes the node.
+	RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error)
+	// RepoPublish signs and announces this node's namespace of the replica
+	// after a push into it.
+	RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error)
+}
+
+// The repo.* handlers check every param before the Service sees it: ids are
+// parsed and passed on in canonical form ("did:repo:z…", the W3C did:key),
+// paths are absolute and clean, names and descriptions fit the limits of the
+// repository identity document (protocol/wire). A Service may rely on it.
+
+func handleRepoAdd(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoAddParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	if p.Name != "" { // empty: the directory's name
+		if err := wire.CheckRepoName(p.Name); err != nil {
+			return nil, Errorf(CodeInvalidParams, "%s: %w", c.Method, err)
+		}
+	}
+	if err := wire.CheckDescription(p.Description); err != nil {
+		return nil, Errorf(CodeInvalidParams, "%s: %w", c.Method, err)
+	}
+	return svc.RepoAdd(ctx, p)
+}
+
+func handleRepoList(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	return svc.RepoList(ctx)
+}
+
+func handleRepoShow(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	return svc.RepoShow(ctx, p)
+}
+
+func handleRepoSync(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoSync(ctx, p, pr.report)
+	pr.finish() // the last update goes out before the answer
+	return res, err
+}
+
+func handleRepoClone(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoCloneParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	if p.Namespace, err = checkNamespace(c, p.Namespace); err != nil {
+		return nil, err
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoClone(ctx, p, pr.report)
+	pr.finish()
+	return res, err
+}
+
+func handleRepoPull(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoPullParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, false); err != nil {
+		return nil, err
+	}
+	if err := checkPath(c, "path", p.Path); err != nil {
+		return nil, err
+	}
+	pr := newProgressReporter(c)
+	defer pr.finish()
+	res, err := svc.RepoPull(ctx, p, pr.report)
+	pr.finish()
+	return res, err
+}
+
+func handleRepoSeed(ctx context.Context, svc Service, c *call) (any, error) {
+	return repoSeed(ctx, svc, c, true)
+}
+
+func handleRepoUnseed(ctx context.Context, svc Service, c *call) (any, error) {
+	return repoSeed(ctx, svc, c, false)
+}
+
+func repoSeed(ctx context.Context, svc Service, c *call, seed bool) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	return svc.RepoSeed(ctx, p, seed)
+}
+
+func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoLocateParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if p.Namespace, err = checkNamespace(c, p.Namespace); err != nil {
+		return nil, err
+	}
+	if p.WorkTree != "" {
+		if err := checkPath(c, "work_tree", p.WorkTree); err != nil {
+			return nil, err
+		}
+	}
+	return svc.RepoLocate(ctx, p)
+}
+
+func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {
+	p, err := repoIDParams(c)
+	if err != nil {
+		return nil, err
+	}
+	return svc.RepoPublish(ctx, p)
+}
+
+// repoIDParams decodes and checks the params of a method that takes
+// RepoIDParams.
+func repoIDParams(c *call) (RepoIDParams, error) {
+	var p RepoIDParams
+	if err := decodeParams(c, &p); err != nil {
+		return p, err
+	}
+	var err error
+	p.RepoID, err = checkRepoID(c, p.RepoID, true)
+	return p, err
+}
+
+// checkRepoID parses a repo_id param and returns it in canonical form;
+// an empty one is an error only if required.
+func checkRepoID(c *call, s string, required bool) (string, error) {
+	if s == "" {
+		if required {
+			return "", Errorf(CodeInvalidParams, "%s: repo_id is required (did:repo:z…)", c.Method)
+		}
+		return "", nil
+	}
+	id, err := identity.ParseRepoID(s)
+	if err != nil {
+		return "", Errorf(CodeInvalidParams, "%s: invalid repo_id: %w", c.Method, err)
+	}
+	return id.String(), nil
+}
+
+// checkNamespace parses an optional namespace param, a did:key (either
+// form), and returns it in canonical form.
+func checkNamespace(c *call, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	id, err := identity.ParseNodeID(s)
+	if err != nil {
+		return "", Errorf(CodeInvalidParams, "%s: invalid namespace: %w", c.Method, err)
+	}
+	return id.String(), nil
+}
+
+// checkPath accepts only absolute, clean paths: the daemon's working
+// directory is not the caller's, and a path is taken as the caller wrote it
+// (cleaning "a/link/.." would change its meaning), so the caller resolves.
+func checkPath(c *call, name, p string) error {
+	switch {
+	case p == "":
+		return Errorf(CodeInvalidParams, "%s: %s is required: path must be absolute", c.Method, name)
+	case strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p):
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: a NUL byte or invalid UTF-8", c.Method, name, p)
+	case !filepath.IsAbs(p):
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: path must be absolute", c.Method, name, p)
+	case filepath.Clean(p) != p:
+		return Errorf(CodeInvalidParams, "%s: invalid %s %q: path must be absolute and clean (%q)", c.Method, name, p, filepath.Clean(p))
+	}
+	return nil
+}
+
+// RepoAdd calls repo.add. p.Path must be absolute.
+func (c *Client) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error) {
+	var info RepoInfo
+	err := c.Call(ctx, MethodRepoAdd, p, &info, nil)
+	return info, err
+}
+
+// RepoList calls repo.list.
+func (c *Client) RepoList(ctx context.Context) ([]RepoInfo, error) {
+	var repos []RepoInfo
+	err := c.Call(ctx, MethodRepoList, nil, &repos, nil)
+	return repos, err
+}
+
+// RepoShow calls repo.show for the repository id ("did:repo:z…").
+func (c *Client) RepoShow(ctx context.Context, id string) (RepoDetail, error) {
+	var d RepoDetail
+	err := c.Call(ctx, MethodRepoShow, RepoIDParams{RepoID: id}, &d, nil)
+	return d, err
+}
+
+// RepoSync calls repo.sync. onProgress, if not nil, receives the progress
+// reports that come before the answer, in order, on the connection's read
+// goroutine: it must not block.
+func (c *Client) RepoSync(ctx context.Context, id string, onProgress func(Progress)) (SyncResult, error) {
+	var res SyncResult
+	err := c.Call(ctx, MethodRepoSync, RepoIDParams{RepoID: id}, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoClone calls repo.clone; onProgress is as for RepoSync. p.Path must be
+// absolute.
+func (c *Client) RepoClone(ctx context.Context, p RepoCloneParams, onProgress func(Progress)) (CloneResult, error) {
+	var res CloneResult
+	err := c.Call(ctx, MethodRepoClone, p, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoPull calls repo.pull; onProgress is as for RepoSync. p.Path must be
+// absolute.
+func (c *Client) RepoPull(ctx context.Context, p RepoPullParams, onProgress func(Progress)) (PullResult, error) {
+	var res PullResult
+	err := c.Call(ctx, MethodRepoPull, p, &res, progressRoute(onProgress))
+	return res, err
+}
+
+// RepoSeed calls repo.seed (seed true) or repo.unseed.
+func (c *Client) RepoSeed(ctx context.Context, id string, seed bool) (RepoInfo, error) {
+	method := MethodRepoSeed
+	if !seed {
+		method = MethodRepoUnseed
+	}
+	var info RepoInfo
+	err := c.Call(ctx, method, RepoIDParams{RepoID: id}, &info, nil)
+	return info, err
+}
+
+// RepoLocate calls repo.locate.
+func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
+	var res LocateResult
+	err := c.Call(ctx, MethodRepoLocate, p, &res, nil)
+	return res, err
+}
+
+// RepoPublish calls repo.publish for the repository id.
+func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
+	var res PublishResult
+	err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil)
+	return res, err
 }

@@ -2,12 +2,10 @@ package rpc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,22 +14,6 @@ import (
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
-
-func TestRepoMethodTable(t *testing.T) {
-	for name, mutating := range map[string]bool{
-		MethodRepoAdd: true, MethodRepoList: false, MethodRepoShow: false, MethodRepoSync: true,
-		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true,
-	} {
-		m, ok := LookupMethod(name)
-		if !ok {
-			t.Errorf("%s is not in the method table", name)
-			continue
-		}
-		if m.Mutating != mutating {
-			t.Errorf("%s: Mutating = %v, want %v", name, m.Mutating, mutating)
-		}
-	}
-}
 
 // Every repo method, through the typed client, gives the fixture's answer.
 func TestRepoRoundTrip(t *testing.T) {
@@ -182,10 +164,10 @@ func TestRepoInvalidParams(t *testing.T) {
 		{"add dot path", MethodRepoAdd, RepoAddParams{Path: "."}, "path must be absolute"},
 		{"add unclean path", MethodRepoAdd, RepoAddParams{Path: "/home/alice/src/../src/tiny/"}, `must be absolute and clean ("/home/alice/src/tiny")`},
 		{"add NUL in path", MethodRepoAdd, RepoAddParams{Path: "/home/alice/\x00"}, "NUL"},
-		{"add name with newline", MethodRepoAdd, RepoAddParams{Path: pathTiny, Name: "ti\nny"}, "invalid name"},
-		{"add long name", MethodRepoAdd, RepoAddParams{Path: pathTiny, Name: strings.Repeat("n", 101)}, "at most 100 bytes"},
-		{"add long description", MethodRepoAdd, RepoAddParams{Path: pathTiny, Description: strings.Repeat("d", 1001)}, "invalid description"},
-		{"add description with escape", MethodRepoAdd, RepoAddParams{Path: pathTiny, Description: "\x1b[31mred"}, "invalid description"},
+		{"add name with newline", MethodRepoAdd, RepoAddParams{Path: pathTiny, Name: "ti\nny"}, "invalid: name must be 1-100 bytes"},
+		{"add long name", MethodRepoAdd, RepoAddParams{Path: pathTiny, Name: strings.Repeat("n", 101)}, "name must be 1-100 bytes"},
+		{"add long description", MethodRepoAdd, RepoAddParams{Path: pathTiny, Description: strings.Repeat("d", 1001)}, "invalid: description must be at most 1000 bytes"},
+		{"add description with escape", MethodRepoAdd, RepoAddParams{Path: pathTiny, Description: "\x1b[31mred"}, "description must be"},
 		{"add misspelt field", MethodRepoAdd, map[string]any{"path": pathTiny, "descripton": "x"}, `unknown field "descripton"`},
 		{"sync bad id", MethodRepoSync, RepoIDParams{RepoID: "hello"}, "invalid repo_id"},
 		{"clone without id", MethodRepoClone, RepoCloneParams{Path: pathHello}, "repo_id is required"},
@@ -255,115 +237,6 @@ func TestRepoErrorCodes(t *testing.T) {
 	}
 }
 
-// Over the wire, a long call's progress notifications carry its id and come
-// before its answer.
-func TestRepoProgressBeforeAnswerRaw(t *testing.T) {
-	ts := startServer(t, newFake())
-	rc := ts.raw(t)
-	for _, tc := range []struct{ id, req string }{
-		{`"s1"`, `{"jsonrpc":"2.0","id":"s1","method":"repo.sync","params":{"repo_id":"` + repoExample + `"}}`},
-		{`21`, `{"jsonrpc":"2.0","id":21,"method":"repo.clone","params":{"repo_id":"` + repoExample + `","path":"` + pathHello + `"}}`},
-		{`22`, `{"jsonrpc":"2.0","id":22,"method":"repo.pull","params":{"path":"` + pathHello + `"}}`},
-	} {
-		rc.send(tc.req + "\n")
-		notes := 0
-		for {
-			r := decodeResponse(t, rc.line())
-			if r.Method == "" {
-				if string(r.ID) != tc.id || r.Error != nil {
-					t.Fatalf("answer %+v, want a result for id %s", r, tc.id)
-				}
-				break
-			}
-			if r.Method != NotifyProgress || r.ID != nil {
-				t.Fatalf("unexpected message %+v", r)
-			}
-			var p Progress
-			if err := json.Unmarshal(r.Params, &p); err != nil || string(p.Token) != tc.id {
-				t.Fatalf("progress %s (%v): want token %s", r.Params, err, tc.id)
-			}
-			notes++
-		}
-		if notes == 0 {
-			t.Errorf("%s: no progress before the answer", tc.req)
-		}
-	}
-}
-
-// A burst of updates is coalesced: the first goes out at once, the last
-// before the answer, nothing in between while the interval runs.
-func TestRepoProgressThrottled(t *testing.T) {
-	f := newFake()
-	f.syncHook = func(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error) {
-		for i := range int64(2000) {
-			progress(i+1, 2000, "receiving objects")
-		}
-		return SyncResult{RepoID: p.RepoID}, nil
-	}
-	ts := startServer(t, f, func(s *Server) { s.progressInterval = time.Hour })
-	c := ts.client(t)
-	var got []Progress
-	if _, err := c.RepoSync(ctxT(t), repoExample, func(p Progress) { got = append(got, p) }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Done != 1 || got[1].Done != 2000 || got[1].Total != 2000 {
-		t.Fatalf("progress %+v, want the first and the last update", got)
-	}
-}
-
-// An update held back by the throttle goes out when the interval is over,
-// while the call still runs.
-func TestRepoProgressPendingSentByTimer(t *testing.T) {
-	f := newFake()
-	arrived := make(chan Progress, 16)
-	f.syncHook = func(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error) {
-		progress(1, 3, "one")
-		progress(2, 3, "two") // held back, then sent by the timer
-		for {
-			select {
-			case pr := <-arrived:
-				if pr.Done == 2 {
-					return SyncResult{RepoID: p.RepoID}, nil
-				}
-			case <-ctx.Done():
-				return SyncResult{}, ctx.Err()
-			}
-		}
-	}
-	ts := startServer(t, f, func(s *Server) { s.progressInterval = 20 * time.Millisecond })
-	c := ts.client(t)
-	if _, err := c.RepoSync(ctxT(t), repoExample, func(p Progress) { arrived <- p }); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// A Service that keeps the ProgressFunc and calls it after returning sends
-// nothing: no notification follows the answer.
-func TestRepoProgressAfterReturnDropped(t *testing.T) {
-	f := newFake()
-	var mu sync.Mutex
-	var kept ProgressFunc
-	f.syncHook = func(ctx context.Context, p RepoIDParams, progress ProgressFunc) (SyncResult, error) {
-		mu.Lock()
-		kept = progress
-		mu.Unlock()
-		return SyncResult{RepoID: p.RepoID}, nil
-	}
-	ts := startServer(t, f)
-	rc := ts.raw(t)
-	rc.send(`{"jsonrpc":"2.0","id":1,"method":"repo.sync","params":{"repo_id":"` + repoExample + `"}}` + "\n")
-	if r := decodeResponse(t, rc.line()); string(r.ID) != "1" || r.Error != nil {
-		t.Fatalf("answer %+v", r)
-	}
-	mu.Lock()
-	kept(5, 10, "late")
-	mu.Unlock()
-	rc.send(`{"jsonrpc":"2.0","id":2,"method":"node.info"}` + "\n")
-	if r := decodeResponse(t, rc.line()); string(r.ID) != "2" || r.Method != "" {
-		t.Fatalf("got %+v, want the answer to id 2 and nothing before it", r)
-	}
-}
-
 // A repo call sent as a notification (no id) runs, and sends nothing.
 func TestRepoCallAsNotification(t *testing.T) {
 	f := newFake()
@@ -411,5 +284,148 @@ func TestRepoSyncCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the daemon's call went on after the client hung up")
+	}
+}
+
+// repo.locate and repo.publish through the typed client give the fixture's
+// answers, and the service gets the ids in canonical form.
+func TestRemoteRoundTrip(t *testing.T) {
+	f := newFake()
+	ts := startServer(t, f)
+	c := ts.client(t)
+	ctx := ctxT(t)
+
+	bare := strings.TrimPrefix(repoExample, "did:repo:")
+	loc, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := LocateResult{RepoID: repoExample, GitDir: gitDirExample, Namespace: strings.TrimPrefix(didCarol, "did:key:"),
+		Node: didCarol, DefaultBranch: "main", Self: didAlice}
+	if loc != want {
+		t.Errorf("RepoLocate:\n got %+v\nwant %+v", loc, want)
+	}
+	if got := f.lastRepoCall(); got != (RepoLocateParams{RepoID: repoExample}) {
+		t.Errorf("repo.locate: the service got %+v", got)
+	}
+
+	// A fork: bob's namespace, named in the seed's legacy did:key form.
+	bob, err := identity.ParseNodeID(didBob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := "did:key:z" + base58.Encode(append([]byte{0xed}, bob[:]...))
+	loc, err = c.RepoLocate(ctx, RepoLocateParams{RepoID: repoExample, Namespace: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Node != didBob || loc.Namespace != strings.TrimPrefix(didBob, "did:key:") {
+		t.Errorf("RepoLocate(bob) = %+v", loc)
+	}
+	if got := f.lastRepoCall(); got != (RepoLocateParams{RepoID: repoExample, Namespace: didBob}) {
+		t.Errorf("repo.locate with a legacy namespace: the service got %+v", got)
+	}
+
+	// Own: this node's namespace, to push into.
+	loc, err = c.RepoLocate(ctx, RepoLocateParams{RepoID: repoExample, Own: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Node != didAlice || loc.Self != didAlice || loc.GitDir != gitDirExample {
+		t.Errorf("RepoLocate(own) = %+v", loc)
+	}
+
+	pub, err := c.RepoPublish(ctx, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPub := PublishResult{RepoID: repoExample, Updated: true, Seq: seqAlice,
+		Refs: []RefInfo{{Name: "refs/heads/fix-typo", OID: headAliceFix}}}
+	if !reflect.DeepEqual(pub, wantPub) {
+		t.Errorf("RepoPublish:\n got %+v\nwant %+v", pub, wantPub)
+	}
+	if got := f.lastRepoCall(); got != (RepoIDParams{RepoID: repoExample}) {
+		t.Errorf("repo.publish: the service got %+v", got)
+	}
+}
+
+func TestRemoteInvalidParams(t *testing.T) {
+	f := newFake()
+	ts := startServer(t, f)
+	c := ts.client(t)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name   string
+		method string
+		params any
+		msg    string
+	}{
+		{"locate without id", MethodRepoLocate, map[string]any{}, "repo_id is required"},
+		{"locate without params", MethodRepoLocate, nil, "repo_id is required"},
+		{"locate bad id", MethodRepoLocate, RepoLocateParams{RepoID: "not-an-id"}, "invalid repo_id"},
+		{"locate node id as repo", MethodRepoLocate, RepoLocateParams{RepoID: didBob}, "invalid repo_id"},
+		{"locate bad namespace", MethodRepoLocate, RepoLocateParams{RepoID: repoExample, Namespace: "bob"}, "invalid namespace"},
+		{"locate bare namespace", MethodRepoLocate, RepoLocateParams{RepoID: repoExample, Namespace: strings.TrimPrefix(didBob, "did:key:")},
+			"invalid namespace"},
+		{"locate repo as namespace", MethodRepoLocate, RepoLocateParams{RepoID: repoExample, Namespace: repoExample}, "invalid namespace"},
+		{"locate own as string", MethodRepoLocate, map[string]any{"repo_id": repoExample, "own": "yes"}, "invalid params"},
+		{"locate unknown field", MethodRepoLocate, map[string]any{"repo_id": repoExample, "node": didBob}, `unknown field "node"`},
+		{"locate by position", MethodRepoLocate, []string{repoExample}, "params must be a JSON object"},
+		{"publish without id", MethodRepoPublish, nil, "repo_id is required"},
+		{"publish bad id", MethodRepoPublish, RepoIDParams{RepoID: "did:repo:zzz"}, "invalid repo_id"},
+		{"publish extra field", MethodRepoPublish, map[string]any{"repo_id": repoExample, "refs": []string{}}, `unknown field "refs"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.Call(ctx, tc.method, tc.params, nil, nil)
+			e, ok := errors.AsType[*Error](err)
+			if !ok {
+				t.Fatalf("error %v (%T), want *Error", err, err)
+			}
+			if e.Code != CodeInvalidParams {
+				t.Errorf("code %d, want %d (%v)", e.Code, CodeInvalidParams, e)
+			}
+			mustContain(t, e.Message, tc.msg)
+			mustContain(t, e.Message, tc.method)
+		})
+	}
+	if calls := f.lastRepoCall(); calls != nil {
+		t.Errorf("the service was called with invalid params: %+v", calls)
+	}
+}
+
+func TestRemoteErrorCodes(t *testing.T) {
+	ts := startServer(t, newFake())
+	c := ts.client(t)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name string
+		call func() error
+		code int64
+		msg  string
+	}{
+		{"locate unknown", func() error { _, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: repoUnknown}); return err },
+			CodeNotFound, "not found"},
+		{"locate not replicated", func() error { _, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: repoNotes}); return err },
+			CodeNotFound, "holds no replica"},
+		{"locate own watched", func() error {
+			_, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: repoTiny, Own: true})
+			return err
+		}, CodeConflict, "commit there instead of pushing"},
+		{"locate own, another's namespace", func() error {
+			_, err := c.RepoLocate(ctx, RepoLocateParams{RepoID: repoExample, Namespace: didBob, Own: true})
+			return err
+		}, CodePermission, "you can only push to your own namespace (" + didAlice + ")"},
+		{"publish unknown", func() error { _, err := c.RepoPublish(ctx, repoUnknown); return err }, CodeNotFound, "not found"},
+		{"publish watched", func() error { _, err := c.RepoPublish(ctx, repoTiny); return err }, CodeConflict, pathTiny},
+	} {
+		err := tc.call()
+		e, ok := errors.AsType[*Error](err)
+		if !ok {
+			t.Errorf("%s: %v is not an *Error", tc.name, err)
+			continue
+		}
+		if e.Code != tc.code || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%s: got %d %q, want %d and %q", tc.name, e.Code, e.Message, tc.code, tc.msg)
+		}
 	}
 }

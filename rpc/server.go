@@ -260,7 +260,7 @@ func (s *Server) invoke(ctx context.Context, h handlerFunc, c *call) (result any
 func (s *Server) answer(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrpc2.Request, result any, err error) (ok bool, code int64) {
 	if err == nil {
 		var b []byte
-		b, err = json.Marshal(result)
+		b, err = encodeResult(result)
 		switch {
 		case err != nil:
 			err = Errorf(CodeInternalError, "encoding the result of %s: %w", req.Method, err)

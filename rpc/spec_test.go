@@ -98,9 +98,11 @@ func TestSpecDocumentsEveryMethod(t *testing.T) {
 		if !strings.Contains(doc.sections[m.Name], access) {
 			t.Errorf("spec/rpc.md's section %s does not say %q", m.Name, access)
 		}
-		row := "| `" + m.Name + "` | " + map[bool]string{false: "read", true: "write"}[m.Mutating] + " |"
-		if !strings.Contains(doc.sections["5. Methods"], row) {
-			t.Errorf("the methods table of spec/rpc.md lacks the row %q", row)
+		// The table's row: name, access and the summary of the method
+		// table (the spec may set its ids in backticks).
+		row := "| " + m.Name + " | " + map[bool]string{false: "read", true: "write"}[m.Mutating] + " | " + m.Summary + " |"
+		if !slices.Contains(strings.Split(strings.ReplaceAll(doc.sections["5. Methods"], "`", ""), "\n"), row) {
+			t.Errorf("the methods table of spec/rpc.md lacks the row %q (backticks aside)", row)
 		}
 		if !slices.ContainsFunc(doc.blocks, func(b specBlock) bool { return b.heading == m.Name && b.info == "json request" }) {
 			t.Errorf("spec/rpc.md's section %s has no request example", m.Name)

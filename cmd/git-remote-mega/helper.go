@@ -17,6 +17,9 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
+// errUsage is the one line printed when git-remote-mega is run by hand.
+var errUsage = errors.New("usage: git-remote-mega <remote> [<url>]; git runs it for mega://<repo-id>[/<node-did>] URLs (git clone mega://…)")
+
 // maxLine bounds one command line from git.
 const maxLine = 4096
 
@@ -73,6 +76,21 @@ func (h *helper) getenv(key string) string {
 	return ""
 }
 
+// workTree is the working copy git runs the helper for ("" for a bare
+// repository): git sets GIT_DIR, and a working copy's is <work tree>/.git.
+// The daemon records it as a clone, as mecli repo clone does.
+func (h *helper) workTree() string {
+	gitDir := h.getenv("GIT_DIR")
+	if gitDir == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(gitDir)
+	if err != nil || filepath.Base(abs) != ".git" {
+		return ""
+	}
+	return filepath.Dir(abs)
+}
+
 // run serves git's commands; args are the helper's arguments, "<remote>
 // [<url>]". It returns the exit status.
 func (h *helper) run(ctx context.Context, args []string) int {
@@ -83,7 +101,7 @@ func (h *helper) run(ctx context.Context, args []string) int {
 	// git passes the URL as the second argument whenever it runs a
 	// helper for a mega:// or mega::<address> URL; alone, the first one
 	// can only be the URL too.
-	t, urlErr := parseURL(args[len(args)-1])
+	u, urlErr := identity.ParseMegaURL(args[len(args)-1])
 	for {
 		line, err := readLine(h.in)
 		if errors.Is(err, io.EOF) && line == "" {
@@ -104,7 +122,7 @@ func (h *helper) run(ctx context.Context, args []string) int {
 		case "option":
 			h.reply(h.option(arg))
 		case "connect":
-			return h.connect(ctx, t, arg)
+			return h.connect(ctx, u, arg)
 		case "":
 			return exitOK // the end of the command stream
 		default:
@@ -139,12 +157,12 @@ func (h *helper) option(arg string) string {
 }
 
 // connect serves "connect <service>": the stream becomes the service's.
-func (h *helper) connect(ctx context.Context, t target, service string) int {
+func (h *helper) connect(ctx context.Context, u identity.MegaURL, service string) int {
 	switch service {
 	case "git-upload-pack":
-		return h.fetch(ctx, t)
+		return h.fetch(ctx, u)
 	case "git-receive-pack":
-		return h.push(ctx, t)
+		return h.push(ctx, u)
 	case "git-upload-archive":
 		return h.fatal(errors.New("git archive --remote is not supported for mega:// URLs; clone the repository instead"))
 	}
@@ -153,7 +171,7 @@ func (h *helper) connect(ctx context.Context, t target, service string) int {
 
 // fetch syncs the repository, then serves git upload-pack from the chosen
 // namespace of the replica.
-func (h *helper) fetch(ctx context.Context, t target) int {
+func (h *helper) fetch(ctx context.Context, u identity.MegaURL) int {
 	git, err := h.gitPath()
 	if err != nil {
 		return h.fatal(err)
@@ -163,7 +181,7 @@ func (h *helper) fetch(ctx context.Context, t target) int {
 		return h.fatal(err)
 	}
 	defer c.Close()
-	repo := t.Repo.String()
+	repo := u.Repo.String()
 
 	st := h.newStatus("syncing " + repo + " with the network")
 	res, syncErr := c.RepoSync(ctx, repo, st.update)
@@ -171,9 +189,9 @@ func (h *helper) fetch(ctx context.Context, t target) int {
 	if ctx.Err() != nil {
 		return h.fatal(errors.New("interrupted"))
 	}
-	p := rpc.RepoLocateParams{RepoID: repo}
-	if t.HasNode {
-		p.Namespace = t.Node.String()
+	p := rpc.RepoLocateParams{RepoID: repo, WorkTree: h.workTree()}
+	if u.HasNode() {
+		p.Namespace = u.Node.String()
 	}
 	loc, err := c.RepoLocate(ctx, p)
 	if err != nil {
@@ -193,7 +211,7 @@ func (h *helper) fetch(ctx context.Context, t target) int {
 
 // push runs git receive-pack into this node's own namespace, then has the
 // daemon sign and announce it.
-func (h *helper) push(ctx context.Context, t target) int {
+func (h *helper) push(ctx context.Context, u identity.MegaURL) int {
 	git, err := h.gitPath()
 	if err != nil {
 		return h.fatal(err)
@@ -202,10 +220,10 @@ func (h *helper) push(ctx context.Context, t target) int {
 	if err != nil {
 		return h.fatal(err)
 	}
-	repo := t.Repo.String()
+	repo := u.Repo.String()
 	p := rpc.RepoLocateParams{RepoID: repo, Own: true}
-	if t.HasNode {
-		p.Namespace = t.Node.String()
+	if u.HasNode() {
+		p.Namespace = u.Node.String()
 	}
 	loc, err := c.RepoLocate(ctx, p)
 	c.Close()

@@ -17,6 +17,11 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
+const (
+	testRepo = "did:repo:zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp"
+	testNode = "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw" // RFC 8032 test 1
+)
+
 // fakeDaemon serves the three methods the helper calls; the embedded nil
 // Service makes any other call fail (the server recovers the panic).
 type fakeDaemon struct {
@@ -226,7 +231,9 @@ func TestFetch(t *testing.T) {
 	if want := "mega: received 1 namespace of " + testRepo + " from " + testNode + "\n"; !strings.Contains(errOut, want) {
 		t.Errorf("stderr %q lacks %q", errOut, want)
 	}
-	want := []any{rpc.RepoIDParams{RepoID: testRepo}, rpc.RepoLocateParams{RepoID: testRepo, Namespace: testNode}}
+	// The locate names the working copy git fetches into (GIT_DIR's parent),
+	// so the node records it as a clone.
+	want := []any{rpc.RepoIDParams{RepoID: testRepo}, rpc.RepoLocateParams{RepoID: testRepo, Namespace: testNode, WorkTree: "/nonexistent"}}
 	if got := f.methods(); !slices.Equal(got, want) {
 		t.Errorf("the daemon got %+v, want %+v", got, want)
 	}

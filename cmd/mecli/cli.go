@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/rpc"
 )
 
 // env is what a command may touch besides its arguments; tests supply their own.
@@ -29,13 +30,25 @@ type env struct {
 
 // command is one leaf of the command tree, such as "auth init".
 type command struct {
-	path  string // "auth init"
-	args  string // usage of positional arguments, e.g. "ADDR"
-	nargs int    // exact number of positional arguments; anyArgs for any
-	short string // one line for listings
-	long  string // paragraph for --help
-	flags func(fs *pflag.FlagSet)
-	run   func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error
+	path string // "auth init"
+	// method is the daemon's RPC method the command calls, if it is one.
+	// Its line in the listings is then the method's summary from rpc's
+	// method table, and its help says whether the method changes the node.
+	method string
+	args   string // usage of positional arguments, e.g. "ADDR"
+	nargs  int    // exact number of positional arguments; anyArgs for any
+	short  string // one line for listings, for a command that is no RPC method
+	long   string // paragraph for --help
+	flags  func(fs *pflag.FlagSet)
+	run    func(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error
+}
+
+// summary is the command's line in the listings.
+func (c *command) summary() string {
+	if m, ok := rpc.LookupMethod(c.method); ok {
+		return m.Summary
+	}
+	return c.short
 }
 
 // usageError is an error in how the command was called; the command's usage
@@ -51,22 +64,40 @@ const anyArgs = -1
 
 var commands []*command
 
-func register(c *command) { commands = append(commands, c) }
+// register adds commands. One that names an RPC method must name one of
+// the table; every other one needs its own summary.
+func register(cs ...*command) {
+	for _, c := range cs {
+		if _, ok := rpc.LookupMethod(c.method); c.method != "" && !ok {
+			panic("mecli: command " + c.path + " calls " + c.method + ", which is not in rpc's method table")
+		}
+		if c.method == "" && c.short == "" {
+			panic("mecli: command " + c.path + " has no summary")
+		}
+		commands = append(commands, c)
+	}
+}
+
+// notCommands are the methods of rpc's table that have no mecli command,
+// and why; every other method has one (a test checks it).
+var notCommands = map[string]string{
+	rpc.MethodRepoLocate:  "git-remote-mega's: where to run git upload-pack or receive-pack",
+	rpc.MethodRepoPublish: "git-remote-mega's: announcing what a git push wrote",
+}
 
 const toolHelp = `mecli controls a MegaEngine node.
 
 Usage:
   mecli [--root DIR] [--json] COMMAND [ARGS]
 
-Identity commands work without a daemon; the rest talk to the running
-daemon (med) over the unix socket $ROOT/med.sock.
+Most commands ask the running daemon (med), over the unix socket
+$ROOT/med.sock: each calls one method of its RPC API (spec/rpc.md). A
+repository is named by its id (did:repo:z…, or z… alone) or its mega:// URL.
 
 Global flags:
   --root DIR   node root directory (default $MEGAENGINE_ROOT, else ~/.megaengine)
   --json       print machine-readable JSON instead of text
   -h, --help   help for mecli or for a command
-
-Commands:
 `
 
 func run(ctx context.Context, e *env, args []string) int {
@@ -94,6 +125,10 @@ func run(ctx context.Context, e *env, args []string) int {
 	cmd, cmdArgs := findCommand(rest)
 	if cmd == nil {
 		prefix := strings.Join(rest[:min(len(rest), 1)], " ")
+		if hasGroup(prefix) && len(rest) == 2 && (rest[1] == "--help" || rest[1] == "-h") {
+			printToolHelp(e.stdout, prefix)
+			return 0
+		}
 		if hasGroup(prefix) {
 			printToolHelp(e.stderr, prefix)
 			if len(rest) > 1 && !strings.HasPrefix(rest[1], "-") {
@@ -191,21 +226,52 @@ func hasGroup(group string) bool {
 	return false
 }
 
+// printToolHelp prints the help of mecli, or of a group of commands
+// ("repo"). The commands that call the daemon are listed in the order of
+// rpc's method table, each with its method's summary.
 func printToolHelp(w io.Writer, group string) {
 	if group == "" {
 		fmt.Fprint(w, toolHelp)
 	} else {
-		fmt.Fprintf(w, "Usage:\n  mecli %s COMMAND [ARGS]\n\nCommands:\n", group)
+		fmt.Fprintf(w, "Usage:\n  mecli %s COMMAND [ARGS]\n", group)
 	}
-	sorted := append([]*command(nil), commands...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].path < sorted[j].path })
-	for _, c := range sorted {
-		if group != "" && !strings.HasPrefix(c.path, group+" ") {
+	daemon, local := listing(group)
+	for _, sec := range []struct {
+		title string
+		cmds  []*command
+	}{
+		{"Commands that call the daemon:", daemon},
+		{"Commands that need no running daemon:", local},
+	} {
+		if len(sec.cmds) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  %-16s %s\n", c.path, c.short)
+		fmt.Fprintf(w, "\n%s\n", sec.title)
+		for _, c := range sec.cmds {
+			fmt.Fprintf(w, "  %-14s %s\n", c.path, c.summary())
+		}
 	}
 	fmt.Fprint(w, "\nRun 'mecli COMMAND --help' for a command's flags and details.\n")
+}
+
+// listing returns the commands of group ("": all of them): those that call
+// an RPC method, in the order of rpc.Methods, and the others, by path.
+func listing(group string) (daemon, local []*command) {
+	in := func(c *command) bool { return group == "" || strings.HasPrefix(c.path, group+" ") }
+	for _, m := range rpc.Methods() {
+		for _, c := range commands {
+			if c.method == m.Name && in(c) {
+				daemon = append(daemon, c)
+			}
+		}
+	}
+	for _, c := range commands {
+		if c.method == "" && in(c) {
+			local = append(local, c)
+		}
+	}
+	sort.SliceStable(local, func(i, j int) bool { return local[i].path < local[j].path })
+	return daemon, local
 }
 
 func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
@@ -213,7 +279,15 @@ func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 	if c.args != "" {
 		usage += " " + c.args
 	}
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s\n\nFlags:\n%s", firstNonEmpty(c.long, c.short), usage, fs.FlagUsages())
+	fmt.Fprintf(w, "%s\n", firstNonEmpty(c.long, c.summary()))
+	if m, ok := rpc.LookupMethod(c.method); ok {
+		effect := "reads the node's state"
+		if m.Mutating {
+			effect = "changes the node"
+		}
+		fmt.Fprintf(w, "\nRPC method: %s (%s)\n", m.Name, effect)
+	}
+	fmt.Fprintf(w, "\nUsage:\n  %s\n\nFlags:\n%s", usage, fs.FlagUsages())
 }
 
 func firstNonEmpty(s ...string) string {

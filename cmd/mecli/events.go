@@ -13,11 +13,11 @@ import (
 
 func init() {
 	register(&command{
-		path:  "events",
-		short: "print the node's events as they happen (peers, nodes, repositories)",
-		long: `Print events as the daemon reports them (rpc events.subscribe) until
-interrupted: peers connecting and disconnecting, nodes discovered, repositories
-announced. With --json, one JSON object per line.
+		path:   "events",
+		method: rpc.MethodEventsSubscribe,
+		long: `Print events as the daemon reports them until interrupted: peers
+connecting and disconnecting, nodes discovered, repositories announced. With
+--json, one JSON object per line.
 
 Event types: ` + strings.Join(rpc.EventTypes(), ", "),
 		flags: func(fs *pflag.FlagSet) {

@@ -20,94 +20,30 @@ import (
 
 func init() {
 	register(&command{
-		path:  "node status",
-		short: "show the running node: id, addresses, version, peers",
-		long:  "Show what the running daemon reports about itself (rpc node.info).",
-		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
-			info, err := c.NodeInfo(ctx)
-			if err != nil {
-				return err
-			}
-			return e.output(info, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "did:\t%s\n", info.DID)
-				fmt.Fprintf(tw, "alias:\t%s\n", dash(info.Alias))
-				fmt.Fprintf(tw, "kind:\t%s\n", info.Kind)
-				fmt.Fprintf(tw, "listening:\t%s\n", strings.Join(info.ListenAddresses, ", "))
-				fmt.Fprintf(tw, "announced:\t%s\n", dash(strings.Join(info.Addresses, ", ")))
-				fmt.Fprintf(tw, "version:\t%s (protocol %d)\n", info.Version, info.ProtocolVersion)
-				fmt.Fprintf(tw, "uptime:\t%s\n", (time.Duration(info.UptimeSeconds) * time.Second).String())
-				fmt.Fprintf(tw, "peers:\t%d\n", info.Peers)
-				fmt.Fprintf(tw, "known nodes:\t%d\n", info.KnownNodes)
-				fmt.Fprintf(tw, "root:\t%s\n", info.Root)
-				tw.Flush()
-			})
-		}),
+		path:   "node status",
+		method: rpc.MethodNodeInfo,
+		long:   "Show what the running daemon reports about itself: its did:key, alias, addresses, version, uptime and counters.",
+		run:    withClient(runNodeStatus),
 	})
 	register(&command{
-		path:  "node peers",
-		short: "list the nodes connected now",
-		long:  "List the peers the daemon is connected to (rpc node.peers).",
-		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
-			peers, err := c.NodePeers(ctx)
-			if err != nil {
-				return err
-			}
-			return e.output(peers, func(w io.Writer) {
-				if len(peers) == 0 {
-					fmt.Fprintln(w, "no peers connected")
-					return
-				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "DID\tALIAS\tDIRECTION\tREMOTE\tCONNECTED")
-				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", p.DID, dash(p.Alias), p.Direction, p.RemoteAddr, since(p.ConnectedAt))
-				}
-				tw.Flush()
-			})
-		}),
+		path:   "node peers",
+		method: rpc.MethodNodePeers,
+		long:   "List the peers the daemon is connected to now.",
+		run:    withClient(runNodePeers),
 	})
 	register(&command{
-		path:  "node list",
-		short: "list every node in the routing table",
-		long:  "List the nodes this node knows of, itself included (rpc node.list).",
-		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
-			nodes, err := c.NodeList(ctx)
-			if err != nil {
-				return err
-			}
-			return e.output(nodes, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "DID\tALIAS\tKIND\tADDRESSES\tSTATE")
-				for _, n := range nodes {
-					state := "seen " + since(n.LastSeen) + " ago"
-					switch {
-					case n.Self:
-						state = "this node"
-					case n.Connected:
-						state = "connected"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.DID, dash(n.Alias), n.Kind, dash(strings.Join(n.Addresses, ",")), state)
-				}
-				tw.Flush()
-			})
-		}),
+		path:   "node list",
+		method: rpc.MethodNodeList,
+		long:   "List the nodes this node knows of, itself included.",
+		run:    withClient(runNodeList),
 	})
 	register(&command{
-		path:  "node connect",
-		args:  "ADDR",
-		nargs: 1,
-		short: "connect to a node at did:key:…@host:port",
-		long:  "Connect to a node and wait until the connection is authenticated (rpc node.connect).",
-		run: withClient(func(ctx context.Context, e *env, c *rpc.Client, args []string) error {
-			p, err := c.NodeConnect(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return e.output(p, func(w io.Writer) {
-				fmt.Fprintf(w, "connected to %s (%s)\n", p.DID, p.RemoteAddr)
-			})
-		}),
+		path:   "node connect",
+		args:   "ADDR",
+		nargs:  1,
+		method: rpc.MethodNodeConnect,
+		long:   "Connect to a node and wait until the connection is authenticated.",
+		run:    withClient(runNodeConnect),
 	})
 	register(&command{
 		path:  "node start",
@@ -124,6 +60,82 @@ med's --bootstrap. Any other med flag can follow after --.`,
 			fs.String("cert-path", "", "ignored: TLS certificates are ephemeral; identity comes from the Noise handshake")
 		},
 		run: runNodeStart,
+	})
+}
+
+// runNodeStatus prints node.info.
+func runNodeStatus(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+	info, err := c.NodeInfo(ctx)
+	if err != nil {
+		return err
+	}
+	return e.output(info, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "did:\t%s\n", info.DID)
+		fmt.Fprintf(tw, "alias:\t%s\n", dash(info.Alias))
+		fmt.Fprintf(tw, "kind:\t%s\n", info.Kind)
+		fmt.Fprintf(tw, "listening:\t%s\n", strings.Join(info.ListenAddresses, ", "))
+		fmt.Fprintf(tw, "announced:\t%s\n", dash(strings.Join(info.Addresses, ", ")))
+		fmt.Fprintf(tw, "version:\t%s (protocol %d)\n", info.Version, info.ProtocolVersion)
+		fmt.Fprintf(tw, "uptime:\t%s\n", (time.Duration(info.UptimeSeconds) * time.Second).String())
+		fmt.Fprintf(tw, "peers:\t%d\n", info.Peers)
+		fmt.Fprintf(tw, "known nodes:\t%d\n", info.KnownNodes)
+		fmt.Fprintf(tw, "root:\t%s\n", info.Root)
+		tw.Flush()
+	})
+}
+
+// runNodePeers prints node.peers.
+func runNodePeers(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+	peers, err := c.NodePeers(ctx)
+	if err != nil {
+		return err
+	}
+	return e.output(peers, func(w io.Writer) {
+		if len(peers) == 0 {
+			fmt.Fprintln(w, "no peers connected")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DID\tALIAS\tDIRECTION\tREMOTE\tCONNECTED")
+		for _, p := range peers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", p.DID, dash(p.Alias), p.Direction, p.RemoteAddr, since(p.ConnectedAt))
+		}
+		tw.Flush()
+	})
+}
+
+// runNodeList prints node.list.
+func runNodeList(ctx context.Context, e *env, c *rpc.Client, _ []string) error {
+	nodes, err := c.NodeList(ctx)
+	if err != nil {
+		return err
+	}
+	return e.output(nodes, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DID\tALIAS\tKIND\tADDRESSES\tSTATE")
+		for _, n := range nodes {
+			state := "seen " + since(n.LastSeen) + " ago"
+			switch {
+			case n.Self:
+				state = "this node"
+			case n.Connected:
+				state = "connected"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.DID, dash(n.Alias), n.Kind, dash(strings.Join(n.Addresses, ",")), state)
+		}
+		tw.Flush()
+	})
+}
+
+// runNodeConnect connects with node.connect and prints the peer.
+func runNodeConnect(ctx context.Context, e *env, c *rpc.Client, args []string) error {
+	p, err := c.NodeConnect(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return e.output(p, func(w io.Writer) {
+		fmt.Fprintf(w, "connected to %s (%s)\n", p.DID, p.RemoteAddr)
 	})
 }
 

@@ -17,74 +17,76 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
-func init() {
-	register(&command{
-		path:  "repo add",
-		args:  "[PATH]",
-		nargs: anyArgs,
-		short: "share a working git repository with the network",
+// repoCommands are the repo … commands, one per repo.* method of the
+// daemon but the remote helper's.
+var repoCommands = []*command{
+	{
+		path:   "repo add",
+		args:   "[PATH]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoAdd,
 		long: `Share the git repository at PATH (or --path; default: the current directory)
 under a new did:repo id, printed on success. The daemon publishes its branches
 and tags and keeps watching it: later commits are announced without another
-command (rpc repo.add).`,
+command.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("path", "", "the working repository (default: the current directory)")
 			fs.String("name", "", "the name to announce (default: the directory's name)")
 			fs.String("description", "", "a description to announce")
 		},
 		run: runRepoAdd,
-	})
-	register(&command{
-		path:  "repo list",
-		short: "list the repositories this node knows, and whether they have updates",
+	},
+	{
+		path:   "repo list",
+		method: rpc.MethodRepoList,
 		long: `List every repository the node knows of — added here, replicated, or only
-announced by others — with the state of its replica and working copies
-(rpc repo.list). STATUS is "up to date", "HAS UPDATES" (newer refs were
-announced: the daemon fetches them, or run 'mecli repo sync ID'), "syncing",
-"not replicated", or names a working copy that is behind its replica (run
-'mecli repo pull' in it).`,
+announced by others — with the state of its replica and working copies.
+STATUS is "up to date", "HAS UPDATES" (newer refs were announced: the daemon
+fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated", or
+names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
 		run: runRepoList,
-	})
-	register(&command{
-		path:  "repo show",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "show a repository: identity, holders, every namespace's refs",
-		long:  "Show one repository and the signed refs of every namespace its replica holds (rpc repo.show).",
-		run:   runRepoShow,
-	})
-	register(&command{
-		path:  "repo sync",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "fetch a repository's newest refs from the network now",
+	},
+	{
+		path:   "repo show",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoShow,
+		long:   "Show one repository and the signed refs of every namespace its replica holds.",
+		run:    runRepoShow,
+	},
+	{
+		path:   "repo sync",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoSync,
 		long: `Fetch the repository's newest signed refs and objects from the network now,
-rather than waiting for the daemon to do it (rpc repo.sync).`,
+rather than waiting for the daemon to do it.`,
 		run: runRepoSync,
-	})
-	register(&command{
-		path:  "repo clone",
-		args:  "REPO_ID [DIR]",
-		nargs: anyArgs,
-		short: "make a working copy of a repository",
+	},
+	{
+		path:   "repo clone",
+		args:   "REPO_ID [DIR]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoClone,
 		long: `Make a working copy of a repository in DIR (or --output; default: the
 repository's name, in the current directory), from the node's replica,
-replicating it first if needed (rpc repo.clone). Its remote origin is
-mega://REPO_ID: 'git pull' and 'mecli repo pull' bring it up to date.`,
+replicating it first if needed. Its remote origin is mega://REPO_ID: 'git
+pull' and 'mecli repo pull' bring it up to date. REPO_ID may be a mega:// URL;
+mega://REPO_ID/NODE clones NODE's namespace, as --namespace NODE does.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("repo-id", "", "the repository (instead of the REPO_ID argument)")
 			fs.StringP("output", "o", "", "the directory to create (instead of the DIR argument)")
 			fs.String("namespace", "", "clone this node's refs (a did:key) instead of the canonical ones")
 		},
 		run: runRepoClone,
-	})
-	register(&command{
-		path:  "repo pull",
-		args:  "[REPO_ID]",
-		nargs: anyArgs,
-		short: "bring a working copy up to date with the replica",
+	},
+	{
+		path:   "repo pull",
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoPull,
 		long: `Fast-forward a working copy made by 'mecli repo clone' to the branch of the
-node's replica (rpc repo.pull). The working copy is --path, else the one
+node's replica. The working copy is --path, else the one
 containing the current directory, else the repository's only working copy;
 without REPO_ID, the repository is the working copy's.`,
 		flags: func(fs *pflag.FlagSet) {
@@ -92,28 +94,26 @@ without REPO_ID, the repository is the working copy's.`,
 			fs.String("path", "", "the working copy (default: found from the current directory)")
 		},
 		run: runRepoPull,
-	})
-	register(&command{
-		path:  "repo seed",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "replicate a repository from now on",
-		long:  "Make the node replicate a repository and keep it up to date (rpc repo.seed).",
-		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			return runRepoSeed(ctx, e, args[0], true)
-		},
-	})
-	register(&command{
-		path:  "repo unseed",
-		args:  "REPO_ID",
-		nargs: 1,
-		short: "stop replicating a repository (the replica is kept)",
-		long:  "Make the node stop replicating a repository; its replica stays on disk (rpc repo.unseed).",
-		run: func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-			return runRepoSeed(ctx, e, args[0], false)
-		},
-	})
+	},
+	{
+		path:   "repo seed",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoSeed,
+		long:   "Make the node replicate a repository and keep it up to date.",
+		run:    runRepoSeed(true),
+	},
+	{
+		path:   "repo unseed",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoUnseed,
+		long:   "Make the node stop replicating a repository; its replica stays on disk.",
+		run:    runRepoSeed(false),
+	},
 }
+
+func init() { register(repoCommands...) }
 
 // dial connects to the daemon. Commands check their arguments first, so a
 // usage error never waits for a daemon.
@@ -155,10 +155,10 @@ func (e *env) absPath(p string) (string, error) {
 	return filepath.Join(wd, p), nil
 }
 
-// repoIDArg picks the repository id from the REPO_ID argument or --repo-id
-// flag (the seed's form) and checks it. required says whether one must be
-// given.
-func repoIDArg(fs *pflag.FlagSet, args []string, required bool) (string, error) {
+// repoArg picks the repository from the REPO_ID argument or --repo-id flag
+// (the seed's form) and parses it (parseRepoArg). required says whether one
+// must be given; if none is, the result is the zero MegaURL.
+func repoArg(fs *pflag.FlagSet, args []string, required bool) (identity.MegaURL, error) {
 	flag := ""
 	if fs != nil {
 		flag, _ = fs.GetString("repo-id")
@@ -167,25 +167,60 @@ func repoIDArg(fs *pflag.FlagSet, args []string, required bool) (string, error) 
 	if len(args) > 0 {
 		arg = args[0]
 	}
-	id := firstNonEmpty(flag, arg)
+	s := firstNonEmpty(flag, arg)
 	if flag != "" && arg != "" && flag != arg {
-		return "", usagef("the repository is given twice: --repo-id %s and %s", flag, arg)
+		return identity.MegaURL{}, usagef("the repository is given twice: --repo-id %s and %s", flag, arg)
 	}
-	if id == "" {
+	if s == "" {
 		if required {
-			return "", usagef("missing REPO_ID (did:repo:z…)")
+			return identity.MegaURL{}, usagef("missing REPO_ID (did:repo:z… or mega://…)")
 		}
-		return "", nil
+		return identity.MegaURL{}, nil
 	}
-	return parseRepoID(id)
+	return parseRepoArg(s)
 }
 
-func parseRepoID(s string) (string, error) {
+// parseRepoArg parses a repository as the user names it: by its id
+// ("did:repo:z…" or "z…") or by a mega:// URL, as git takes it, which may
+// also name a node's namespace (mega://<repo-id>/<node-did>).
+func parseRepoArg(s string) (identity.MegaURL, error) {
+	if strings.HasPrefix(s, identity.MegaScheme) {
+		return identity.ParseMegaURL(s)
+	}
 	id, err := identity.ParseRepoID(s)
 	if err != nil {
-		return "", fmt.Errorf("invalid repository id: %w", err)
+		return identity.MegaURL{}, fmt.Errorf("invalid repository id: %w", err)
 	}
-	return id.String(), nil
+	return identity.MegaURL{Repo: id}, nil
+}
+
+// parseRepoID parses a repository argument of a command that takes no
+// namespace, and returns its id in canonical form.
+func parseRepoID(s string) (string, error) {
+	u, err := parseRepoArg(s)
+	if err != nil {
+		return "", err
+	}
+	return repoIDOnly(u)
+}
+
+// repoIDOnly returns u's repository id, refusing a URL that names a node's
+// namespace, which only repo clone takes.
+func repoIDOnly(u identity.MegaURL) (string, error) {
+	if u.HasNode() {
+		return "", usagef("%s names the namespace of %s; only 'mecli repo clone' takes one", u, u.Node)
+	}
+	return u.Repo.String(), nil
+}
+
+// megaURL is the mega:// URL of the repository the daemon names by id, for
+// git clone ("" if the id does not parse).
+func megaURL(id string) string {
+	repo, err := identity.ParseRepoID(id)
+	if err != nil {
+		return ""
+	}
+	return identity.MegaURL{Repo: repo}.String()
 }
 
 func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
@@ -222,6 +257,9 @@ func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) e
 		fmt.Fprintf(w, "Added repository %s\n", printable(info.Name))
 		fmt.Fprintf(w, "  id: %s\n", info.RepoID)
 		fmt.Fprintf(w, "  path: %s\n", firstNonEmpty(info.Path, abs))
+		if url := megaURL(info.RepoID); url != "" {
+			fmt.Fprintf(w, "  clone with: git clone %s\n", url)
+		}
 	})
 }
 
@@ -349,6 +387,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 		}
 	}
 	row("id:", d.RepoID)
+	row("url:", dash(megaURL(d.RepoID)))
 	row("creator:", d.Creator)
 	row("default branch:", dash(printable(d.DefaultBranch)))
 	list("delegates:", d.Delegates)
@@ -430,10 +469,11 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 	if flagID != "" && len(args) == 1 && !looksLikeRepoID(args[0]) {
 		args = []string{"", args[0]}
 	}
-	id, err := repoIDArg(fs, args, true)
+	u, err := repoArg(fs, args, true)
 	if err != nil {
 		return err
 	}
+	id := u.Repo.String()
 	dir := output
 	if len(args) == 2 {
 		if output != "" && output != args[1] {
@@ -441,13 +481,9 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 		}
 		dir = args[1]
 	}
-	namespace, _ := fs.GetString("namespace")
-	if namespace != "" {
-		ns, err := identity.ParseNodeID(namespace)
-		if err != nil {
-			return fmt.Errorf("invalid --namespace: %w", err)
-		}
-		namespace = ns.String()
+	namespace, err := cloneNamespace(fs, u)
+	if err != nil {
+		return err
 	}
 
 	c, err := dial(ctx, e)
@@ -488,9 +524,30 @@ func runRepoClone(ctx context.Context, e *env, fs *pflag.FlagSet, args []string)
 	})
 }
 
-// looksLikeRepoID tells a repository id from a directory name.
+// cloneNamespace is the namespace repo clone asks for: --namespace, or the
+// node the mega:// URL names ("" for the canonical one).
+func cloneNamespace(fs *pflag.FlagSet, u identity.MegaURL) (string, error) {
+	flag, _ := fs.GetString("namespace")
+	if flag == "" {
+		if u.HasNode() {
+			return u.Node.String(), nil
+		}
+		return "", nil
+	}
+	ns, err := identity.ParseNodeID(flag)
+	if err != nil {
+		return "", fmt.Errorf("invalid --namespace: %w", err)
+	}
+	if u.HasNode() && ns != u.Node {
+		return "", usagef("the namespace is given twice: --namespace %s and the URL's %s", ns, u.Node)
+	}
+	return ns.String(), nil
+}
+
+// looksLikeRepoID tells a repository (id or mega:// URL) from a directory
+// name.
 func looksLikeRepoID(s string) bool {
-	_, err := identity.ParseRepoID(s)
+	_, err := parseRepoArg(s)
 	return err == nil
 }
 
@@ -506,9 +563,15 @@ func runRepoPull(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) 
 	if len(args) > 1 {
 		return usagef("unexpected argument %q", args[1])
 	}
-	id, err := repoIDArg(fs, args, false)
+	u, err := repoArg(fs, args, false)
 	if err != nil {
 		return err
+	}
+	id := ""
+	if !u.Repo.IsZero() {
+		if id, err = repoIDOnly(u); err != nil {
+			return err
+		}
 	}
 	path, _ := fs.GetString("path")
 	if path != "" {
@@ -600,7 +663,14 @@ func within(path, dir string) bool {
 	return err == nil && filepath.IsAbs(dir) && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-func runRepoSeed(ctx context.Context, e *env, arg string, seed bool) error {
+// runRepoSeed runs repo seed (seed true) or repo unseed.
+func runRepoSeed(seed bool) func(context.Context, *env, *pflag.FlagSet, []string) error {
+	return func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
+		return repoSeed(ctx, e, args[0], seed)
+	}
+}
+
+func repoSeed(ctx context.Context, e *env, arg string, seed bool) error {
 	id, err := parseRepoID(arg)
 	if err != nil {
 		return err

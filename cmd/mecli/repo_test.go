@@ -176,6 +176,15 @@ func (f *fakeDaemon) RepoSeed(_ context.Context, p rpc.RepoIDParams, seed bool) 
 	return info, err
 }
 
+// RepoLocate and RepoPublish serve git-remote-mega; mecli never calls them.
+func (f *fakeDaemon) RepoLocate(context.Context, rpc.RepoLocateParams) (rpc.LocateResult, error) {
+	return rpc.LocateResult{}, errors.New("not in this test")
+}
+
+func (f *fakeDaemon) RepoPublish(context.Context, rpc.RepoIDParams) (rpc.PublishResult, error) {
+	return rpc.PublishResult{}, errors.New("not in this test")
+}
+
 // startDaemon serves f on a socket in a new root short enough for a unix
 // socket path, and returns the root.
 func startDaemon(t *testing.T, f *fakeDaemon) string {
@@ -256,7 +265,8 @@ func TestRepoAdd(t *testing.T) {
 	// Human output: the id on a line of its own.
 	out = mustRun(t, root, workDir, "repo", "add", "--path", "tiny")
 	if !strings.HasPrefix(out, "Added repository tiny\n") || !strings.Contains(out, "\n  id: "+repoTiny+"\n") ||
-		!strings.Contains(out, "  path: "+workDir+"/tiny") {
+		!strings.Contains(out, "  path: "+workDir+"/tiny") ||
+		!strings.Contains(out, "  clone with: git clone mega://"+strings.TrimPrefix(repoTiny, "did:repo:")+"\n") {
 		t.Errorf("repo add printed %q", out)
 	}
 
@@ -307,6 +317,7 @@ func TestRepoShow(t *testing.T) {
 	out := mustRun(t, root, workDir, "repo", "show", repoHello)
 	for _, want := range []string{
 		"hello\n", "  Hello, world\n  in many languages\n", repoHello, didCarol, "main", "HAS UPDATES",
+		"url:             mega://" + strings.TrimPrefix(repoHello, "did:repo:") + "\n",
 		helloCopy + " (main, up to date)", didCarol + " (canonical)\n", "refs/heads/main", "1f7a3c9",
 		didBob + "\n", "refs/heads/feature/german  d4e8a2c",
 	} {
@@ -314,10 +325,17 @@ func TestRepoShow(t *testing.T) {
 			t.Errorf("repo show lacks %q:\n%s", want, out)
 		}
 	}
-	out = mustRun(t, root, workDir, "repo", "show", "--json", strings.TrimPrefix(repoHello, "did:repo:"))
-	var d rpc.RepoDetail
-	if err := json.Unmarshal([]byte(out), &d); err != nil || d.RepoID != repoHello || len(d.Namespaces) != 2 {
-		t.Fatalf("repo show --json printed %q (%v)", out, err)
+	for _, arg := range []string{strings.TrimPrefix(repoHello, "did:repo:"), "mega://" + repoHello + "/"} {
+		out = mustRun(t, root, workDir, "repo", "show", "--json", arg)
+		var d rpc.RepoDetail
+		if err := json.Unmarshal([]byte(out), &d); err != nil || d.RepoID != repoHello || len(d.Namespaces) != 2 {
+			t.Fatalf("repo show --json %s printed %q (%v)", arg, out, err)
+		}
+	}
+	// A namespace is for repo clone only.
+	code, _, errOut := mecli(t, root, workDir, "repo", "show", "mega://"+repoHello+"/"+didBob)
+	if code != 2 || !strings.Contains(errOut, "names the namespace of "+didBob+"; only 'mecli repo clone' takes one") {
+		t.Errorf("repo show with a fork's URL: exit %d, %q", code, errOut)
 	}
 }
 
@@ -347,6 +365,9 @@ func TestRepoClone(t *testing.T) {
 		{"repo", "clone", "--repo-id", repoHello, "hello"},
 		{"repo", "clone", strings.TrimPrefix(repoHello, "did:repo:"), workDir + "/x/../hello"},
 		{"repo", "clone", repoHello}, // the directory is named after the repository
+		// A mega:// URL, as git clone takes it.
+		{"repo", "clone", "mega://" + strings.TrimPrefix(repoHello, "did:repo:"), "hello"},
+		{"repo", "clone", "--repo-id", "mega://" + repoHello, "hello"},
 	}
 	for _, args := range forms {
 		out := mustRun(t, root, workDir, args...)
@@ -372,6 +393,20 @@ func TestRepoClone(t *testing.T) {
 	}
 	if got := f.takeCalls(); len(got) != 1 || got[0].(rpc.RepoCloneParams).Namespace != didBob {
 		t.Errorf("repo clone --namespace sent %+v", got)
+	}
+	// A fork's URL names the namespace, as for git clone; --namespace may
+	// say it again, not otherwise.
+	forkURL := "mega://" + strings.TrimPrefix(repoHello, "did:repo:") + "/" + strings.TrimPrefix(didBob, "did:key:")
+	mustRun(t, root, workDir, "repo", "clone", forkURL)
+	mustRun(t, root, workDir, "repo", "clone", forkURL, "hello", "--namespace", didBob)
+	for _, c := range f.takeCalls() {
+		if c != (rpc.RepoCloneParams{RepoID: repoHello, Path: helloCopy, Namespace: didBob}) {
+			t.Errorf("repo clone %s sent %+v", forkURL, c)
+		}
+	}
+	if code, _, errOut := mecli(t, root, workDir, "repo", "clone", forkURL, "--namespace", didCarol); code != 2 ||
+		!strings.Contains(errOut, "the namespace is given twice") {
+		t.Errorf("repo clone with two namespaces: exit %d, %q", code, errOut)
 	}
 
 	// A repository whose name would lead out of the current directory
@@ -480,6 +515,7 @@ func TestRepoErrors(t *testing.T) {
 		{[]string{"repo", "seed", repoMissing, "--json"}, "not found"},
 		{[]string{"repo", "add", "/home/u/Documents"}, "/home/u/Documents is not a git repository"},
 		{[]string{"repo", "show", "did:repo:nonsense"}, "invalid repository id"},
+		{[]string{"repo", "sync", "mega://nonsense"}, `invalid URL "mega://nonsense": "nonsense" is not a repository id`},
 		{[]string{"repo", "clone", repoHello, "--namespace", "bob"}, "invalid --namespace"},
 	} {
 		code, out, errOut := mecli(t, root, workDir, tc.args...)

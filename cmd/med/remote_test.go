@@ -232,6 +232,15 @@ func TestGitRemote(t *testing.T) {
 	if a, b := cloneState(t, viaMecli), cloneState(t, clone2); a != b {
 		t.Errorf("mecli repo clone and git clone differ:\n--- mecli repo clone\n%s\n--- git clone\n%s", a, b)
 	}
+	// And the node records both alike: seeded, each a clone on main, up to date.
+	info, _, _ := repoOn(t, r2, id)
+	recorded := map[string]string{}
+	for _, c := range info.Clones {
+		recorded[c.Path] = c.Branch + " " + c.Status
+	}
+	if !info.Seeded || recorded[viaMecli] != "main up-to-date" || recorded[clone2] != recorded[viaMecli] {
+		t.Errorf("node2 records the clones as %v (seeded %v); want both \"main up-to-date\"", recorded, info.Seeded)
+	}
 
 	step("2. node1 commits; node2 replicates it; git pull in node2's clone")
 	head = commitFile(t, src, "c.txt", "c\n", "add c.txt")

@@ -31,8 +31,10 @@ type repoJSON struct {
 	Name    string `json:"name"`
 	Replica string `json:"replica"`
 	Head    string `json:"head"`
+	Seeded  bool   `json:"seeded"`
 	Clones  []struct {
 		Path   string `json:"path"`
+		Branch string `json:"branch"`
 		Status string `json:"status"`
 	} `json:"clones"`
 }

@@ -1,6 +1,6 @@
 // Package identity holds the identity formats of MegaEngine: node ids
 // (did:key), repository ids (did:repo), node addresses (did:key:…@host:port),
-// the node key file, and the Ed25519 → X25519 conversion the Noise handshake
+// mega:// URLs (MegaURL), the node key file, and the Ed25519 → X25519 conversion the Noise handshake
 // uses. It is pure: no sockets, no goroutines; the only disk access is the key
 // file in keyfile.go.
 package identity

@@ -1,6 +1,10 @@
 package identity
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 // Every string the parsers accept must round-trip to the canonical form,
 // and parsing the canonical form must give the same value.
@@ -51,6 +55,38 @@ func FuzzParseAddr(f *testing.F) {
 		again, err := ParseAddr(a.String())
 		if err != nil || again != a {
 			t.Fatalf("%q parsed to %s, which does not round-trip: %v", s, a, err)
+		}
+	})
+}
+
+// An accepted mega:// URL formats to a URL that parses to the same value; a
+// refused one gets a one-line error.
+func FuzzParseMegaURL(f *testing.F) {
+	f.Add("mega://did:repo:zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp/did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw")
+	f.Add("mega://zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp/z2DeuicgUFGK9784FgMs5DG57pbDLWGaDu6TnXCisMgptRw/")
+	f.Add("zW1oyvR7ytXbjyCjwc5MgrzReSmbqpcy1NvcXb8ftKmDQdp")
+	f.Add("mega://not-an-id")
+	f.Add("z/z/z")
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseMegaURL(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedURL) {
+				t.Errorf("error %v does not wrap ErrMalformedURL", err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") && !strings.ContainsAny(s, "\n\r") {
+				t.Errorf("multi-line error %q", err)
+			}
+			return
+		}
+		if u.Repo.IsZero() {
+			t.Fatalf("%q parsed to a zero repository", s)
+		}
+		str := u.String()
+		if !strings.HasPrefix(str, MegaScheme+"z") || strings.Contains(str, "did:") {
+			t.Errorf("%q formats as %q, not the short form", s, str)
+		}
+		if again, err := ParseMegaURL(str); err != nil || again != u {
+			t.Errorf("%q parsed to %+v, whose String %q parses to %+v, %v", s, u, str, again, err)
 		}
 	})
 }

@@ -181,13 +181,16 @@ func OpenRepoDoc(b []byte) (*RepoDoc, error) {
 }
 
 func (d *RepoDoc) validate() error {
-	switch {
-	case len(d.root) != sha1OIDLen && len(d.root) != sha256OIDLen:
+	if len(d.root) != sha1OIDLen && len(d.root) != sha256OIDLen {
 		return invalid("root commit id of %d bytes", len(d.root))
-	case !validText(d.name, MaxRepoNameLen, false) || d.name == "":
-		return invalid("name must be 1-%d bytes of printable UTF-8", MaxRepoNameLen)
-	case !validText(d.description, MaxDescriptionLen, true):
-		return invalid("description must be at most %d bytes of UTF-8 without control characters other than newline and tab", MaxDescriptionLen)
+	}
+	if err := CheckRepoName(d.name); err != nil {
+		return err
+	}
+	if err := CheckDescription(d.description); err != nil {
+		return err
+	}
+	switch {
 	case len(d.defaultBranch) > maxBranchNameBytes || CheckRefName("refs/heads/"+d.defaultBranch) != nil || d.defaultBranch == "":
 		return invalid("default branch %q is not a valid branch name", d.defaultBranch)
 	case len(d.delegates) == 0 || d.delegates[0] != d.creator:
@@ -207,6 +210,30 @@ func (d *RepoDoc) validate() error {
 	return nil
 }
 
+// CheckRepoName reports whether name can be a repository's name in its
+// identity document: 1 to MaxRepoNameLen bytes of UTF-8 without control
+// characters. Errors wrap ErrInvalid. The control API (rpc) checks names
+// with it before the daemon signs anything.
+func CheckRepoName(name string) error {
+	if name == "" || !validText(name, MaxRepoNameLen, false) {
+		return invalid("name must be 1-%d bytes of printable UTF-8", MaxRepoNameLen)
+	}
+	return nil
+}
+
+// CheckDescription reports whether desc can be a repository's description
+// in its identity document: at most MaxDescriptionLen bytes of UTF-8 whose
+// only control characters are newline and tab; it may be empty. Errors wrap
+// ErrInvalid.
+func CheckDescription(desc string) error {
+	if !validText(desc, MaxDescriptionLen, true) {
+		return invalid("description must be at most %d bytes of UTF-8 without control characters other than newline and tab", MaxDescriptionLen)
+	}
+	return nil
+}
+
+// validText reports whether s is at most max bytes of UTF-8 without control
+// characters (Unicode Cc), newline and tab allowed if multiline.
 func validText(s string, max int, multiline bool) bool {
 	if len(s) > max || !utf8.ValidString(s) {
 		return false

@@ -82,6 +82,32 @@ func TestRepoDocRejects(t *testing.T) {
 	}
 }
 
+func TestCheckRepoNameAndDescription(t *testing.T) {
+	for _, tc := range []struct {
+		name, desc string
+		nameOK     bool
+		descOK     bool
+	}{
+		{"hello", "Hello, world", true, true},
+		{"héllo wörld", "two\nlines\tand a tab", true, true},
+		{strings.Repeat("n", MaxRepoNameLen), strings.Repeat("d", MaxDescriptionLen), true, true},
+		{"", "", false, true},
+		{strings.Repeat("n", MaxRepoNameLen+1), strings.Repeat("d", MaxDescriptionLen+1), false, false},
+		{"two\nlines", "\x1b[31mred", false, false},
+		{"tab\there", "carriage\rreturn", false, false},
+		{"nul\x00", "del\x7f", false, false},
+		{"c1\u0085", "c1\u0085", false, false},
+		{"bad\xffutf8", "bad\xffutf8", false, false},
+	} {
+		if err := CheckRepoName(tc.name); (err == nil) != tc.nameOK || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("CheckRepoName(%q) = %v, want ok %v", tc.name, err, tc.nameOK)
+		}
+		if err := CheckDescription(tc.desc); (err == nil) != tc.descOK || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("CheckDescription(%q) = %v, want ok %v", tc.desc, err, tc.descOK)
+		}
+	}
+}
+
 func TestFetchFrames(t *testing.T) {
 	var buf bytes.Buffer
 	k, _ := identity.GenerateKey()
