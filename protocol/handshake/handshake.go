@@ -104,9 +104,21 @@ func Initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote i
 // learning who the initiator is. On any failure it writes nothing more and
 // returns; the caller should then close rw. See Initiate for ctx and binding.
 func Respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte) (Result, error) {
-	r, _, err := respond(ctx, rw, key, binding, nil)
+	return RespondAdmitting(ctx, rw, key, binding, nil)
+}
+
+// RespondAdmitting is Respond that asks admit about the initiator as soon
+// as message 1 proved who it is, before any answer: a refused initiator
+// gets nothing back (no message 2), and the error wraps ErrRefused and
+// admit's error. A nil admit admits everyone.
+func RespondAdmitting(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, admit func(identity.NodeID) error) (Result, error) {
+	r, _, err := respond(ctx, rw, key, binding, nil, admit)
 	return r, err
 }
+
+// ErrRefused is wrapped by RespondAdmitting's error for an initiator its
+// admit function refused.
+var ErrRefused = errors.New("initiator refused")
 
 // initiate is Initiate with an injectable source of ephemeral randomness
 // (nil means crypto/rand) that also returns the final handshake hash; the
@@ -159,7 +171,7 @@ func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote i
 
 // respond is Respond with injectable randomness, returning the handshake
 // hash (see initiate).
-func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, rng io.Reader) (Result, []byte, error) {
+func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, rng io.Reader, admit func(identity.NodeID) error) (Result, []byte, error) {
 	if err := checkArgs(key, binding); err != nil {
 		return Result{}, nil, err
 	}
@@ -183,6 +195,11 @@ func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding [
 	}
 	if err := checkStatic(id, hs.PeerStatic()); err != nil {
 		return Result{}, nil, err
+	}
+	if admit != nil {
+		if err := admit(id); err != nil {
+			return Result{}, nil, fmt.Errorf("%w: %s: %w", ErrRefused, id, err)
+		}
 	}
 	msg2, err := writeMessage(hs, key, "message 2")
 	if err != nil {

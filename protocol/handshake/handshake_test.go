@@ -683,3 +683,49 @@ func BenchmarkHandshake(b *testing.B) {
 		c2.Close()
 	}
 }
+
+// A refused initiator is told nothing: the responder reads message 1,
+// learns the initiator's key, asks admit, and writes no message 2.
+func TestRespondAdmittingRefusesBeforeMessage2(t *testing.T) {
+	checkGoroutines(t)
+	ik, rk := newKey(t), newKey(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c1, c2 := net.Pipe()
+	banned := errors.New("banned")
+	var asked identity.NodeID
+	done := make(chan error, 1)
+	go func() {
+		defer c2.Close()
+		_, err := RespondAdmitting(ctx, c2, rk, testBinding(1), func(id identity.NodeID) error {
+			asked = id
+			return banned
+		})
+		done <- err
+	}()
+	_, ierr := Initiate(ctx, c1, ik, rk.ID(), testBinding(1))
+	c1.Close()
+	rerr := <-done
+	wantErr(t, "responder", rerr, ErrRefused)
+	wantErr(t, "responder", rerr, banned)
+	if asked != ik.ID() {
+		t.Fatalf("admit was asked about %s, want the initiator %s", asked, ik.ID())
+	}
+	// The initiator saw the connection end without a message 2.
+	wantErr(t, "initiator", ierr, ErrHandshakeClosed)
+
+	// An admitted initiator completes as with Respond.
+	c3, c4 := net.Pipe()
+	go func() {
+		defer c4.Close()
+		_, err := RespondAdmitting(ctx, c4, rk, testBinding(1), func(identity.NodeID) error { return nil })
+		done <- err
+	}()
+	if _, err := Initiate(ctx, c3, ik, rk.ID(), testBinding(1)); err != nil {
+		t.Fatal(err)
+	}
+	c3.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -113,7 +113,7 @@ func generateVectors(t *testing.T) vectorFile {
 	)
 	wg.Go(func() {
 		defer c2.Close()
-		_, rHash, respErr = respond(context.Background(), r2, rk, bind, bytes.NewReader(unhex(t, vecResponderEphemeral)))
+		_, rHash, respErr = respond(context.Background(), r2, rk, bind, bytes.NewReader(unhex(t, vecResponderEphemeral)), nil)
 	})
 	_, iHash, err := initiate(context.Background(), r1, ik, rk.ID(), bind, bytes.NewReader(unhex(t, vecInitiatorEphemeral)))
 	c1.Close()
@@ -197,7 +197,7 @@ func replayResponder(t *testing.T, v vectorFile) {
 		io.Writer
 	}{bytes.NewReader(unhex(t, v.Frame1)), &out}
 	res, hash, err := respond(context.Background(), rw, vectorKey(t, v.Responder.Seed), unhex(t, v.Binding),
-		bytes.NewReader(unhex(t, v.Responder.EphemeralPrivate)))
+		bytes.NewReader(unhex(t, v.Responder.EphemeralPrivate)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
