@@ -188,6 +188,7 @@ func (n *Node) open() error {
 	tcfg.IdleTimeout = n.cfg.IdleTimeout
 	tcfg.Logger = log.With("part", "transport")
 	tcfg.Admit = n.gossip.Banned
+	tcfg.Rank = n.rank
 	tcfg.OnPeer = n.onPeer
 	tcfg.OnPeerGone = n.onPeerGone
 	tcfg.OnDatagram = n.onDatagram

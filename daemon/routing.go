@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/store"
@@ -89,6 +90,23 @@ func (n *Node) dialCandidates(max int, skip func(identity.NodeID) bool) []identi
 		return nil
 	})
 	return out
+}
+
+// rank is how much the node relies on peer id, for the transport's
+// inbound slots: bootstrap nodes most, then relays and nodes that served
+// us a fetch; a peer's penalties count against it. Strangers rank 0.
+func (n *Node) rank(id identity.NodeID) int {
+	r := 0
+	if slices.ContainsFunc(n.cfg.Bootstrap, func(a identity.Addr) bool { return a.ID == id }) {
+		r += 100
+	}
+	if na, _, ok := n.store.Node(id); ok && na.Kind == wire.KindRelay {
+		r += 50
+	}
+	if n.replica.ServedUs(id) {
+		r += 30
+	}
+	return r - n.gossip.Score(id)
 }
 
 func (n *Node) aliasOf(id identity.NodeID) string {

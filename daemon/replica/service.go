@@ -109,6 +109,7 @@ type Service struct {
 	syncing  map[identity.RepoID]*syncCall
 	workRefs map[identity.RepoID][]gitstore.Ref // last refs seen in each watched working repository
 	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
+	served   map[identity.NodeID]time.Time      // holders that served a fetch, and when
 	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
 }
 
@@ -155,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 		syncing:  map[identity.RepoID]*syncCall{},
 		workRefs: map[identity.RepoID][]gitstore.Ref{},
 		failed:   map[identity.NodeID]time.Time{},
+		served:   map[identity.NodeID]time.Time{},
 		lastSeq:  map[identity.RepoID]uint64{},
 	}
 	if err := s.loadStates(); err != nil {

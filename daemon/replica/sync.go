@@ -111,6 +111,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		}
 		s.mu.Lock()
 		delete(s.failed, h)
+		s.served[h] = time.Now()
 		s.mu.Unlock()
 		res.Bytes += fr.Bytes
 		if fr.Namespaces > 0 {
@@ -163,6 +164,19 @@ func (s *Service) rankHolders(repo identity.RepoID, prefer identity.NodeID) []id
 	}
 	slices.SortStableFunc(holders, func(a, b identity.NodeID) int { return rank(a) - rank(b) })
 	return holders
+}
+
+// servedRecently is how long a holder that served a fetch counts as one
+// this node replicates from.
+const servedRecently = 24 * time.Hour
+
+// ServedUs reports whether id served this node a fetch in the last day:
+// a peer worth keeping a connection slot for.
+func (s *Service) ServedUs(id identity.NodeID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.served[id]
+	return ok && time.Since(t) < servedRecently
 }
 
 func (s *Service) holderFailed(id identity.NodeID) {

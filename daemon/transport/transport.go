@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -70,14 +71,26 @@ type Config struct {
 
 	MaxInbound       int           // peers that dialled us; default 64
 	MaxOutbound      int           // peers we dialled; default 32
-	HandshakeTimeout time.Duration // QUIC + Noise; default 10s
+	HandshakeTimeout time.Duration // QUIC + Noise of a dial; QUIC of an accepted connection; default 10s
 	KeepAlive        time.Duration // QUIC keep-alive period; default 5s
 	IdleTimeout      time.Duration // a silent connection is dead after this; default 20s
 
+	// Admission of connections that strangers open (spec/node.md §1.2).
+	Limits Limits
+
 	Logger *slog.Logger
 
-	// Admit, if set, may refuse a peer after its handshake (e.g. a ban).
+	// Admit, if set, may refuse a peer that dials us (e.g. a ban). It is
+	// asked as soon as the first Noise message proves the peer's key,
+	// before we answer anything.
 	Admit func(id identity.NodeID) error
+	// Rank, if set, says how useful a peer is: 0 for a stranger, more for a
+	// node we rely on (a bootstrap node, a relay, one we replicate from),
+	// less for one that misbehaved. Inbound slots beyond MaxInbound −
+	// Limits.ReservedInbound go only to peers ranked above 0, and a full
+	// node makes room for a newcomer by dropping its lowest-ranked inbound
+	// peer if that ranks below the newcomer.
+	Rank func(id identity.NodeID) int
 	// Handlers. Each is called from the peer's own goroutines; the stream
 	// handlers own the stream. OnPeer runs before any stream is dispatched.
 	OnPeer      func(p *Peer)
@@ -95,6 +108,7 @@ func DefaultConfig(key *identity.Key, listen string) Config {
 		HandshakeTimeout: 10 * time.Second,
 		KeepAlive:        5 * time.Second,
 		IdleTimeout:      20 * time.Second,
+		Limits:           DefaultLimits(),
 	}
 }
 
@@ -111,9 +125,11 @@ type Transport struct {
 	closing chan struct{} // closed when Serve begins to shut down
 	wg      sync.WaitGroup
 
+	quicInFlight atomic.Int64 // inbound QUIC handshakes not yet accepted
+
 	mu       sync.Mutex
 	peers    map[identity.NodeID]*Peer
-	inbound  int // registered + handshaking inbound connections
+	pending  map[*quic.Conn]*pendingConn // inbound, past QUIC, in the Noise handshake
 	outbound int
 	dialing  map[identity.NodeID]*dialCall
 	closed   bool
@@ -150,6 +166,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = d.IdleTimeout
 	}
+	cfg.Limits.fill(cfg.MaxInbound)
 	laddr, err := net.ResolveUDPAddr("udp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
@@ -167,8 +184,8 @@ func New(cfg Config) (*Transport, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		udp:     udp,
-		tr:      &quic.Transport{Conn: udp},
 		peers:   map[identity.NodeID]*Peer{},
+		pending: map[*quic.Conn]*pendingConn{},
 		dialing: map[identity.NodeID]*dialCall{},
 		tlsS: &tls.Config{
 			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
@@ -189,6 +206,7 @@ func New(cfg Config) (*Transport, error) {
 			MaxIncomingUniStreams: 256,
 		},
 	}
+	t.tr = &quic.Transport{Conn: udp, VerifySourceAddress: t.needRetry, ConnContext: t.quicAdmit}
 	t.closing = make(chan struct{})
 	return t, nil
 }
@@ -264,31 +282,19 @@ func (t *Transport) acceptLoop(ctx context.Context, ln *quic.Listener) {
 		if err != nil {
 			return
 		}
-		t.mu.Lock()
-		full := t.inbound >= t.cfg.MaxInbound
-		if !full {
-			t.inbound++
-		}
-		t.mu.Unlock()
-		if full {
-			t.log.Debug("refusing inbound connection: limit reached", "remote", conn.RemoteAddr())
-			conn.CloseWithError(CodeBusy, "too many peers")
-			continue
-		}
+		quicAccepted(conn)
+		t.addPending(conn)
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			p, fresh, err := t.respond(ctx, conn)
-			if err != nil || !fresh {
-				t.mu.Lock()
-				t.inbound--
-				t.mu.Unlock()
-				if err != nil {
-					t.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr(), "err", err)
-				}
-				return
+			t.dropPending(conn)
+			if err != nil {
+				t.log.Debug("inbound handshake failed", "remote", conn.RemoteAddr(), "err", err)
 			}
-			t.run(p)
+			if err == nil && fresh {
+				t.run(p)
+			}
 		}()
 	}
 }
@@ -303,7 +309,7 @@ func binding(conn *quic.Conn) ([]byte, error) {
 }
 
 func (t *Transport) respond(ctx context.Context, conn *quic.Conn) (*Peer, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Limits.NoiseTimeout)
 	defer cancel()
 	fail := func(err error) (*Peer, bool, error) {
 		conn.CloseWithError(CodeHandshake, "handshake failed")
@@ -317,19 +323,20 @@ func (t *Transport) respond(ctx context.Context, conn *quic.Conn) (*Peer, bool, 
 	if err != nil {
 		return fail(err)
 	}
-	res, err := handshake.Respond(ctx, st, t.cfg.Key, b)
-	if err != nil {
+	res, err := handshake.RespondAdmitting(ctx, st, t.cfg.Key, b, t.admit)
+	switch {
+	case errors.Is(err, ErrFull):
+		conn.CloseWithError(CodeBusy, "too many peers")
+		return nil, false, err
+	case errors.Is(err, handshake.ErrRefused):
+		conn.CloseWithError(CodeRefused, "refused")
+		return nil, false, err
+	case err != nil:
 		return fail(err)
 	}
 	st.Close()
 	if res.Peer == t.ID() {
 		return fail(ErrSelf)
-	}
-	if t.cfg.Admit != nil {
-		if err := t.cfg.Admit(res.Peer); err != nil {
-			conn.CloseWithError(CodeRefused, err.Error())
-			return nil, false, err
-		}
 	}
 	return t.register(&Peer{ID: res.Peer, conn: conn, Outbound: false, Remote: conn.RemoteAddr(), ConnectedAt: time.Now()})
 }
@@ -482,8 +489,6 @@ func (t *Transport) run(p *Peer) {
 		t.mu.Lock()
 		if p.Outbound {
 			t.outbound--
-		} else {
-			t.inbound--
 		}
 		current := t.peers[p.ID] == p
 		if current {
