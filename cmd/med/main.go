@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
 	replicate := fs.String("replicate", defaults.Replicate, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
+	minFree := sizeFlag(defaults.MinFree)
+	fs.Var(&minFree, "min-free", "free space to keep on the root's filesystem, e.g. 2GiB (default 5 % of it, at most 1GiB, at least 32MiB)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -101,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg := daemon.DefaultConfig(rootDir)
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
+	cfg.MinFree = int64(minFree)
 	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
 		fmt.Fprintf(stderr, "med: --replicate %q: want all or none\n", *replicate)
 		return 2
@@ -146,4 +151,31 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// sizeFlag is a byte count written with an optional unit: 1048576, 512KiB,
+// 64MiB, 2GiB, 1TiB (K, M, G, T, and KB, MB, GB, TB mean the same powers of
+// 1024). 0 means the default.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string {
+	if *s == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*s), 10)
+}
+
+func (s *sizeFlag) Type() string { return "size" }
+
+func (s *sizeFlag) Set(v string) error {
+	num := strings.TrimRight(v, "KMGTiB")
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KiB": 10, "M": 20, "MB": 20, "MiB": 20,
+		"G": 30, "GB": 30, "GiB": 30, "T": 40, "TB": 40, "TiB": 40}
+	sh, ok := shift[v[len(num):]]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64>>sh {
+		return fmt.Errorf("%q is not a size like 512MiB or 2GiB", v)
+	}
+	*s = sizeFlag(n << sh)
+	return nil
 }
