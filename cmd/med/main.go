@@ -80,22 +80,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "med: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "med: --log-level %q: want debug, info, warn or error\n", *logLevel)
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 2
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	switch *logFormat {
-	case "text":
-	case "json":
-		handler = slog.NewJSONHandler(stderr, opts)
-	default:
-		fmt.Fprintf(stderr, "med: --log-format %q: want text or json\n", *logFormat)
-		return 2
-	}
-	log := slog.New(handler)
 
 	rootDir, err := identity.ResolveRoot(firstNonEmpty(*root, getenv(identity.RootEnv)))
 	if err != nil {
@@ -111,16 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	cfg.Replicate = *replicate
-	for _, b := range *bootstrap {
-		// Accept a comma-separated list too, as some shells and scripts pass one.
-		for _, s := range strings.Split(b, ",") {
-			a, err := identity.ParseAddr(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
-				return 2
-			}
-			cfg.Bootstrap = append(cfg.Bootstrap, a)
-		}
+	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
+		fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
+		return 2
 	}
 	if err := identity.CheckHostPort(*listen); err != nil && !strings.HasSuffix(*listen, ":0") {
 		fmt.Fprintf(stderr, "med: --listen %q: %v\n", *listen, err)
@@ -142,6 +124,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 1
 	}
 	return 0
+}
+
+// newLogger makes med's logger on stderr from --log-level and --log-format.
+func newLogger(stderr io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// parseBootstrap parses the --bootstrap values; each may also be a
+// comma-separated list, as some shells and scripts pass one.
+func parseBootstrap(values []string) ([]identity.Addr, error) {
+	var addrs []identity.Addr
+	for _, b := range values {
+		for _, s := range strings.Split(b, ",") {
+			a, err := identity.ParseAddr(strings.TrimSpace(s))
+			if err != nil {
+				return nil, err
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, nil
 }
 
 func firstNonEmpty(s ...string) string {
