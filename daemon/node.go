@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
 	"github.com/megaengine/megaengine/daemon/replica"
@@ -46,6 +46,7 @@ type Config struct {
 	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default and maximum wire.MaxPackSize
+	MinFree        int64         // bytes kept free on the root's filesystem; 0: diskspace.DefaultFloor (5 %, at most 1 GiB, at least 32 MiB)
 	GitBin         string        // the git binary; default "git" on PATH
 
 	GossipRate  float64 // envelopes per second accepted from one peer; default 100
@@ -90,6 +91,8 @@ func (c *Config) validate() error {
 		return errors.New("config: no listen address")
 	case c.TargetPeers < 0:
 		return fmt.Errorf("config: target peers %d is negative", c.TargetPeers)
+	case c.MinFree < 0:
+		return fmt.Errorf("config: free-space floor %d is negative", c.MinFree)
 	case c.MaxPackSize < 0 || c.MaxPackSize > wire.MaxPackSize:
 		return fmt.Errorf("config: pack budget %d outside 0..%d", c.MaxPackSize, int64(wire.MaxPackSize))
 	case c.Replicate != ReplicateAll && c.Replicate != ReplicateNone:
@@ -108,6 +111,7 @@ type Node struct {
 	key     *identity.Key
 	git     *gitstore.Runner
 	store   *store.Store
+	disk    *diskspace.Guard
 	tr      *transport.Transport
 	dialer  *transport.Dialer
 	gossip  *gossip.Engine
@@ -125,9 +129,10 @@ type Node struct {
 // ErrDaemonRunning is returned by New when another daemon uses the root.
 var ErrDaemonRunning = rpc.ErrDaemonRunning
 
-// New prepares a node: identity (created if missing), control socket,
-// routing database, replication and the bound UDP socket. Nothing runs
-// until Serve.
+// New prepares a node: root (created if missing, refused if others may
+// enter it), identity (created if missing), control socket, free-space
+// guard and reserve, routing database, replication and the bound UDP
+// socket. Nothing runs until Serve.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -136,20 +141,32 @@ func New(cfg Config) (*Node, error) {
 	if err := git.CheckVersion(context.Background()); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
-		return nil, fmt.Errorf("creating root: %w", err)
+	// Refuse a socket path the kernel cannot bind before making anything
+	// in the root.
+	sock := rpc.SocketPath(cfg.Root)
+	if l, max := len(sock), rpc.MaxSocketPathLen(); l > max {
+		return nil, fmt.Errorf("%w: socket path %s is %d bytes, longer than the %d a unix socket allows; use a shorter --root",
+			rpc.ErrSocketPath, sock, l, max)
+	}
+	if err := identity.PrepareRoot(cfg.Root); err != nil {
+		return nil, err
 	}
 	key, _, err := identity.LoadOrCreateKey(cfg.Root)
 	if err != nil {
 		return nil, err
 	}
 	// The socket first: it tells a second daemon on this root to stop before
-	// it touches the database.
-	ln, err := rpc.Listen(rpc.SocketPath(cfg.Root))
+	// it touches the reserve or the database.
+	ln, err := rpc.Listen(sock)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, key: key, git: git, rpcLn: ln, events: newBroker(), known: map[identity.NodeID]bool{}}
+	disk, err := diskspace.New(diskspace.Config{Dir: cfg.Root, Floor: uint64(cfg.MinFree), Log: cfg.Logger.With("part", "disk")})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, key: key, git: git, rpcLn: ln, disk: disk, events: newBroker(), known: map[identity.NodeID]bool{}}
 	if err := n.open(); err != nil {
 		if n.store != nil {
 			n.store.Close()
@@ -167,6 +184,7 @@ func (n *Node) open() error {
 	if n.store, err = store.Open(filepath.Join(n.cfg.Root, "db"), log.With("part", "badger")); err != nil {
 		return err
 	}
+	n.store.GuardWrites(n.disk.Check)
 	if err := n.loadKnown(); err != nil {
 		return err
 	}
@@ -212,6 +230,16 @@ func (n *Node) Addr() identity.Addr {
 	return identity.Addr{ID: n.ID(), HostPort: n.tr.LocalAddr().String()}
 }
 
+// DiskState is the free-space guard's last reading of the root's
+// filesystem: free bytes, the floor, and whether new data is refused.
+func (n *Node) DiskState() diskspace.State { return n.disk.State() }
+
+// DiskLow returns an error wrapping diskspace.ErrLow while the root's
+// filesystem is below the floor (nil otherwise). It reads the free space
+// at most once per diskspace.CheckInterval, so it may be called before
+// every write.
+func (n *Node) DiskLow() error { return n.disk.Check() }
+
 // SocketPath is the control socket.
 func (n *Node) SocketPath() string { return rpc.SocketPath(n.cfg.Root) }
 
@@ -223,7 +251,8 @@ type service struct {
 
 // Serve runs the node until ctx is done or a service fails, then shuts
 // down cleanly: the control socket is removed, connections are closed with
-// a reason, background work is waited for, the database is closed.
+// a reason, background work is waited for, the disk reserve is deleted to
+// make room for the database's final flush, the database is closed.
 func (n *Node) Serve(ctx context.Context) error {
 	n.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
@@ -235,6 +264,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		{"replica", n.replica.Serve},
 		{"dialer", n.dialer.Serve},
 		{"routing", n.expireNodes},
+		{"disk", n.disk.Serve},
 		{"rpc", func(ctx context.Context) error { return srv.Serve(ctx, n.rpcLn) }},
 	}
 	if err := n.announceSelf(); err != nil {
@@ -264,5 +294,5 @@ func (n *Node) Serve(ctx context.Context) error {
 	for err := range errs {
 		all = append(all, err)
 	}
-	return errors.Join(append(all, n.store.Close())...)
+	return errors.Join(append(all, n.disk.Release(), n.store.Close())...)
 }

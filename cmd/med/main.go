@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
 	replicate := fs.String("replicate", defaults.Replicate, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
+	minFree := sizeFlag(defaults.MinFree)
+	fs.Var(&minFree, "min-free", "free space to keep on the root's filesystem, e.g. 2GiB (default 5 % of it, at most 1GiB, at least 32MiB)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -76,22 +80,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "med: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "med: --log-level %q: want debug, info, warn or error\n", *logLevel)
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 2
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	switch *logFormat {
-	case "text":
-	case "json":
-		handler = slog.NewJSONHandler(stderr, opts)
-	default:
-		fmt.Fprintf(stderr, "med: --log-format %q: want text or json\n", *logFormat)
-		return 2
-	}
-	log := slog.New(handler)
 
 	rootDir, err := identity.ResolveRoot(firstNonEmpty(*root, getenv(identity.RootEnv)))
 	if err != nil {
@@ -101,21 +94,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg := daemon.DefaultConfig(rootDir)
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
+	cfg.MinFree = int64(minFree)
 	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
 		fmt.Fprintf(stderr, "med: --replicate %q: want all or none\n", *replicate)
 		return 2
 	}
 	cfg.Replicate = *replicate
-	for _, b := range *bootstrap {
-		// Accept a comma-separated list too, as some shells and scripts pass one.
-		for _, s := range strings.Split(b, ",") {
-			a, err := identity.ParseAddr(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
-				return 2
-			}
-			cfg.Bootstrap = append(cfg.Bootstrap, a)
-		}
+	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
+		fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
+		return 2
 	}
 	if err := identity.CheckHostPort(*listen); err != nil && !strings.HasSuffix(*listen, ":0") {
 		fmt.Fprintf(stderr, "med: --listen %q: %v\n", *listen, err)
@@ -139,6 +126,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return 0
 }
 
+// newLogger makes med's logger on stderr from --log-level and --log-format.
+func newLogger(stderr io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// parseBootstrap parses the --bootstrap values; each may also be a
+// comma-separated list, as some shells and scripts pass one.
+func parseBootstrap(values []string) ([]identity.Addr, error) {
+	var addrs []identity.Addr
+	for _, b := range values {
+		for _, s := range strings.Split(b, ",") {
+			a, err := identity.ParseAddr(strings.TrimSpace(s))
+			if err != nil {
+				return nil, err
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, nil
+}
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
@@ -146,4 +165,31 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// sizeFlag is a byte count written with an optional unit: 1048576, 512KiB,
+// 64MiB, 2GiB, 1TiB (K, M, G, T, and KB, MB, GB, TB mean the same powers of
+// 1024). 0 means the default.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string {
+	if *s == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*s), 10)
+}
+
+func (s *sizeFlag) Type() string { return "size" }
+
+func (s *sizeFlag) Set(v string) error {
+	num := strings.TrimRight(v, "KMGTiB")
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KiB": 10, "M": 20, "MB": 20, "MiB": 20,
+		"G": 30, "GB": 30, "GiB": 30, "T": 40, "TB": 40, "TiB": 40}
+	sh, ok := shift[v[len(num):]]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64>>sh {
+		return fmt.Errorf("%q is not a size like 512MiB or 2GiB", v)
+	}
+	*s = sizeFlag(n << sh)
+	return nil
 }

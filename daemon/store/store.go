@@ -41,9 +41,17 @@ type Announcement = gossip.Announcement
 
 // Store is the routing-table database. Its methods are safe for concurrent use.
 type Store struct {
-	db  *badger.DB
-	log *slog.Logger
+	db    *badger.DB
+	log   *slog.Logger
+	guard func() error // refuses writes while the disk is low; nil: never
 }
+
+// GuardWrites makes every write (Put, Touch, the repository records) call
+// check first and fail with its error: the node passes its free-space
+// guard, because Badger faults instead of failing on a full disk. Deletes
+// are not guarded: they are what frees space. Call it before the store is
+// used concurrently.
+func (s *Store) GuardWrites(check func() error) { s.guard = check }
 
 // Options returns Badger options sized for a small daemon: the defaults
 // reserve hundreds of MB under load, these stay near 150 MB at worst.
@@ -164,8 +172,14 @@ func (s *Store) Put(a Announcement) (stored bool, err error) {
 	return stored, err
 }
 
-// update runs fn in a read-write transaction, retrying on conflicts.
+// update runs fn in a read-write transaction, retrying on conflicts. It
+// asks the write guard first.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if s.guard != nil {
+		if err := s.guard(); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
 	for range 16 {
 		err := s.db.Update(fn)
 		if !errors.Is(err, badger.ErrConflict) {

@@ -225,3 +225,38 @@ func TestRepoTables(t *testing.T) {
 		t.Fatalf("%d signed refs, %d states", n, states)
 	}
 }
+
+func TestGuardWritesRefusesWhileLow(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	full := errors.New("disk space low: test")
+	var low bool
+	s.GuardWrites(func() error {
+		if low {
+			return full
+		}
+		return nil
+	})
+	a := newID(t)
+	if _, err := s.Put(Announcement{Type: 1, Origin: a, Timestamp: 1, Raw: []byte("one")}); err != nil {
+		t.Fatal(err)
+	}
+	low = true
+	if stored, err := s.Put(Announcement{Type: 1, Origin: a, Timestamp: 2, Raw: []byte("two")}); !errors.Is(err, full) || stored {
+		t.Fatalf("Put while low = %v, %v; want the guard's error", stored, err)
+	}
+	if err := s.Touch(a, time.Now()); !errors.Is(err, full) {
+		t.Fatalf("Touch while low = %v", err)
+	}
+	if got, _, _ := s.Get(1, nil, a); string(got.Raw) != "one" {
+		t.Fatalf("stored %q while low", got.Raw)
+	}
+	// Reads and deletes still work: expiry is what frees space.
+	if gone, err := s.Expire(time.Now().Add(time.Hour)); err != nil || len(gone) != 1 {
+		t.Fatalf("Expire while low = %v, %v", gone, err)
+	}
+	low = false
+	if stored, err := s.Put(Announcement{Type: 1, Origin: a, Timestamp: 3, Raw: []byte("three")}); err != nil || !stored {
+		t.Fatalf("Put after space came back = %v, %v", stored, err)
+	}
+}

@@ -343,3 +343,65 @@ func TestTextMarshal(t *testing.T) {
 		t.Fatal("bad did accepted in JSON")
 	}
 }
+
+func TestLoadKeyNamesTheProblem(t *testing.T) {
+	root := t.TempDir()
+	// A directory where the key belongs: said so, not a mode complaint.
+	if err := os.Mkdir(KeyPath(root), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadKey(root)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") || strings.Contains(err.Error(), "mode") || !strings.Contains(err.Error(), KeyPath(root)) {
+		t.Fatalf("LoadKey with a directory at %s: %v", KeyPath(root), err)
+	}
+	if _, _, err := LoadOrCreateKey(root); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("LoadOrCreateKey with a directory at the key: %v", err)
+	}
+	if err := os.Remove(KeyPath(root)); err != nil {
+		t.Fatal(err)
+	}
+	// A corrupt key file: the error names it.
+	for name, content := range map[string]string{
+		"not pem": "hello",
+		"bad der": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+	} {
+		if err := os.WriteFile(KeyPath(root), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadKey(root); err == nil || !strings.Contains(err.Error(), KeyPath(root)) {
+			t.Errorf("%s: LoadKey = %v, want an error naming %s", name, err, KeyPath(root))
+		}
+	}
+}
+
+func TestPrepareRoot(t *testing.T) {
+	// Created when missing, with its parents, mode 0700.
+	root := filepath.Join(t.TempDir(), "a", "root")
+	if err := PrepareRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(root); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("created root: %v, %v", st, err)
+	}
+	if err := PrepareRoot(root); err != nil {
+		t.Fatalf("existing 0700 root: %v", err)
+	}
+	// Group or others may enter: refused, with the fix named.
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o701} {
+		if err := os.Chmod(root, mode); err != nil {
+			t.Fatal(err)
+		}
+		err := PrepareRoot(root)
+		if err == nil || !strings.Contains(err.Error(), "chmod 700 "+root) {
+			t.Errorf("root mode %#o: %v", mode, err)
+		}
+	}
+	// A file where the root should be.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrepareRoot(file); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("root is a file: %v", err)
+	}
+}

@@ -47,7 +47,8 @@ func ResolveRoot(flag string) (string, error) {
 func KeyPath(root string) string { return filepath.Join(root, KeyFileName) }
 
 // LoadKey reads root's identity file. It refuses a file that group or others
-// may read, and returns an error wrapping ErrNoKey if there is none.
+// may read, and returns an error wrapping ErrNoKey if there is none. Every
+// error names the file.
 func LoadKey(root string) (*Key, error) {
 	path := KeyPath(root)
 	f, err := os.Open(path)
@@ -62,32 +63,59 @@ func LoadKey(root string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening identity: %w", err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("identity file %s has mode %#o and others may read it; refusing to use it (fix: chmod 600 %s)", path, st.Mode().Perm(), path)
-	}
-	if !st.Mode().IsRegular() || st.Size() > maxKeyFileSize {
+	switch {
+	case st.IsDir():
+		return nil, fmt.Errorf("identity file %s is a directory, not a key file; move it away to create a new identity", path)
+	case !st.Mode().IsRegular() || st.Size() > maxKeyFileSize:
 		return nil, fmt.Errorf("identity file %s is not a regular file of at most %d bytes", path, maxKeyFileSize)
+	case st.Mode().Perm()&0o077 != 0:
+		return nil, fmt.Errorf("identity file %s has mode %#o and others may read it; refusing to use it (fix: chmod 600 %s)", path, st.Mode().Perm(), path)
 	}
 	data := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, fmt.Errorf("reading identity %s: %w", path, err)
 	}
-	return ParseKeyPEM(data)
+	k, err := ParseKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// PrepareRoot makes root (mode 0700, with its parents) if it is missing, and
+// refuses a root that is not a directory or that group or others may enter:
+// it holds the private key and the control socket. The error names the
+// directory and the fix.
+func PrepareRoot(root string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("creating root: %w", err)
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("checking root: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("root %s is not a directory", root)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("root %s has mode %#o and group or others may enter it; refusing to use it (fix: chmod 700 %s)", root, perm, root)
+	}
+	return nil
 }
 
 // ParseKeyPEM decodes a PKCS#8 PEM Ed25519 private key.
 func ParseKeyPEM(data []byte) (*Key, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, errors.New("identity file is not a PEM \"PRIVATE KEY\" block")
+		return nil, errors.New("not a PEM \"PRIVATE KEY\" block")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("parsing identity: %w", err)
+		return nil, fmt.Errorf("parsing PKCS#8 key: %w", err)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("identity key is a %T, want ed25519", k)
+		return nil, fmt.Errorf("key is a %T, want ed25519", k)
 	}
 	return KeyFromPrivate(priv)
 }
