@@ -197,7 +197,7 @@ func (n *Node) open() error {
 		Announce:    func(ra *wire.RepoAnnouncement) error { _, err := n.gossip.Publish(ra); return err },
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
-		MaxPackSize: n.cfg.MaxPackSize,
+		MaxPackSize: n.cfg.MaxPackSize, DiskLow: n.DiskLow,
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 	n.mu.Lock()
 	known := len(n.known)
 	n.mu.Unlock()
+	ds := n.DiskState()
 	return rpc.NodeInfo{
 		DID:             n.ID().String(),
 		Alias:           n.cfg.Alias,
@@ -47,6 +48,7 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 		Socket:          n.SocketPath(),
 		Peers:           len(n.tr.Peers()),
 		KnownNodes:      known,
+		Disk:            rpc.DiskInfo{FreeBytes: ds.Free, TotalBytes: ds.Total, FloorBytes: ds.Floor, Low: ds.Low},
 	}, nil
 }
 

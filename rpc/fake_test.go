@@ -76,6 +76,7 @@ func fixtureInfo() NodeInfo {
 		Socket:          "/home/alice/.megaengine/med.sock",
 		Peers:           2,
 		KnownNodes:      4,
+		Disk:            DiskInfo{FreeBytes: 52613349376, TotalBytes: 250438021120, FloorBytes: 1 << 30},
 	}
 }
 

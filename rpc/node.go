@@ -48,6 +48,21 @@ type NodeInfo struct {
 	Peers int `json:"peers"`
 	// KnownNodes is the number of nodes in the routing table.
 	KnownNodes int `json:"known_nodes"`
+	// Disk is the free space of the node's root.
+	Disk DiskInfo `json:"disk"`
+}
+
+// DiskInfo is the free space of the node's root filesystem, as the node's
+// free-space guard last read it.
+type DiskInfo struct {
+	// FreeBytes and TotalBytes are the filesystem's free and total bytes.
+	FreeBytes  uint64 `json:"free_bytes"`
+	TotalBytes uint64 `json:"total_bytes"`
+	// FloorBytes is the free space below which the node accepts no new
+	// objects or announcements from the network.
+	FloorBytes uint64 `json:"floor_bytes"`
+	// Low is true while the free space is below the floor.
+	Low bool `json:"low"`
 }
 
 // Peer is a connected node, an element of node.peers' result and the result

@@ -81,6 +81,11 @@ func runNodeStatus(ctx context.Context, e *env, c *rpc.Client, _ []string) error
 		fmt.Fprintf(tw, "peers:\t%d\n", info.Peers)
 		fmt.Fprintf(tw, "known nodes:\t%d\n", info.KnownNodes)
 		fmt.Fprintf(tw, "root:\t%s\n", info.Root)
+		disk := fmt.Sprintf("%s free of %s", humanBytes(int64(info.Disk.FreeBytes)), humanBytes(int64(info.Disk.TotalBytes)))
+		if info.Disk.Low {
+			disk += fmt.Sprintf(" — LOW: below the floor of %s, the node accepts no new objects or announcements", humanBytes(int64(info.Disk.FloorBytes)))
+		}
+		fmt.Fprintf(tw, "disk:\t%s\n", disk)
 		tw.Flush()
 	})
 }

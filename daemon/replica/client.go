@@ -55,6 +55,9 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
+	if err := s.cfg.DiskLow(); err != nil {
+		return res, errorf(ErrTooLarge, "not fetching %s: %w", repo, err)
+	}
 
 	bare, known, err := s.request(ctx, st, repo)
 	if err != nil {
@@ -188,6 +191,9 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 		case wire.FramePack:
 			if received+int64(len(payload)) > s.cfg.MaxPackSize {
 				return received, finish(errorf(ErrTooLarge, "the holder sent more than the pack budget of %d bytes", s.cfg.MaxPackSize))
+			}
+			if err := s.cfg.DiskLow(); err != nil {
+				return received, finish(errorf(ErrTooLarge, "cut the transfer: %w", err))
 			}
 			if indexed == nil {
 				indexed = make(chan error, 1)

@@ -271,3 +271,27 @@ func equalRefs(a, b []gitstore.Ref) bool {
 	}
 	return true
 }
+
+// Below the free-space floor no object from the network is taken: a fetch
+// that starts then is refused, one under way is cut, and nothing is left.
+func TestFetchRefusedWhileDiskLow(t *testing.T) {
+	low := errors.New("disk space low")
+	var frames int
+	owner, client, repo, _ := pair(t, 300<<10, func(c *Config) {
+		c.DiskLow = func() error {
+			frames++
+			if frames > 3 { // the space runs out during the transfer
+				return low
+			}
+			return nil
+		}
+	})
+	if _, err := fetch(t, client, owner, repo); !errors.Is(err, low) || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("fetch while the disk runs low: %v", err)
+	}
+	untouched(t, client, repo)
+	if _, err := fetch(t, client, owner, repo); !errors.Is(err, low) {
+		t.Fatalf("fetch with the disk low: %v", err)
+	}
+	untouched(t, client, repo)
+}

@@ -65,6 +65,9 @@ type Config struct {
 	Announce func(ra *wire.RepoAnnouncement) error
 	// OnMisbehave is told of a peer that broke the fetch protocol.
 	OnMisbehave func(peer identity.NodeID, reason string)
+	// DiskLow, if set, returns an error while the disk is below the node's
+	// free-space floor: then no object from the network is accepted.
+	DiskLow func() error
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
 	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
@@ -144,6 +147,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DiskLow == nil {
+		cfg.DiskLow = func() error { return nil }
 	}
 	if cfg.OnMisbehave == nil {
 		cfg.OnMisbehave = func(identity.NodeID, string) {}
