@@ -33,6 +33,15 @@ const (
 	// stops reading for this long (a stuck event subscriber) is disconnected.
 	WriteTimeout = 30 * time.Second
 
+	// MessageTimeout bounds reading one message once its first byte came: a
+	// client that sends half a message and stalls gets an error answer and
+	// is disconnected. Between messages a connection may idle forever.
+	MessageTimeout = 10 * time.Second
+
+	// MaxConnections bounds the control socket's open connections; one more
+	// gets a CodeUnavailable error and is closed.
+	MaxConnections = 64
+
 	// maxHeaderLine and maxHeaders bound the Content-Length header block.
 	maxHeaderLine = 1024
 	maxHeaders    = 16
@@ -80,6 +89,7 @@ type stream struct {
 	max          int
 	server       bool
 	writeTimeout time.Duration
+	msgTimeout   time.Duration // server: MessageTimeout; 0 for none
 
 	mu      sync.Mutex // serialises writes; guards framing after detection
 	framing framing
@@ -104,7 +114,7 @@ var testHookDrain func()
 
 func newServerStream(conn net.Conn) *stream {
 	return &stream{conn: conn, r: bufio.NewReaderSize(conn, readBufferSize), max: MaxRequestSize,
-		server: true, writeTimeout: WriteTimeout, readerDone: make(chan struct{})}
+		server: true, writeTimeout: WriteTimeout, msgTimeout: MessageTimeout, readerDone: make(chan struct{})}
 }
 
 func newClientStream(conn net.Conn) *stream {
@@ -131,8 +141,13 @@ func (s *stream) readObject(v any) error {
 	for {
 		data, err := s.readFrame()
 		if err != nil {
-			if s.server && (errors.Is(err, errTooLarge) || errors.Is(err, errBadFrame)) {
+			var ne net.Error
+			switch {
+			case !s.server:
+			case errors.Is(err, errTooLarge) || errors.Is(err, errBadFrame):
 				s.writeError(nil, CodeInvalidRequest, err.Error())
+			case errors.As(err, &ne) && ne.Timeout():
+				s.writeError(nil, CodeInvalidRequest, fmt.Sprintf("incomplete message: the rest did not come within %v", s.msgTimeout))
 			}
 			return err
 		}
@@ -162,6 +177,10 @@ var errBadFrame = errors.New("bad Content-Length frame")
 func (s *stream) readFrame() ([]byte, error) {
 	if err := s.skipSpace(); err != nil {
 		return nil, err
+	}
+	if s.msgTimeout > 0 { // a message has begun: the rest must follow soon
+		s.conn.SetReadDeadline(time.Now().Add(s.msgTimeout))
+		defer s.conn.SetReadDeadline(time.Time{})
 	}
 	s.mu.Lock()
 	f := s.framing
@@ -256,13 +275,19 @@ func (s *stream) readHeaderFrame() ([]byte, error) {
 		if v > uint64(s.max) {
 			return nil, fmt.Errorf("%w: Content-Length %d is over %d", errTooLarge, v, s.max)
 		}
+		if length >= 0 {
+			return nil, fmt.Errorf("%w: more than one Content-Length header", errBadFrame)
+		}
 		length = int(v)
 	}
 	if length < 0 {
 		return nil, fmt.Errorf("%w: no Content-Length header", errBadFrame)
 	}
 	body := make([]byte, length)
-	if _, err := io.ReadFull(s.r, body); err != nil {
+	if n, err := io.ReadFull(s.r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: the body ended after %d of its %d bytes", errBadFrame, n, length)
+		}
 		return nil, err
 	}
 	return body, nil

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/megaengine/megaengine/internal/testutil"
 )
 
 // FuzzServerStream feeds arbitrary bytes to the server side of the framing:
@@ -243,6 +245,7 @@ func TestContentLengthFramingErrors(t *testing.T) {
 		{"missing", "Content-Type: x\r\n\r\n"},
 		{"no colon", "Content-Length 10\r\n\r\n"},
 		{"long header", "Content-Length: 1" + strings.Repeat("0", 2*maxHeaderLine) + "\r\n\r\n"},
+		{"two lengths", "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := ts.raw(t)
@@ -319,7 +322,8 @@ type readerConn struct {
 	written  []byte
 }
 
-func (c *readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *readerConn) Read(p []byte) (int, error)      { return c.r.Read(p) }
+func (c *readerConn) SetReadDeadline(time.Time) error { return nil }
 func (c *readerConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -342,4 +346,80 @@ func TestEndlessLineIsBounded(t *testing.T) {
 	if limit := MaxRequestSize + 2*readBufferSize; src.n > limit {
 		t.Errorf("read %d bytes before refusing, want at most %d", src.n, limit)
 	}
+}
+
+// A Content-Length larger than the body, then a half-close: the client
+// still gets an answer that says so.
+func TestTruncatedBodyIsAnswered(t *testing.T) {
+	ts := startServer(t, newFake())
+	rc := ts.raw(t)
+	rc.send("Content-Length: 100\r\n\r\n" + `{"jsonrpc":"2.0","id":1,"method":"node.info"}`)
+	rc.Conn.(*net.UnixConn).CloseWrite()
+	r := decodeResponse(t, readFramed(t, rc))
+	if r.errCode(t) != CodeInvalidRequest {
+		t.Fatalf("answer %+v, want invalid request", r)
+	}
+	mustContain(t, r.Error.Message, "ended after 45 of its 100 bytes")
+	expectClosed(t, rc)
+}
+
+// Half a message and then silence: answered and closed after the message
+// timeout, in either framing; an idle connection between messages stays.
+func TestHalfSentMessageTimesOut(t *testing.T) {
+	ts := startServer(t, newFake(), func(s *Server) { s.msgTimeout = 200 * time.Millisecond })
+	idle := ts.raw(t)
+	for name, half := range map[string]string{
+		"line":           `{"jsonrpc":"2.0","id":1,"meth`,
+		"content-length": "Content-Length: 50\r\n\r\n{\"jsonrpc\"",
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc := ts.raw(t)
+			rc.send(half)
+			read := rc.line
+			if name == "content-length" {
+				read = func() string { return readFramed(t, rc) }
+			}
+			r := decodeResponse(t, read())
+			if r.errCode(t) != CodeInvalidRequest {
+				t.Fatalf("answer %+v, want invalid request", r)
+			}
+			mustContain(t, r.Error.Message, "incomplete message")
+			expectClosed(t, rc)
+		})
+	}
+	idle.send(`{"jsonrpc":"2.0","id":7,"method":"node.info"}` + "\n")
+	if r := decodeResponse(t, idle.line()); string(r.ID) != "7" || r.Error != nil {
+		t.Fatalf("the idle connection: %+v", r)
+	}
+}
+
+// One connection over MaxConnections gets an error and is closed; a slot
+// freed is usable again.
+func TestConnectionCap(t *testing.T) {
+	ts := startServer(t, newFake())
+	conns := make([]*rawConn, MaxConnections)
+	for i := range conns {
+		conns[i] = ts.raw(t)
+		conns[i].send(`{"jsonrpc":"2.0","id":1,"method":"node.info"}` + "\n")
+		conns[i].line() // served: it holds a slot
+	}
+	extra := ts.raw(t)
+	r := decodeResponse(t, extra.line())
+	if r.errCode(t) != CodeUnavailable {
+		t.Fatalf("connection %d: %+v, want unavailable", MaxConnections+1, r)
+	}
+	mustContain(t, r.Error.Message, "too many connections")
+	expectClosed(t, extra)
+	conns[0].Close()
+	testutil.WaitFor(t, "a freed slot to serve a new connection", 10*time.Second, func() bool {
+		c, err := net.Dial("unix", ts.path)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, `{"jsonrpc":"2.0","id":2,"method":"node.info"}`+"\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.Contains(line, `"result"`)
+	})
 }

@@ -29,6 +29,7 @@ type Server struct {
 	log          *slog.Logger
 	methods      map[string]method
 	writeTimeout time.Duration // WriteTimeout; tests shorten it
+	msgTimeout   time.Duration // MessageTimeout; tests shorten it
 	// progressInterval is the throttle of progress notifications (0:
 	// ProgressInterval); tests change it.
 	progressInterval time.Duration
@@ -41,7 +42,7 @@ func NewServer(svc Service, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, log: logger, methods: make(map[string]method, len(methodTable)), writeTimeout: WriteTimeout}
+	s := &Server{svc: svc, log: logger, methods: make(map[string]method, len(methodTable)), writeTimeout: WriteTimeout, msgTimeout: MessageTimeout}
 	for _, m := range methodTable {
 		s.methods[m.Name] = m
 	}
@@ -62,6 +63,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var conns sync.WaitGroup
 	var acceptErr error
 	backoff := time.Duration(0)
+	open := make(chan struct{}, MaxConnections)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -85,12 +87,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		backoff = 0
-		conns.Go(func() { s.serveConn(ctx, conn) })
+		select {
+		case open <- struct{}{}:
+		default:
+			conns.Go(func() { refuseConn(conn, s.writeTimeout) })
+			continue
+		}
+		conns.Go(func() {
+			defer func() { <-open }()
+			s.serveConn(ctx, conn)
+		})
 	}
 	cancel()
 	ln.Close()
 	conns.Wait()
 	return acceptErr
+}
+
+// refuseConn answers a connection over MaxConnections with one error and
+// closes it.
+func refuseConn(conn net.Conn, timeout time.Duration) {
+	defer conn.Close()
+	conn.SetWriteDeadline(time.Now().Add(timeout))
+	msg := fmt.Sprintf(`{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"too many connections to the control socket (%d)"}}`+"\n", CodeUnavailable, MaxConnections)
+	conn.Write([]byte(msg))
 }
 
 func isTemporaryAccept(err error) bool {
@@ -114,7 +134,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st := newServerStream(conn)
-	st.writeTimeout = s.writeTimeout
+	st.writeTimeout, st.msgTimeout = s.writeTimeout, s.msgTimeout
 	st.broken = cancel
 	// calls counts handler goroutines; answering counts calls whose answer
 	// is not sent yet (a subscription's stream comes after its answer).
