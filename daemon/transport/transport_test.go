@@ -29,7 +29,7 @@ func (r *recorder) snapshot() (c, g int, d, u [][]byte) {
 	return len(r.connected), len(r.gone), append([][]byte(nil), r.datagrams...), append([][]byte(nil), r.uni...)
 }
 
-func newNode(t *testing.T, tweak func(*Config)) (*Transport, *recorder) {
+func newNode(t testing.TB, tweak func(*Config)) (*Transport, *recorder) {
 	t.Helper()
 	k, err := identity.GenerateKey()
 	if err != nil {
