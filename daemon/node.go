@@ -46,6 +46,8 @@ type Config struct {
 	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default and maximum wire.MaxPackSize
+	ReplicateMax   int64         // disk budget of a repository replicated automatically; default 256 MiB
+	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default 1 GiB
 	GitBin         string        // the git binary; default "git" on PATH
 
 	GossipRate  float64 // envelopes per second accepted from one peer; default 100
@@ -72,6 +74,8 @@ func DefaultConfig(root string) Config {
 		WatchInterval:  rc.WatchInterval,
 		ResyncInterval: rc.ResyncInterval,
 		MaxPackSize:    rc.MaxPackSize,
+		ReplicateMax:   rc.ReplicateMax,
+		OriginMax:      rc.OriginMax,
 		GitBin:         "git",
 		GossipRate:     100,
 		GossipBurst:    1000,
@@ -92,6 +96,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: target peers %d is negative", c.TargetPeers)
 	case c.MaxPackSize < 0 || c.MaxPackSize > wire.MaxPackSize:
 		return fmt.Errorf("config: pack budget %d outside 0..%d", c.MaxPackSize, int64(wire.MaxPackSize))
+	case c.ReplicateMax < 0 || c.OriginMax < 0:
+		return fmt.Errorf("config: negative replication budget (%d, %d)", c.ReplicateMax, c.OriginMax)
 	case c.Replicate != ReplicateAll && c.Replicate != ReplicateNone:
 		return fmt.Errorf("replication policy %q: want %q or %q", c.Replicate, ReplicateAll, ReplicateNone)
 	}
@@ -179,7 +185,7 @@ func (n *Node) open() error {
 		Announce:    func(ra *wire.RepoAnnouncement) error { _, err := n.gossip.Publish(ra); return err },
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
-		MaxPackSize: n.cfg.MaxPackSize,
+		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
 	replicate := fs.String("replicate", defaults.Replicate, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
+	replicateMax := fs.Int64("replicate-max", defaults.ReplicateMax>>20, "MiB a repository replicated automatically (--replicate all) may hold on disk")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -106,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	cfg.Replicate = *replicate
+	cfg.ReplicateMax = *replicateMax << 20
 	for _, b := range *bootstrap {
 		// Accept a comma-separated list too, as some shells and scripts pass one.
 		for _, s := range strings.Split(b, ",") {

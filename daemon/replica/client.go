@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -64,12 +65,17 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	if err != nil {
 		return res, err
 	}
-	if bare == nil {
+	b := s.fetchBudget(repo, of.doc)
+	created := bare == nil
+	if created {
 		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
 			return res, err
 		}
 	}
-	if res.Bytes, err = s.receivePack(ctx, st, bare, progress); err != nil {
+	if res.Bytes, err = s.receivePack(ctx, st, bare, b, progress); err != nil {
+		if created {
+			s.dropUnheld(repo)
+		}
 		return res, err
 	}
 	if len(of.updates) == 0 {
@@ -164,7 +170,7 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 // receivePack pipes the pack frames into index-pack as they arrive, within
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
-func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, progress ProgressFunc) (int64, error) {
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b budget, progress ProgressFunc) (int64, error) {
 	pr, pw := io.Pipe()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
@@ -186,13 +192,13 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 		}
 		switch typ {
 		case wire.FramePack:
-			if received+int64(len(payload)) > s.cfg.MaxPackSize {
-				return received, finish(errorf(ErrTooLarge, "the holder sent more than the pack budget of %d bytes", s.cfg.MaxPackSize))
+			if received+int64(len(payload)) > b.limit {
+				return received, finish(errorf(ErrTooLarge, "over budget: the holder sent more than %d bytes, cut at %s", max(b.limit, 0), b.why))
 			}
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: s.cfg.MaxPackSize})
+					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit})
 					// Unblock the writer if index-pack stopped reading early.
 					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
 					indexed <- err
@@ -221,6 +227,18 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			}
 			return received, finish(errors.New("holder aborted the fetch"))
 		}
+	}
+}
+
+// dropUnheld removes the replica directory a failed first fetch of repo
+// made, unless a document was stored meanwhile: a cut transfer of a
+// repository the node did not hold leaves nothing.
+func (s *Service) dropUnheld(repo identity.RepoID) {
+	if _, ok, _ := s.store.RepoDoc(repo); ok {
+		return
+	}
+	if err := os.RemoveAll(s.Dir(repo)); err != nil {
+		s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
 	}
 }
 

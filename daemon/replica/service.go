@@ -71,6 +71,8 @@ type Config struct {
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default wire.MaxPackSize
 	MaxServing     int           // fetches served at once; default 8
+	ReplicateMax   int64         // disk budget of a repository replicated automatically; default DefaultReplicateMax
+	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
 }
 
 // DefaultConfig returns the defaults of every tunable field.
@@ -81,6 +83,8 @@ func DefaultConfig() Config {
 		ResyncInterval: time.Minute,
 		MaxPackSize:    wire.MaxPackSize,
 		MaxServing:     8,
+		ReplicateMax:   DefaultReplicateMax,
+		OriginMax:      DefaultOriginMax,
 	}
 }
 
@@ -109,6 +113,7 @@ type Service struct {
 	syncing  map[identity.RepoID]*syncCall
 	workRefs map[identity.RepoID][]gitstore.Ref // last refs seen in each watched working repository
 	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
+	backoff  map[identity.NodeID]backoff        // holders whose fetch crossed a budget: skipped until then
 	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
 }
 
@@ -141,6 +146,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxServing <= 0 {
 		cfg.MaxServing = d.MaxServing
 	}
+	if cfg.ReplicateMax <= 0 {
+		cfg.ReplicateMax = d.ReplicateMax
+	}
+	if cfg.OriginMax <= 0 {
+		cfg.OriginMax = d.OriginMax
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 		syncing:  map[identity.RepoID]*syncCall{},
 		workRefs: map[identity.RepoID][]gitstore.Ref{},
 		failed:   map[identity.NodeID]time.Time{},
+		backoff:  map[identity.NodeID]backoff{},
 		lastSeq:  map[identity.RepoID]uint64{},
 	}
 	if err := s.loadStates(); err != nil {

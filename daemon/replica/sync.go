@@ -99,12 +99,19 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	holders := s.rankHolders(repo, prefer)
 	var errs []error
 	for _, h := range holders {
+		if err := s.backedOff(h); err != nil {
+			errs = append(errs, fmt.Errorf("%s (skipped for now): %w", h.Short(), err))
+			continue
+		}
 		if s.recentlyFailed(h) {
 			continue
 		}
 		fr, err := s.FetchFrom(ctx, h, repo, progress)
 		if err != nil {
 			s.holderFailed(h)
+			if errors.Is(err, ErrTooLarge) {
+				s.overBudget(h, err)
+			}
 			s.log.Debug("fetch failed", "repo", repo.String(), "from", h.String(), "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", h.Short(), err))
 			continue
