@@ -130,14 +130,27 @@ func mib(n int64) string {
 // backoff is a holder skipped until a time, whatever its connection.
 type backoff struct {
 	until time.Time
-	err   error // why: reported again while the holder is skipped
+	err   error           // why: reported again while the holder is skipped
+	repo  identity.RepoID // the repository whose fetch crossed the budget
 }
 
-// overBudget backs off holder h after its fetch crossed a budget.
-func (s *Service) overBudget(h identity.NodeID, err error) {
+// overBudget backs off holder h after its fetch of repo crossed a budget.
+func (s *Service) overBudget(h identity.NodeID, repo identity.RepoID, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.backoff[h] = backoff{time.Now().Add(budgetBackoff), err}
+	s.backoff[h] = backoff{time.Now().Add(budgetBackoff), err, repo}
+}
+
+// forgiveHolders ends the back-off of the holders whose fetch of repo
+// crossed a budget: repo seed lifts the budgets they crossed.
+func (s *Service) forgiveHolders(repo identity.RepoID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, b := range s.backoff {
+		if b.repo == repo {
+			delete(s.backoff, h)
+		}
+	}
 }
 
 // backedOff returns why h is backed off, or nil.

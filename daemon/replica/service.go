@@ -172,16 +172,18 @@ func New(cfg Config) (*Service, error) {
 	if err := s.loadStates(); err != nil {
 		return nil, err
 	}
+	s.sweep()
 	return s, nil
 }
 
-// Serve runs background replication until ctx is done: announcing what the
-// node holds, queued syncs, the periodic resync pass and the watcher of
+// Serve runs background replication until ctx is done: at its start,
+// publishing pushes left unsigned, announcing what the node holds and
+// resuming interrupted syncs; then queued syncs, the periodic resync pass and the watcher of
 // shared working repositories. It waits for the syncs it started.
 func (s *Service) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	s.announceHeld()
+	s.resume(ctx)
 	wg.Go(func() { s.watch(ctx) })
 	resync := time.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()

@@ -110,7 +110,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		if err != nil {
 			s.holderFailed(h)
 			if errors.Is(err, ErrTooLarge) {
-				s.overBudget(h, err)
+				s.overBudget(h, repo, err)
 			}
 			s.log.Debug("fetch failed", "repo", repo.String(), "from", h.String(), "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", h.Short(), err))
