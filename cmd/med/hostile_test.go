@@ -171,3 +171,57 @@ func TestReplicateMaxCutsBigRepository(t *testing.T) {
 		return r.Replica == "up-to-date" && r.Head == head && r.LastError == "", why + " " + r.Replica + " " + r.LastError
 	})
 }
+
+// A middle node whose replica was tampered with on disk (an evil branch,
+// a moved main) does not serve it to git-remote-mega, says so, and repairs
+// it; repo verify reports and repairs the same.
+func TestTamperedReplicaNotServed(t *testing.T) {
+	needBinaries(t)
+	r1, r2 := tempRoot(t), tempRoot(t)
+	did1 := authInit(t, r1)
+	authInit(t, r2)
+	n1 := startNode1(t, r1, "node1")
+	startNode1(t, r2, "node2", "--bootstrap", n1.stdoutField(t, "address"))
+	src := newSourceRepo(t)
+	var added repoJSON
+	if err := mecliJSON(t, &added, "--root", r1, "repo", "add", "--path", src); err != nil {
+		t.Fatal(err)
+	}
+	head := gitIn(t, src, "rev-parse", "main")
+	testutil.WaitForState(t, "node2 to replicate", 20*time.Second, func() (bool, string) {
+		r, why := repoStatus(t, r2, added.RepoID)
+		return r.Replica == "up-to-date" && r.Head == head, why + " " + r.Replica
+	})
+	url := "mega://" + strings.TrimPrefix(added.RepoID, "did:repo:")
+	signed := mustMegaGit(t, r2, t.TempDir(), "ls-remote", url)
+
+	dir := replicaDir(r2, added.RepoID)
+	ns := "refs/namespaces/" + strings.TrimPrefix(did1, "did:key:") + "/refs/heads/"
+	gitIn(t, dir, "update-ref", ns+"evil", head+"~2")
+	gitIn(t, dir, "update-ref", ns+"main", head+"~1")
+
+	r := megaGit(t, r2, t.TempDir(), "ls-remote", url)
+	if r.code == 0 || strings.Contains(r.stdout, "evil") || !strings.Contains(r.stderr, "differed from its signed refs") {
+		t.Fatalf("ls-remote of the tampered replica: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if st, _ := repoStatus(t, r2, added.RepoID); !strings.Contains(st.LastError, "refs/heads/evil") {
+		t.Fatalf("last error %q, want the evil branch named", st.LastError)
+	}
+	if got := mustMegaGit(t, r2, t.TempDir(), "ls-remote", url); got != signed {
+		t.Fatalf("after the repair ls-remote shows\n%s\nwant the signed refs\n%s", got, signed)
+	}
+
+	// repo verify finds and repairs the same.
+	gitIn(t, dir, "update-ref", ns+"evil", head)
+	v := runCmd(t, mecliBin, "--root", r2, "repo", "verify")
+	if v.code != 1 || !strings.Contains(v.stdout, "FAILED") || !strings.Contains(v.stdout, "unsigned refs/heads/evil") {
+		t.Fatalf("repo verify of a tampered replica: %+v", v)
+	}
+	var res struct {
+		OK      bool `json:"ok"`
+		Checked int  `json:"checked"`
+	}
+	if err := mecliJSON(t, &res, "--root", r2, "repo", "verify", added.RepoID); err != nil || !res.OK || res.Checked != 1 {
+		t.Fatalf("repo verify after the repair: %+v, %v", res, err)
+	}
+}

@@ -248,6 +248,9 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 	if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
 		return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
 	}
+	// Refs and signed refs change together for a namespace check.
+	s.publish.Lock()
+	defer s.publish.Unlock()
 	if _, ok, _ := s.store.RepoDoc(repo); !ok {
 		if err := s.store.PutRepoDoc(repo, of.docRaw); err != nil {
 			return 0, err

@@ -115,6 +115,7 @@ type Service struct {
 	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
 	backoff  map[identity.NodeID]backoff        // holders whose fetch crossed a budget: skipped until then
 	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
+	checked  map[nsKey]signedCheck              // namespaces found equal to their signed refs
 }
 
 type syncRequest struct {
@@ -168,6 +169,7 @@ func New(cfg Config) (*Service, error) {
 		failed:   map[identity.NodeID]time.Time{},
 		backoff:  map[identity.NodeID]backoff{},
 		lastSeq:  map[identity.RepoID]uint64{},
+		checked:  map[nsKey]signedCheck{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
