@@ -249,3 +249,22 @@ func (s *Service) resync() {
 		return nil
 	})
 }
+
+// PeerConnected is told of a new connection to id: a holder that comes
+// back (after a restart, a network cut) is tried at once for every seeded
+// repository it holds that is behind or not held yet, instead of waiting
+// for the periodic pass.
+func (s *Service) PeerConnected(id identity.NodeID) {
+	s.mu.Lock()
+	delete(s.failed, id)
+	s.mu.Unlock()
+	_ = s.store.EachRepoAnnouncement(nil, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		if a.Origin != id || !s.Seeded(ra.Repo) {
+			return nil
+		}
+		if _, hasDoc, _ := s.store.RepoDoc(ra.Repo); !hasDoc || s.Behind(ra.Repo) {
+			s.schedule(ra.Repo, id)
+		}
+		return nil
+	})
+}
