@@ -47,6 +47,8 @@ type Config struct {
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default and maximum wire.MaxPackSize
 	MinFree        int64         // bytes kept free on the root's filesystem; 0: diskspace.DefaultFloor (5 %, at most 1 GiB, at least 32 MiB)
+	ReplicateMax   int64         // disk budget of a repository replicated automatically; default 256 MiB
+	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default 1 GiB
 	GitBin         string        // the git binary; default "git" on PATH
 
 	GossipRate  float64 // envelopes per second accepted from one peer; default 100
@@ -73,6 +75,8 @@ func DefaultConfig(root string) Config {
 		WatchInterval:  rc.WatchInterval,
 		ResyncInterval: rc.ResyncInterval,
 		MaxPackSize:    rc.MaxPackSize,
+		ReplicateMax:   rc.ReplicateMax,
+		OriginMax:      rc.OriginMax,
 		GitBin:         "git",
 		GossipRate:     100,
 		GossipBurst:    1000,
@@ -95,6 +99,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: free-space floor %d is negative", c.MinFree)
 	case c.MaxPackSize < 0 || c.MaxPackSize > wire.MaxPackSize:
 		return fmt.Errorf("config: pack budget %d outside 0..%d", c.MaxPackSize, int64(wire.MaxPackSize))
+	case c.ReplicateMax < 0 || c.OriginMax < 0:
+		return fmt.Errorf("config: negative replication budget (%d, %d)", c.ReplicateMax, c.OriginMax)
 	case c.Replicate != ReplicateAll && c.Replicate != ReplicateNone:
 		return fmt.Errorf("replication policy %q: want %q or %q", c.Replicate, ReplicateAll, ReplicateNone)
 	}
@@ -197,7 +203,8 @@ func (n *Node) open() error {
 		Announce:    func(ra *wire.RepoAnnouncement) error { _, err := n.gossip.Publish(ra); return err },
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
-		MaxPackSize: n.cfg.MaxPackSize, DiskLow: n.DiskLow,
+		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
+		DiskLow: n.DiskLow,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
 )
 
@@ -244,6 +245,15 @@ func TestTamperedHolderRejected(t *testing.T) {
 	_ = seq
 	if _, err := tam.store.PutSignedRefs(repo, a.ID(), 1<<62, forged); err != nil {
 		t.Fatal(err)
+	}
+	// Its replica agrees with the forgery, or its own check (spec/repo.md
+	// §5.3) would refuse to serve the namespace.
+	fsr, err := wire.UnmarshalSignedRefs(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range fsr.Refs() {
+		git(t, tam.replica.Dir(repo), "update-ref", "refs/namespaces/"+replica.Namespace(a.ID())+"/"+r.Name, hex.EncodeToString(r.OID))
 	}
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", tam, a); c.Replicate = ReplicateNone; return c }())

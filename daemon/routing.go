@@ -125,6 +125,7 @@ func (n *Node) onPeer(p *transport.Peer) {
 	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.aliasOf(p.ID), Addresses: []string{p.Remote.String()}})
 	// The snapshot goes on its own stream; the handler must not wait for it.
 	n.bg.Go(func() { n.gossip.PeerConnected(p.ID) })
+	n.bg.Go(func() { n.replica.PeerConnected(p.ID) })
 }
 
 func (n *Node) onPeerGone(p *transport.Peer, err error) {

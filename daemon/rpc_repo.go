@@ -29,6 +29,7 @@ func rpcError(err error) error {
 		{replica.ErrConflict, rpc.CodeConflict},
 		{replica.ErrPermission, rpc.CodePermission},
 		{replica.ErrUnavailable, rpc.CodeUnavailable},
+		{replica.ErrTampered, rpc.CodeUnavailable},
 	}
 	if err == nil {
 		return nil

@@ -108,6 +108,7 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoUnseed, true, "stop replicating a repository (the replica is kept)"}, handleRepoUnseed},
 	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve or push into (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
+	{MethodInfo{MethodRepoVerify, true, "check replicas: git fsck, and every namespace against its signed refs (repairing)"}, handleRepoVerify},
 }
 
 // Methods returns the method table, in the order of the spec.

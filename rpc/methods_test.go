@@ -9,9 +9,9 @@ func TestMethodTable(t *testing.T) {
 		MethodNodeInfo: false, MethodNodePeers: false, MethodNodeList: false, MethodNodeConnect: true, MethodEventsSubscribe: false,
 		MethodRepoAdd: true, MethodRepoList: false, MethodRepoShow: false, MethodRepoSync: true,
 		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true,
-		// repo.locate points the namespace's HEAD at the default branch and,
-		// with own, prepares the replica for a push.
-		MethodRepoLocate: true, MethodRepoPublish: true,
+		// repo.locate records a clone (work_tree) and, with own, prepares
+		// the replica for a push; repo.verify repairs what it finds.
+		MethodRepoLocate: true, MethodRepoPublish: true, MethodRepoVerify: true,
 	}
 	srv := NewServer(newFake(), nil)
 	names := map[string]bool{}

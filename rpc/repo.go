@@ -206,13 +206,16 @@ type RepoService interface {
 	// RepoSeed starts (seed true) or stops replicating a repository.
 	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
 	// RepoLocate says where the bare replica is and which namespace of it
-	// to serve, for git-remote-mega. It may point the namespace's HEAD at
-	// the default branch, and with p.Own it prepares the replica for a
-	// push into this node's namespace: it changes the node.
+	// to serve, for git-remote-mega. With p.Own it prepares the replica for
+	// a push into this node's namespace, and with p.WorkTree it records a
+	// clone: it changes the node.
 	RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error)
 	// RepoPublish signs and announces this node's namespace of the replica
 	// after a push into it.
 	RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error)
+	// RepoVerify checks replicas: git fsck, and every namespace against its
+	// signed refs, repairing what differs.
+	RepoVerify(ctx context.Context, p RepoVerifyParams) (VerifyResult, error)
 }
 
 // The repo.* handlers check every param before the Service sees it: ids are
@@ -477,5 +480,68 @@ func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResu
 func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
 	var res PublishResult
 	err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil)
+	return res, err
+}
+
+// MethodRepoVerify takes RepoVerifyParams and returns VerifyResult: git
+// fsck of the replica of one repository (or of every one held) and every
+// namespace's refs compared with its signed refs; a namespace that differs
+// is reset to its signed refs (or a sync is scheduled) and reported.
+const MethodRepoVerify = "repo.verify"
+
+// RepoVerifyParams are the params of repo.verify.
+type RepoVerifyParams struct {
+	// RepoID is the repository to check; empty: every replica held.
+	RepoID string `json:"repo_id,omitempty"`
+}
+
+// VerifyResult is the result of repo.verify.
+type VerifyResult struct {
+	// OK is true when every replica checked passed.
+	OK bool `json:"ok"`
+	// Checked and Failed count the replicas checked and those that failed.
+	Checked int `json:"checked"`
+	Failed  int `json:"failed"`
+	// Repos has one entry per replica checked, sorted by id.
+	Repos []RepoVerify `json:"repos"`
+}
+
+// RepoVerify is what repo.verify found in one replica.
+type RepoVerify struct {
+	RepoID string `json:"repo_id"`
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	// Fsck is git fsck's complaint, empty when the objects are sound.
+	Fsck string `json:"fsck,omitempty"`
+	// Namespaces are the namespaces checked, sorted by node.
+	Namespaces []NamespaceVerify `json:"namespaces"`
+}
+
+// NamespaceVerify is one namespace compared with its signed refs.
+type NamespaceVerify struct {
+	Node string `json:"node"`
+	// Seq is the seq of the signed refs held (0: none).
+	Seq uint64 `json:"seq"`
+	OK  bool   `json:"ok"`
+	// Problem says what differed and what was done about it.
+	Problem string `json:"problem,omitempty"`
+}
+
+func handleRepoVerify(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoVerifyParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, false); err != nil {
+		return nil, err
+	}
+	return svc.RepoVerify(ctx, p)
+}
+
+// RepoVerify calls repo.verify; id "" checks every replica.
+func (c *Client) RepoVerify(ctx context.Context, id string) (VerifyResult, error) {
+	var res VerifyResult
+	err := c.Call(ctx, MethodRepoVerify, RepoVerifyParams{RepoID: id}, &res, nil)
 	return res, err
 }

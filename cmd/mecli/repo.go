@@ -257,6 +257,9 @@ func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) e
 		fmt.Fprintf(w, "Added repository %s\n", printable(info.Name))
 		fmt.Fprintf(w, "  id: %s\n", info.RepoID)
 		fmt.Fprintf(w, "  path: %s\n", firstNonEmpty(info.Path, abs))
+		if info.LastError != "" {
+			fmt.Fprintf(w, "  warning: %s\n", printable(info.LastError))
+		}
 		if url := megaURL(info.RepoID); url != "" {
 			fmt.Fprintf(w, "  clone with: git clone %s\n", url)
 		}

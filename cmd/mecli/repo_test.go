@@ -185,6 +185,10 @@ func (f *fakeDaemon) RepoPublish(context.Context, rpc.RepoIDParams) (rpc.Publish
 	return rpc.PublishResult{}, errors.New("not in this test")
 }
 
+func (f *fakeDaemon) RepoVerify(context.Context, rpc.RepoVerifyParams) (rpc.VerifyResult, error) {
+	return rpc.VerifyResult{}, errors.New("not in this test")
+}
+
 // startDaemon serves f on a socket in a new root short enough for a unix
 // socket path, and returns the root.
 func startDaemon(t *testing.T, f *fakeDaemon) string {

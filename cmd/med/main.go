@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	replicate := fs.String("replicate", defaults.Replicate, "which announced repositories to replicate: all, or none (choose with 'mecli repo seed')")
 	minFree := sizeFlag(defaults.MinFree)
 	fs.Var(&minFree, "min-free", "free space to keep on the root's filesystem, e.g. 2GiB (default 5 % of it, at most 1GiB, at least 32MiB)")
+	replicateMax := fs.Int64("replicate-max", defaults.ReplicateMax>>20, "MiB a repository replicated automatically (--replicate all) may hold on disk")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	cfg.Replicate = *replicate
+	cfg.ReplicateMax = *replicateMax << 20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
 		fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
 		return 2

@@ -224,6 +224,9 @@ func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(
 	if err != nil {
 		return CloneStatus{}, "", err
 	}
+	if err := s.ensureSigned(ctx, bare, t.Repo, t.namespace(doc)); err != nil {
+		return CloneStatus{}, "", err
+	}
 	ns := Namespace(t.namespace(doc))
 	branch := doc.DefaultBranch()
 	if progress != nil {
@@ -281,6 +284,11 @@ func (s *Service) Pull(ctx context.Context, t Target, path string, progress Prog
 			ns = cmp.Or(c.Namespace, ns)
 		}
 	}
+	if node, err := identity.ParseNodeID("did:key:" + ns); err == nil {
+		if err := s.ensureSigned(ctx, bare, t.Repo, node); err != nil {
+			return PullResult{}, err
+		}
+	}
 	branch, old, err := s.git.WorkHead(ctx, path)
 	if err != nil {
 		return PullResult{}, errorf(ErrInvalid, "%s: %w", path, err)
@@ -321,6 +329,9 @@ func (s *Service) Locate(ctx context.Context, t Target) (Location, error) {
 	}
 	bare, err := s.git.OpenBare(s.Dir(t.Repo))
 	if err != nil {
+		return Location{}, err
+	}
+	if err := s.ensureSigned(ctx, bare, t.Repo, owner); err != nil {
 		return Location{}, err
 	}
 	return Location{GitDir: bare.Dir, Namespace: Namespace(owner), Node: owner, DefaultBranch: doc.DefaultBranch()}, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -67,12 +68,17 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	if err != nil {
 		return res, err
 	}
-	if bare == nil {
+	b := s.fetchBudget(repo, of.doc)
+	created := bare == nil
+	if created {
 		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
 			return res, err
 		}
 	}
-	if res.Bytes, err = s.receivePack(ctx, st, bare, progress); err != nil {
+	if res.Bytes, err = s.receivePack(ctx, st, bare, b, progress); err != nil {
+		if created {
+			s.dropUnheld(repo)
+		}
 		return res, err
 	}
 	if len(of.updates) == 0 {
@@ -167,7 +173,7 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 // receivePack pipes the pack frames into index-pack as they arrive, within
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
-func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, progress ProgressFunc) (int64, error) {
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b budget, progress ProgressFunc) (int64, error) {
 	pr, pw := io.Pipe()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
@@ -189,8 +195,8 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 		}
 		switch typ {
 		case wire.FramePack:
-			if received+int64(len(payload)) > s.cfg.MaxPackSize {
-				return received, finish(errorf(ErrTooLarge, "the holder sent more than the pack budget of %d bytes", s.cfg.MaxPackSize))
+			if received+int64(len(payload)) > b.limit {
+				return received, finish(errorf(ErrTooLarge, "over budget: the holder sent more than %d bytes, cut at %s", max(b.limit, 0), b.why))
 			}
 			if err := s.cfg.DiskLow(); err != nil {
 				return received, finish(errorf(ErrTooLarge, "cut the transfer: %w", err))
@@ -198,7 +204,7 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: s.cfg.MaxPackSize})
+					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit})
 					// Unblock the writer if index-pack stopped reading early.
 					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
 					indexed <- err
@@ -230,12 +236,27 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 	}
 }
 
+// dropUnheld removes the replica directory a failed first fetch of repo
+// made, unless a document was stored meanwhile: a cut transfer of a
+// repository the node did not hold leaves nothing.
+func (s *Service) dropUnheld(repo identity.RepoID) {
+	if _, ok, _ := s.store.RepoDoc(repo); ok {
+		return
+	}
+	if err := os.RemoveAll(s.Dir(repo)); err != nil {
+		s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
+	}
+}
+
 // commit changes the replica, now that the objects are in: each namespace
 // in one transaction, to exactly the owner's signed refs.
 func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer) (int, error) {
 	if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
 		return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
 	}
+	// Refs and signed refs change together for a namespace check.
+	s.publish.Lock()
+	defer s.publish.Unlock()
 	if _, ok, _ := s.store.RepoDoc(repo); !ok {
 		if err := s.store.PutRepoDoc(repo, of.docRaw); err != nil {
 			return 0, err

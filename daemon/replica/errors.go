@@ -14,6 +14,7 @@ var (
 	ErrPermission  = errors.New("permission denied") // another node's namespace
 	ErrUnavailable = errors.New("unavailable")       // no holder could serve it now
 	ErrTooLarge    = errors.New("over budget")       // a transfer crossed a size budget
+	ErrTampered    = errors.New("not as signed")     // a replica's refs differ from the signed refs: not served
 )
 
 // kindError is an error of a domain kind whose text is its message alone.

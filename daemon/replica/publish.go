@@ -52,10 +52,11 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	}
 	// Publish first, then record the path: the watcher only looks at the
 	// path once the refs it would compare with are there.
-	if err := s.publishWork(ctx, repo, path); err != nil {
+	warning, err := s.publishWork(ctx, repo, path)
+	if err != nil {
 		return identity.RepoID{}, err
 	}
-	if err := s.updateState(repo, func(st *repoState) { st.Path = path; st.Seed = seedYes }); err != nil {
+	if err := s.updateState(repo, func(st *repoState) { st.Path = path; st.Seed = seedYes; st.LastError = warning }); err != nil {
 		return identity.RepoID{}, err
 	}
 	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
@@ -94,21 +95,27 @@ func (s *Service) signDoc(repo identity.RepoID, f wire.RepoDocFields) (*wire.Rep
 }
 
 // publishWork copies the working repository's refs into our namespace of
-// the replica, signs them and announces them.
-func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string) error {
+// the replica, signs them and announces them. Refs the signed refs cannot
+// carry are left out, and the warning names them ("" if none); more refs
+// than signed refs carry is ErrInvalid, and nothing is published.
+func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string) (warning string, err error) {
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	bare, err := s.git.InitBare(ctx, s.Dir(repo))
-	if err != nil {
-		return err
-	}
 	work, err := s.git.WorkRefs(ctx, path)
 	if err != nil {
-		return err
+		return "", err
+	}
+	skipped := unpublishable(work)
+	if n := len(work) - len(skipped); n > wire.MaxRefs {
+		return "", errorf(ErrInvalid, "%s has %d branches and tags; signed refs carry at most %d: nothing was published", path, n, wire.MaxRefs)
+	}
+	bare, err := s.git.InitBare(ctx, s.Dir(repo))
+	if err != nil {
+		return "", err
 	}
 	refs, err := bare.Import(ctx, path, Namespace(s.id))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if doc, err := s.Doc(repo); err == nil {
 		s.setHEAD(ctx, bare, Namespace(s.id), doc.DefaultBranch(), refs)
@@ -116,7 +123,27 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 	s.mu.Lock()
 	s.workRefs[repo] = work
 	s.mu.Unlock()
-	return s.signRefs(repo, refs)
+	if len(skipped) > 0 {
+		warning = fmt.Sprintf("not published: %s (signed refs carry only UTF-8 ref names of at most %d bytes; rename them)",
+			strings.Join(clipNames(skipped), ", "), wire.MaxRefNameLen)
+	}
+	return warning, s.signRefs(repo, refs)
+}
+
+// unpublishable lists the refs that signed refs cannot carry, each with
+// why (a name over MaxRefNameLen is shown clipped).
+func unpublishable(refs []gitstore.Ref) []string {
+	var out []string
+	for _, r := range refs {
+		if err := wire.CheckRefName(r.Name); err != nil {
+			name := r.Name
+			if len(name) > 80 {
+				name = fmt.Sprintf("%s… (%d bytes)", name[:80], len(name))
+			}
+			out = append(out, fmt.Sprintf("%q", name))
+		}
+	}
+	return out
 }
 
 // signRefs signs refs as this node's refs of repo, stores and announces them.
@@ -135,6 +162,9 @@ func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
 	}
 	seq := max(uint64(time.Now().UnixMilli()), last+1)
 	sr, err := wire.SignRefs(s.cfg.Key, repo, seq, wrefs)
+	if errors.Is(err, wire.ErrInvalid) || errors.Is(err, wire.ErrTooLarge) {
+		return errorf(ErrInvalid, "cannot publish the refs of %s: %w", repo, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -246,11 +276,16 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	if same {
 		return
 	}
-	if err := s.publishWork(ctx, repo, path); err != nil {
+	warning, err := s.publishWork(ctx, repo, path)
+	if err != nil {
 		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
 		return
 	}
 	s.log.Info("published new refs", "repo", repo.String(), "path", path)
+	if warning != "" {
+		s.noteError(repo, fmt.Errorf("publishing %s: %s", path, warning))
+		return
+	}
 	s.clearError(repo)
 }
 
@@ -296,9 +331,6 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 		return res, nil // nothing pushed, nothing signed before
 	}
 	if err := s.signRefs(repo, res.Refs); err != nil {
-		if errors.Is(err, wire.ErrInvalid) || errors.Is(err, wire.ErrTooLarge) {
-			return res, errorf(ErrInvalid, "cannot publish the refs of %s: %w", repo, err)
-		}
 		return res, err
 	}
 	s.mu.Lock()

@@ -64,7 +64,7 @@ func (s *Service) answer(ctx context.Context, w io.Writer, repo identity.RepoID,
 	if !ok || berr != nil {
 		return writeStatus(w, wire.FetchNotFound, "repository not held here")
 	}
-	header, wants, err := s.header(repo, docRaw, req)
+	header, wants, err := s.header(ctx, bare, repo, docRaw, req)
 	if err != nil {
 		return err
 	}
@@ -89,8 +89,9 @@ func (s *Service) answer(ctx context.Context, w io.Writer, repo identity.RepoID,
 }
 
 // header collects the signed refs newer than the client's, of the
-// namespaces it wants, and the object ids they name.
-func (s *Service) header(repo identity.RepoID, docRaw []byte, req *wire.FetchRequest) (wire.FetchHeader, []string, error) {
+// namespaces it wants and whose refs in the replica are as signed, and the
+// object ids they name.
+func (s *Service) header(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, docRaw []byte, req *wire.FetchRequest) (wire.FetchHeader, []string, error) {
 	known := map[identity.NodeID]uint64{}
 	for _, k := range req.Known {
 		id, _ := identity.NodeIDFromPublicKey(k.Node)
@@ -102,21 +103,30 @@ func (s *Service) header(repo identity.RepoID, docRaw []byte, req *wire.FetchReq
 		wanted[id] = true
 	}
 	header := wire.FetchHeader{Status: wire.FetchOK, Doc: docRaw, Refs: [][]byte{}}
-	var wants []string
+	var newer []update
 	err := s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, raw []byte) error {
-		if (len(wanted) > 0 && !wanted[node]) || seq <= known[node] || len(header.Refs) >= wire.MaxFetchNamespaces {
+		if (len(wanted) > 0 && !wanted[node]) || seq <= known[node] {
 			return nil
 		}
-		sr, err := wire.UnmarshalSignedRefs(raw)
-		if err != nil {
-			return nil
-		}
-		header.Refs = append(header.Refs, raw)
-		for _, r := range sr.Refs() {
-			wants = append(wants, hex.EncodeToString(r.OID))
+		if sr, err := wire.UnmarshalSignedRefs(raw); err == nil {
+			newer = append(newer, update{node, sr, raw})
 		}
 		return nil
 	})
+	var wants []string
+	for _, u := range newer {
+		if len(header.Refs) >= wire.MaxFetchNamespaces {
+			break
+		}
+		if err := s.ensureSigned(ctx, bare, repo, u.node); err != nil {
+			s.log.Warn("not serving a namespace", "repo", repo.String(), "namespace", u.node.String(), "err", err)
+			continue
+		}
+		header.Refs = append(header.Refs, u.raw)
+		for _, r := range u.sr.Refs() {
+			wants = append(wants, hex.EncodeToString(r.OID))
+		}
+	}
 	return header, wants, err
 }
 

@@ -74,6 +74,8 @@ type Config struct {
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default wire.MaxPackSize
 	MaxServing     int           // fetches served at once; default 8
+	ReplicateMax   int64         // disk budget of a repository replicated automatically; default DefaultReplicateMax
+	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
 }
 
 // DefaultConfig returns the defaults of every tunable field.
@@ -84,6 +86,8 @@ func DefaultConfig() Config {
 		ResyncInterval: time.Minute,
 		MaxPackSize:    wire.MaxPackSize,
 		MaxServing:     8,
+		ReplicateMax:   DefaultReplicateMax,
+		OriginMax:      DefaultOriginMax,
 	}
 }
 
@@ -113,7 +117,9 @@ type Service struct {
 	workRefs map[identity.RepoID][]gitstore.Ref // last refs seen in each watched working repository
 	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
 	served   map[identity.NodeID]time.Time      // holders that served a fetch, and when
+	backoff  map[identity.NodeID]backoff        // holders whose fetch crossed a budget: skipped until then
 	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
+	checked  map[nsKey]signedCheck              // namespaces found equal to their signed refs
 }
 
 type syncRequest struct {
@@ -145,6 +151,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxServing <= 0 {
 		cfg.MaxServing = d.MaxServing
 	}
+	if cfg.ReplicateMax <= 0 {
+		cfg.ReplicateMax = d.ReplicateMax
+	}
+	if cfg.OriginMax <= 0 {
+		cfg.OriginMax = d.OriginMax
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -163,21 +175,25 @@ func New(cfg Config) (*Service, error) {
 		workRefs: map[identity.RepoID][]gitstore.Ref{},
 		failed:   map[identity.NodeID]time.Time{},
 		served:   map[identity.NodeID]time.Time{},
+		backoff:  map[identity.NodeID]backoff{},
 		lastSeq:  map[identity.RepoID]uint64{},
+		checked:  map[nsKey]signedCheck{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
 	}
+	s.sweep()
 	return s, nil
 }
 
-// Serve runs background replication until ctx is done: announcing what the
-// node holds, queued syncs, the periodic resync pass and the watcher of
+// Serve runs background replication until ctx is done: at its start,
+// publishing pushes left unsigned, announcing what the node holds and
+// resuming interrupted syncs; then queued syncs, the periodic resync pass and the watcher of
 // shared working repositories. It waits for the syncs it started.
 func (s *Service) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	s.announceHeld()
+	s.resume(ctx)
 	wg.Go(func() { s.watch(ctx) })
 	resync := time.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()

@@ -101,6 +101,7 @@ func (s *Service) Seed(repo identity.RepoID, seed bool) error {
 		return err
 	}
 	if seed {
+		s.forgiveHolders(repo)
 		s.schedule(repo, identity.NodeID{})
 	}
 	return nil

@@ -99,12 +99,19 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	holders := s.rankHolders(repo, prefer)
 	var errs []error
 	for _, h := range holders {
+		if err := s.backedOff(h); err != nil {
+			errs = append(errs, fmt.Errorf("%s (skipped for now): %w", h.Short(), err))
+			continue
+		}
 		if s.recentlyFailed(h) {
 			continue
 		}
 		fr, err := s.FetchFrom(ctx, h, repo, progress)
 		if err != nil {
 			s.holderFailed(h)
+			if errors.Is(err, ErrTooLarge) {
+				s.overBudget(h, repo, err)
+			}
 			s.log.Debug("fetch failed", "repo", repo.String(), "from", h.String(), "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", h.Short(), err))
 			continue
@@ -252,6 +259,25 @@ func (s *Service) resync() {
 		_, hasDoc, _ := s.store.RepoDoc(ra.Repo)
 		if s.Seeded(ra.Repo) && (!hasDoc || s.Behind(ra.Repo)) {
 			s.schedule(ra.Repo, identity.NodeID{})
+		}
+		return nil
+	})
+}
+
+// PeerConnected is told of a new connection to id: a holder that comes
+// back (after a restart, a network cut) is tried at once for every seeded
+// repository it holds that is behind or not held yet, instead of waiting
+// for the periodic pass.
+func (s *Service) PeerConnected(id identity.NodeID) {
+	s.mu.Lock()
+	delete(s.failed, id)
+	s.mu.Unlock()
+	_ = s.store.EachRepoAnnouncement(nil, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		if a.Origin != id || !s.Seeded(ra.Repo) {
+			return nil
+		}
+		if _, hasDoc, _ := s.store.RepoDoc(ra.Repo); !hasDoc || s.Behind(ra.Repo) {
+			s.schedule(ra.Repo, id)
 		}
 		return nil
 	})
