@@ -486,6 +486,9 @@ func lessID(a, b identity.NodeID) bool {
 // run serves a registered peer until its connection ends.
 func (t *Transport) run(p *Peer) {
 	defer func() {
+		// The accept loops can end a moment before the connection's
+		// context records why it closed: wait for the reason.
+		<-p.conn.Context().Done()
 		t.mu.Lock()
 		if p.Outbound {
 			t.outbound--
