@@ -76,6 +76,13 @@ type Config struct {
 	// OnPenalty is called with the engine's lock held: it must not call the engine.
 	OnPenalty    func(peer identity.NodeID, score int, reason string)
 	DisableRelay bool // for tests of a single hop
+
+	// Spawn runs f without the engine's lock, later; default `go f()`.
+	// A single-threaded simulator queues f on its event loop instead.
+	Spawn func(f func())
+	// CheckSignature checks envelope signatures; default Ed25519
+	// (wire.Envelope.Verify). A simulator may share a memo between engines.
+	CheckSignature wire.SignatureCheck
 }
 
 // Penalties, added to a peer's score. A peer at BanScore is dropped.
@@ -125,6 +132,9 @@ type Stats struct {
 func New(cfg Config) *Engine {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Spawn == nil {
+		cfg.Spawn = func(f func()) { go f() }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -269,7 +279,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 	if dup {
 		return
 	}
-	if err := env.Verify(now); err != nil {
+	if err := env.VerifyWith(now, e.cfg.CheckSignature); err != nil {
 		switch {
 		case errors.Is(err, wire.ErrBadSignature):
 			e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
@@ -379,7 +389,7 @@ func (e *Engine) penaliseLocked(peer identity.NodeID, penalty int, reason string
 	if p.score >= e.cfg.BanScore {
 		e.log.Warn("dropping misbehaving peer", "peer", peer, "score", p.score, "reason", reason)
 		e.banned[peer] = e.cfg.Clock().Add(e.cfg.BanFor)
-		go e.cfg.Net.Disconnect(peer, reason)
+		e.cfg.Spawn(func() { e.cfg.Net.Disconnect(peer, reason) })
 	}
 }
 
