@@ -113,7 +113,24 @@ func (m *metrics) delivered(to, _ int32, raw []byte, _ bool) {
 }
 
 // countIHave counts the measured ids named by an "I have" notice.
-func (m *metrics) countIHave(to int32, typ wire.MsgType, raw []byte) {}
+func (m *metrics) countIHave(to int32, typ wire.MsgType, raw []byte) {
+	if typ != wire.TypeIHave {
+		return
+	}
+	env, err := wire.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	body, err := env.DecodeBody()
+	if err != nil {
+		return
+	}
+	for _, id := range body.(*wire.IHave).IDs {
+		if t := m.byID[id]; t != nil {
+			t.ihaves[to]++
+		}
+	}
+}
 
 // result computes the output from the counters.
 func (m *metrics) result() result {

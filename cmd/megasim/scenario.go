@@ -109,6 +109,7 @@ func (s *scenario) engineConfig(k *identity.Key, n *simNode) gossip.Config {
 		Clock:          s.net.Now,
 		Spawn:          s.net.spawn,
 		CheckSignature: s.net.checkSignature,
+		AfterFunc:      s.net.after,
 	}
 }
 
@@ -142,6 +143,13 @@ func (s *scenario) makeRepos() {
 // repositories; see spec/scale.md).
 func (s *scenario) connect() {
 	n := s.p.Nodes
+	for i, node := range s.net.nodes {
+		repos := make([]identity.RepoID, 0, len(s.follows[i]))
+		for _, r := range s.follows[i] {
+			repos = append(repos, s.repos[r])
+		}
+		node.engine.SetSubscriptions(repos, false)
+	}
 	for i := range n {
 		for range max(1, s.p.Degree/2) {
 			s.net.link(int32(i), int32(s.rng.IntN(n)))
@@ -150,8 +158,15 @@ func (s *scenario) connect() {
 	for i := range n {
 		for _, r := range s.follows[i] {
 			others := s.subs[r]
-			for range min(s.p.Mesh, len(others)-1) {
-				s.net.link(int32(i), others[s.rng.IntN(len(others))])
+			want := min(s.p.Mesh, len(others)-1)
+			for _, k := range s.rng.Perm(len(others)) {
+				if want == 0 {
+					break
+				}
+				if j := others[k]; j != int32(i) {
+					s.net.link(int32(i), j)
+					want--
+				}
 			}
 		}
 	}

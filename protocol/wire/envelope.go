@@ -27,6 +27,10 @@ const (
 	TypeNodeAnnouncement     MsgType = 1
 	TypeRepoAnnouncement     MsgType = 2
 	TypeActivityAnnouncement MsgType = 3
+	TypeSubscribe            MsgType = 4 // link message (TTL 0)
+	TypeIHave                MsgType = 5 // link message (TTL 0)
+	TypeGraft                MsgType = 6 // link message (TTL 0)
+	TypePrune                MsgType = 7 // link message (TTL 0)
 )
 
 // String returns the type's name, or its number for unknown types.
@@ -38,6 +42,14 @@ func (t MsgType) String() string {
 		return "RepoAnnouncement"
 	case TypeActivityAnnouncement:
 		return "ActivityAnnouncement"
+	case TypeSubscribe:
+		return "Subscribe"
+	case TypeIHave:
+		return "IHave"
+	case TypeGraft:
+		return "Graft"
+	case TypePrune:
+		return "Prune"
 	}
 	return "MsgType(" + strconv.FormatUint(uint64(t), 10) + ")"
 }
@@ -329,6 +341,18 @@ func (e *Envelope) DecodeBody() (Body, error) {
 		body, err = decodeRepoAnnouncement(e.Body)
 	case TypeActivityAnnouncement:
 		body, err = decodeActivityAnnouncement(e.Body)
+	case TypeSubscribe:
+		body, err = decodeSubscribe(e.Body)
+	case TypeIHave:
+		var ids []MessageID
+		ids, err = decodeLinkIDs("IHave", e.Body)
+		body = &IHave{IDs: ids}
+	case TypeGraft:
+		var ids []MessageID
+		ids, err = decodeLinkIDs("Graft", e.Body)
+		body = &Graft{IDs: ids}
+	case TypePrune:
+		body, err = decodePrune(e.Body)
 	default:
 		return nil, fmt.Errorf("decoding body: %w: %d", ErrUnknownType, uint64(e.Type))
 	}
