@@ -76,6 +76,20 @@ type Config struct {
 	// OnPenalty is called with the engine's lock held: it must not call the engine.
 	OnPenalty    func(peer identity.NodeID, score int, reason string)
 	DisableRelay bool // for tests of a single hop
+
+	// Spawn runs f without the engine's lock, later; default `go f()`.
+	// A single-threaded simulator queues f on its event loop instead.
+	Spawn func(f func())
+	// CheckSignature checks envelope signatures; default Ed25519
+	// (wire.Envelope.Verify). A simulator may share a memo between engines.
+	CheckSignature wire.SignatureCheck
+	// AfterFunc runs f after d, without the engine's lock; default
+	// time.AfterFunc. A simulator schedules f on its virtual clock.
+	AfterFunc func(d time.Duration, f func())
+
+	LazyDelay    time.Duration // how long IHave notices are batched; default 200 ms
+	GraftTimeout time.Duration // wait for a noticed message before grafting; default 250 ms
+	SnapshotCap  int           // announcements in one connect-time snapshot; default 256
 }
 
 // Penalties, added to a peer's score. A peer at BanScore is dropped.
@@ -96,6 +110,17 @@ type Engine struct {
 	banned map[identity.NodeID]time.Time
 	own    map[ownKey]*ownMsg // our latest announcement per (type, subject)
 	stats  Stats
+
+	// Subscriptions (see subscribe.go): nil follows means every
+	// repository (the engine relays for others, as before version 2).
+	follows map[identity.RepoID]bool
+	relay   bool
+	sub     *wire.Subscribe
+	gone    map[identity.NodeID]time.Time // when links to peers ended, for Since
+
+	// Plumtree (see tree.go).
+	cache  map[wire.MessageID]*cached    // recent messages, to answer Graft
+	wanted map[wire.MessageID]*wantedMsg // noticed (IHave) but not received
 }
 
 type ownKey struct {
@@ -114,17 +139,30 @@ type peerState struct {
 	score  int
 	tokens float64
 	last   time.Time
+
+	sub     *wire.Subscribe  // the peer's subscription; nil until it sends one
+	lazy    bool             // Plumtree: send IHave, not the message
+	ihave   []wire.MessageID // notices waiting for the next flush
+	flushAt bool             // a flush is scheduled
 }
 
 // Stats counts what the engine did, for tests, metrics and logs.
 type Stats struct {
 	Accepted, Duplicate, Stale, Forged, Malformed, Expired, Flooded, Relayed, Sent uint64
+	// Unwanted counts repository messages for repositories this node
+	// does not follow (Bloom false positives), dropped unstored.
+	Unwanted uint64
+	// Plumtree: notices, grafts and prunes sent.
+	IHaves, Grafts, Prunes uint64
 }
 
 // New makes an engine.
 func New(cfg Config) *Engine {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Spawn == nil {
+		cfg.Spawn = func(f func()) { go f() }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -137,6 +175,12 @@ func New(cfg Config) *Engine {
 	setDefault(&cfg.BanScore, 100)
 	setDefault(&cfg.BanFor, 10*time.Minute)
 	setDefault(&cfg.MaxSnapshot, 100000)
+	setDefault(&cfg.LazyDelay, 200*time.Millisecond)
+	setDefault(&cfg.GraftTimeout, 250*time.Millisecond)
+	setDefault(&cfg.SnapshotCap, 256)
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
 	return &Engine{
 		cfg:    cfg,
 		log:    cfg.Log,
@@ -144,6 +188,9 @@ func New(cfg Config) *Engine {
 		peers:  map[identity.NodeID]*peerState{},
 		banned: map[identity.NodeID]time.Time{},
 		own:    map[ownKey]*ownMsg{},
+		cache:  map[wire.MessageID]*cached{},
+		wanted: map[wire.MessageID]*wantedMsg{},
+		gone:   map[identity.NodeID]time.Time{},
 	}
 }
 
@@ -210,6 +257,9 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
+	if env.Type == wire.TypeNodeAnnouncement {
+		env.TTL = NodeAnnouncementTTL
+	}
 	raw, err := env.Marshal()
 	if err != nil {
 		return nil, err
@@ -219,26 +269,12 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	}
 	e.seen[env.ID()] = e.cfg.Clock()
 	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
-	e.broadcastLocked(raw, identity.NodeID{})
+	e.pushLocked(infoOf(env, body), raw, identity.NodeID{}, false)
 	return env, nil
 }
 
 func announcement(env *wire.Envelope, subject string, raw []byte) Announcement {
 	return Announcement{Type: uint8(env.Type), Origin: env.Origin, Subject: []byte(subject), Timestamp: env.Timestamp, Raw: raw}
-}
-
-// broadcastLocked sends raw to every peer but except.
-func (e *Engine) broadcastLocked(raw []byte, except identity.NodeID) {
-	for _, p := range e.cfg.Net.Peers() {
-		if p == except {
-			continue
-		}
-		if err := e.cfg.Net.Send(p, raw); err != nil {
-			e.log.Debug("gossip send failed", "peer", p.Short(), "err", err)
-			continue
-		}
-		e.stats.Sent++
-	}
 }
 
 // HandleMessage processes one envelope received from a peer. snapshot marks
@@ -264,12 +300,15 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 	_, dup := e.seen[id]
 	if dup {
 		e.stats.Duplicate++
+		if !snapshot {
+			e.pruneLocked(from)
+		}
 	}
 	e.mu.Unlock()
 	if dup {
 		return
 	}
-	if err := env.Verify(now); err != nil {
+	if err := env.VerifyWith(now, e.cfg.CheckSignature); err != nil {
 		switch {
 		case errors.Is(err, wire.ErrBadSignature):
 			e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
@@ -291,25 +330,40 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		return
 	}
 
-	if e.applyAndRelay(from, env, body, raw, now) && e.cfg.OnAccept != nil {
+	if e.applyAndRelay(from, env, body, raw, now, snapshot) && e.cfg.OnAccept != nil {
 		e.cfg.OnAccept(from, env, body)
 	}
 }
 
-// applyAndRelay stores a verified envelope and relays it. It reports whether
-// it was a new announcement of another node.
-func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wire.Body, raw []byte, now time.Time) (accepted bool) {
+// applyAndRelay stores a verified envelope and relays it, or applies a
+// link message. It reports whether it was a new announcement of another
+// node.
+func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wire.Body, raw []byte, now time.Time, snapshot bool) (accepted bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if wire.IsLink(env.Type) {
+		e.handleLinkLocked(from, env, body)
+		return false
+	}
 	id := env.ID()
 	if _, dup := e.seen[id]; dup { // a concurrent copy won the race
 		e.stats.Duplicate++
 		return false
 	}
 	e.seen[id] = now
+	delete(e.wanted, id)
+	if !snapshot {
+		e.peerLocked(from, now).lazy = false // it pushed to us: the link is in the tree
+	}
+	m := infoOf(env, body)
+	m.id = id
 	if body != nil {
 		if env.Origin == e.cfg.Key.ID() {
 			e.handleOwnLocked(env, body)
+			return false
+		}
+		if !m.repo.IsZero() && !e.followsLocked(m.repo) {
+			e.stats.Unwanted++ // a Bloom false positive: neither kept nor relayed
 			return false
 		}
 		stored, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw))
@@ -328,10 +382,13 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 		accepted = true
 	}
 	if !e.cfg.DisableRelay {
+		if env.Type == wire.TypeNodeAnnouncement {
+			env.TTL = min(env.TTL, NodeAnnouncementTTL) // the relay budget
+		}
 		if fwd, ok := env.Relayed(); ok {
 			if out, err := fwd.Marshal(); err == nil {
 				e.stats.Relayed++
-				e.broadcastLocked(out, from)
+				e.pushLocked(m, out, from, false)
 			}
 		}
 	}
@@ -379,7 +436,7 @@ func (e *Engine) penaliseLocked(peer identity.NodeID, penalty int, reason string
 	if p.score >= e.cfg.BanScore {
 		e.log.Warn("dropping misbehaving peer", "peer", peer, "score", p.score, "reason", reason)
 		e.banned[peer] = e.cfg.Clock().Add(e.cfg.BanFor)
-		go e.cfg.Net.Disconnect(peer, reason)
+		e.cfg.Spawn(func() { e.cfg.Net.Disconnect(peer, reason) })
 	}
 }
 
@@ -404,25 +461,6 @@ func (e *Engine) allowLocked(id identity.NodeID, now time.Time) bool {
 	return true
 }
 
-// PeerConnected sends the new peer a snapshot of every announcement we
-// hold, so a newcomer knows the network at once.
-func (e *Engine) PeerConnected(id identity.NodeID) {
-	var msgs [][]byte
-	if err := e.cfg.Store.Each(0, nil, func(a Announcement) error {
-		msgs = append(msgs, a.Raw)
-		return nil
-	}); err != nil {
-		e.log.Warn("gossip: reading the snapshot", "err", err)
-		return
-	}
-	if len(msgs) == 0 {
-		return
-	}
-	if err := e.cfg.Net.SendSnapshot(id, msgs); err != nil {
-		e.log.Debug("gossip: sending snapshot", "peer", id.Short(), "err", err)
-	}
-}
-
 // PeerGone forgets a disconnected peer's rate state (its score stays while
 // a ban lasts).
 func (e *Engine) PeerGone(id identity.NodeID) {
@@ -431,6 +469,10 @@ func (e *Engine) PeerGone(id identity.NodeID) {
 	if p := e.peers[id]; p != nil && p.score < e.cfg.BanScore {
 		delete(e.peers, id)
 	}
+	if len(e.gone) >= maxGone {
+		clear(e.gone)
+	}
+	e.gone[id] = e.cfg.Clock()
 }
 
 // MaxSnapshot is how many envelopes one snapshot may carry.
@@ -478,7 +520,13 @@ func (e *Engine) Tick() {
 			}
 		case m.pending > 0:
 			m.pending--
-			e.broadcastLocked(m.raw, identity.NodeID{})
+			e.pushLocked(infoOf(m.env, m.body), m.raw, identity.NodeID{}, true)
+		}
+	}
+	e.expireTreeLocked(now)
+	for id, t := range e.gone {
+		if now.Sub(t) > wire.MaxAge {
+			delete(e.gone, id)
 		}
 	}
 }

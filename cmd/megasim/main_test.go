@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+var small = []string{"--nodes", "120", "--degree", "6", "--repos", "120", "--subscribe", "3",
+	"--fail", "0.2", "--loss", "0.01", "--steady", "3m", "--announce", "10", "--seed", "7", "--json"}
+
+func simulate(t *testing.T, args ...string) (result, string) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	if err := run(args, &out, &errs); err != nil {
+		t.Fatalf("run: %v (%s)", err, errs.String())
+	}
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out.String())
+	}
+	return r, out.String()
+}
+
+// The simulator is a pure function of its flags: same seed, same bytes.
+func TestDeterministicForASeed(t *testing.T) {
+	_, first := simulate(t, small...)
+	_, second := simulate(t, small...)
+	if first != second {
+		t.Fatalf("two runs with one seed differ:\n%s\n%s", first, second)
+	}
+	_, other := simulate(t, append(small, "--seed", "8")...)
+	if other == first {
+		t.Fatal("another seed gave the same run")
+	}
+}
+
+// A small network meets the goals: everything delivered to live
+// followers despite crashes and loss, about one copy per node, nothing
+// for nodes that do not follow the repository.
+func TestSmallNetworkDeliversToFollowersOnly(t *testing.T) {
+	r, _ := simulate(t, small...)
+	if r.Nodes != 120 || r.Failed != 24 || r.Announcements != 10 || r.ShouldReceive == 0 {
+		t.Fatalf("unexpected run: %+v", r)
+	}
+	if r.Delivered != 1 {
+		t.Errorf("delivered %.3f, want 1", r.Delivered)
+	}
+	if r.CopiesPerNode > 2.5 {
+		t.Errorf("%.2f copies per node: the broadcast floods", r.CopiesPerNode)
+	}
+	if r.NonsubscriberCopies > 0.5 {
+		t.Errorf("%.2f copies per announcement to nodes that do not follow it", r.NonsubscriberCopies)
+	}
+	if r.SteadyBytesPerNodeS <= 0 || r.SteadyBytesByType["Subscribe"] < 0 {
+		t.Errorf("no steady traffic counted: %+v", r)
+	}
+}
+
+func TestTextSummary(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--nodes", "30", "--repos", "30", "--steady", "1m", "--announce", "3"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"delivered", "copies per node", "steady traffic"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--nodes", "1"}, &out, &out); err == nil {
+		t.Fatal("one node accepted")
+	}
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// params are the simulation's inputs (the command-line flags).
+type params struct {
+	Nodes     int
+	Degree    int     // random links per node (each node dials Degree/2)
+	Mesh      int     // links each node dials to other followers of each repository it follows
+	Fail      float64 // fraction of nodes that crash before the measured announcements
+	Loss      float64 // datagram loss per send
+	Repos     int
+	Subscribe int // repositories each node follows (and holds)
+	Seed      uint64
+	Latency   time.Duration // mean one-way link latency
+	Steady    time.Duration // length of the steady-state window
+	Churn     float64       // fraction of nodes that leave and come back per hour
+	Downtime  time.Duration // how long a churned node stays away
+	Announce  int           // measured repository announcements
+}
+
+// Phases of a run.
+const (
+	// detectAfter is how long a live peer keeps a crashed peer's link
+	// before the transport notices (QUIC idle timeout).
+	detectAfter = 30 * time.Second
+	// measureFor is how long the measured announcements are followed.
+	measureFor = 60 * time.Second
+	// announceEvery spaces the measured announcements.
+	announceEvery = 500 * time.Millisecond
+	// refreshPeriod is the engine's default RefreshAfter: in steady state
+	// every node re-announces everything once per period.
+	refreshPeriod = time.Hour
+)
+
+// scenario is one run: the network, who follows what, and the counters.
+type scenario struct {
+	p       params
+	net     *simNet
+	rng     *rand.Rand
+	keys    []*identity.Key
+	repos   []identity.RepoID
+	follows [][]int32        // node → repositories it follows
+	subs    [][]int32        // repository → followers
+	subOf   []map[int32]bool // node → set of followed repositories
+	failed  map[int32]bool   // crashed for the measurement
+	m       *metrics
+}
+
+func newScenario(p params) (*scenario, error) {
+	if p.Nodes < 2 || p.Degree < 1 || p.Repos < 1 || p.Subscribe < 0 || p.Subscribe > p.Repos {
+		return nil, fmt.Errorf("need nodes ≥ 2, degree ≥ 1, repos ≥ 1 and 0 ≤ subscribe ≤ repos")
+	}
+	if p.Fail < 0 || p.Fail >= 1 || p.Loss < 0 || p.Loss >= 1 {
+		return nil, fmt.Errorf("fail and loss must be in [0, 1)")
+	}
+	s := &scenario{
+		p:      p,
+		net:    newSimNet(p.Seed, p.Loss, p.Latency),
+		rng:    rand.New(rand.NewPCG(p.Seed, 0x7363656e6172696f)),
+		failed: map[int32]bool{},
+	}
+	s.m = newMetrics(s)
+	if err := s.makeNodes(); err != nil {
+		return nil, err
+	}
+	s.makeRepos()
+	return s, nil
+}
+
+// makeNodes derives every key from the seed (ed25519 from a seeded
+// stream) and starts one engine per node.
+func (s *scenario) makeNodes() error {
+	keyRand := rand.NewChaCha8(sha256.Sum256(binary.BigEndian.AppendUint64([]byte("megasim keys"), s.p.Seed)))
+	s.keys = make([]*identity.Key, s.p.Nodes)
+	s.net.nodes = make([]*simNode, s.p.Nodes)
+	for i := range s.keys {
+		seed := make([]byte, 32)
+		_, _ = keyRand.Read(seed)
+		k, err := identity.KeyFromSeed(seed)
+		if err != nil {
+			return err
+		}
+		s.keys[i] = k
+		n := &simNode{id: k.ID(), i: int32(i), net: s.net, up: true, links: map[int32]bool{}}
+		n.engine = gossip.New(s.engineConfig(k, n))
+		s.net.nodes[i] = n
+		s.net.index[k.ID()] = int32(i)
+	}
+	return nil
+}
+
+func (s *scenario) engineConfig(k *identity.Key, n *simNode) gossip.Config {
+	return gossip.Config{
+		Key:            k,
+		Store:          gossip.NewMemStore(),
+		Net:            n,
+		Clock:          s.net.Now,
+		Spawn:          s.net.spawn,
+		CheckSignature: s.net.checkSignature,
+		AfterFunc:      s.net.after,
+	}
+}
+
+// makeRepos makes the repository ids and gives each node Subscribe
+// distinct repositories, uniformly.
+func (s *scenario) makeRepos() {
+	s.repos = make([]identity.RepoID, s.p.Repos)
+	for i := range s.repos {
+		root := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("root"), uint64(i)))
+		s.repos[i], _ = identity.NewRepoID(root[:20], s.keys[i%len(s.keys)].ID())
+	}
+	s.follows = make([][]int32, s.p.Nodes)
+	s.subs = make([][]int32, s.p.Repos)
+	s.subOf = make([]map[int32]bool, s.p.Nodes)
+	for i := range s.follows {
+		s.subOf[i] = map[int32]bool{}
+		for len(s.follows[i]) < s.p.Subscribe {
+			r := int32(s.rng.IntN(s.p.Repos))
+			if !s.subOf[i][r] {
+				s.subOf[i][r] = true
+				s.follows[i] = append(s.follows[i], r)
+				s.subs[r] = append(s.subs[r], int32(i))
+			}
+		}
+	}
+}
+
+// connect builds the topology: each node dials Degree/2 random nodes
+// (so the mean degree is Degree) and, for each repository it follows,
+// Mesh other followers (the daemon's dialer prefers holders of followed
+// repositories; see spec/scale.md).
+func (s *scenario) connect() {
+	n := s.p.Nodes
+	for i, node := range s.net.nodes {
+		repos := make([]identity.RepoID, 0, len(s.follows[i]))
+		for _, r := range s.follows[i] {
+			repos = append(repos, s.repos[r])
+		}
+		node.engine.SetSubscriptions(repos, false)
+	}
+	for i := range n {
+		for range max(1, s.p.Degree/2) {
+			s.net.link(int32(i), int32(s.rng.IntN(n)))
+		}
+	}
+	for i := range n {
+		for _, r := range s.follows[i] {
+			others := s.subs[r]
+			want := min(s.p.Mesh, len(others)-1)
+			for _, k := range s.rng.Perm(len(others)) {
+				if want == 0 {
+					break
+				}
+				if j := others[k]; j != int32(i) {
+					s.net.link(int32(i), j)
+					want--
+				}
+			}
+		}
+	}
+}
+
+// nodeAnnouncement is node i's NodeAnnouncement.
+func (s *scenario) nodeAnnouncement(i int) *wire.NodeAnnouncement {
+	addr := fmt.Sprintf("10.%d.%d.%d:9000", i>>16&255, i>>8&255, i&255)
+	return &wire.NodeAnnouncement{Alias: fmt.Sprintf("n%d", i), Addresses: []string{addr}, Version: "megasim", Features: []string{}}
+}
+
+// repoAnnouncement is a holder's announcement of repository r at seq.
+func (s *scenario) repoAnnouncement(r int32, seq uint64) *wire.RepoAnnouncement {
+	a := &wire.RepoAnnouncement{Repo: s.repos[r], RefsSeq: seq}
+	a.RefsDigest = sha256.Sum256(binary.BigEndian.AppendUint64(a.Repo.Multihash(), seq))
+	return a
+}
+
+// publishAll makes node i announce itself and every repository it follows.
+func (s *scenario) publishAll(i int32) {
+	n := s.net.nodes[i]
+	if !n.up {
+		return
+	}
+	if _, err := n.engine.Publish(s.nodeAnnouncement(int(i))); err != nil {
+		panic(err)
+	}
+	for _, r := range s.follows[i] {
+		if _, err := n.engine.Publish(s.repoAnnouncement(r, 1)); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// scheduleTicks runs node i's Tick every gossip.RefreshInterval from a
+// random phase, while it is up.
+func (s *scenario) scheduleTicks(i int32) {
+	var tick func()
+	tick = func() {
+		if n := s.net.nodes[i]; n.up {
+			n.engine.Tick()
+		}
+		s.net.after(gossip.RefreshInterval, tick)
+	}
+	s.net.after(time.Duration(s.rng.Int64N(int64(gossip.RefreshInterval))), tick)
+}
+
+// scheduleChurn makes nodes leave and come back at the churn rate during
+// the steady window.
+func (s *scenario) scheduleChurn() {
+	perHour := s.p.Churn * float64(s.p.Nodes)
+	if perHour <= 0 {
+		return
+	}
+	mean := float64(time.Hour) / perHour
+	for at := time.Duration(s.rng.ExpFloat64() * mean); at < s.p.Steady; at += time.Duration(s.rng.ExpFloat64() * mean) {
+		i := int32(s.rng.IntN(s.p.Nodes))
+		s.net.push(&event{at: at, fn: func() { s.leave(i) }})
+	}
+}
+
+func (s *scenario) leave(i int32) {
+	n := s.net.nodes[i]
+	if !n.up {
+		return
+	}
+	peers := append([]int32(nil), n.order...)
+	for _, p := range peers {
+		s.net.unlink(i, p)
+	}
+	n.up = false
+	s.net.after(s.p.Downtime, func() {
+		n.up = true
+		for _, p := range peers {
+			if s.net.nodes[p].up {
+				s.net.link(i, p)
+			}
+		}
+	})
+}
+
+// run executes the whole scenario and returns the result.
+func (s *scenario) run() result {
+	s.connect()
+	for i := range s.p.Nodes {
+		s.scheduleTicks(int32(i))
+		at := time.Duration(s.rng.Int64N(int64(refreshPeriod)))
+		if at < s.p.Steady {
+			s.net.push(&event{at: at, fn: func() { s.publishAll(int32(i)) }})
+		}
+	}
+	s.scheduleChurn()
+	s.m.counting = true
+	s.net.runUntil(s.p.Steady)
+	s.m.counting = false
+	s.m.steadyBytes = s.m.bytes
+
+	s.crash()
+	s.scheduleAnnouncements()
+	s.net.runUntil(s.p.Steady + measureFor)
+	return s.m.result()
+}
+
+// crash takes Fail of the nodes down at once. Their peers keep the links
+// (and lose what they send on them) until detectAfter.
+func (s *scenario) crash() {
+	want := int(math.Round(s.p.Fail * float64(s.p.Nodes)))
+	for len(s.failed) < want {
+		i := int32(s.rng.IntN(s.p.Nodes))
+		if s.failed[i] {
+			continue
+		}
+		s.failed[i] = true
+		n := s.net.nodes[i]
+		n.up = false
+		s.net.after(detectAfter, func() {
+			for _, p := range append([]int32(nil), n.order...) {
+				s.net.unlink(i, p)
+			}
+		})
+	}
+}
+
+// scheduleAnnouncements publishes the measured repository announcements:
+// each from a random live follower of a repository that has at least one
+// other follower.
+func (s *scenario) scheduleAnnouncements() {
+	for k := range s.p.Announce {
+		at := s.p.Steady + time.Second + time.Duration(k)*announceEvery
+		s.net.push(&event{at: at, fn: func() { s.announce(uint64(k)) }})
+	}
+}
+
+func (s *scenario) announce(k uint64) {
+	for range 1000 {
+		i := int32(s.rng.IntN(s.p.Nodes))
+		n := s.net.nodes[i]
+		if !n.up || len(s.follows[i]) == 0 {
+			continue
+		}
+		r := s.follows[i][s.rng.IntN(len(s.follows[i]))]
+		if len(s.subs[r]) < 2 {
+			continue
+		}
+		env, err := n.engine.Publish(s.repoAnnouncement(r, 2+k))
+		if err != nil {
+			panic(err)
+		}
+		s.m.track(env, i, r)
+		return
+	}
+}

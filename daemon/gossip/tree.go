@@ -1,0 +1,253 @@
+package gossip
+
+import (
+	"slices"
+	"time"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
+)
+
+// Plumtree broadcast. Every link starts eager: a new message goes in
+// full to every eager peer that wants it. A peer that sends us a message
+// we already hold gets a Prune and becomes lazy on both ends: from then on
+// it gets only IHave notices (message ids, batched for LazyDelay). A node
+// that hears of a message by notice alone waits GraftTimeout, then sends
+// Graft to one of the peers that noticed it, which sends the message and
+// makes the link eager again. The eager links converge to a spanning tree,
+// so a message crosses each node about once, and loss on a tree link is
+// repaired through the lazy ones. Peers that never sent a Subscribe speak
+// an older version: they stay eager and get no notices.
+
+// Plumtree limits.
+const (
+	// NodeAnnouncementTTL is the hop budget of a node announcement: the
+	// origin's peers relay it once more, no further. TTLs are not signed,
+	// so a receiver clamps what arrives. The routing table learns farther
+	// nodes from snapshots (holders of followed repositories).
+	NodeAnnouncementTTL = 1
+	// cacheFor is how long a message is kept to answer Graft.
+	cacheFor = 2 * time.Minute
+	// maxWanted bounds the messages noticed but not yet received.
+	maxWanted = 4096
+	// maxGraftTries bounds the Grafts sent for one noticed message.
+	maxGraftTries = 3
+)
+
+// msgInfo is what forwarding decisions need to know about a message.
+type msgInfo struct {
+	id   wire.MessageID
+	repo identity.RepoID // zero for node announcements and unknown types
+}
+
+func infoOf(env *wire.Envelope, body wire.Body) msgInfo {
+	m := msgInfo{id: env.ID()}
+	m.repo, _ = repoOf(body)
+	return m
+}
+
+// repoOf returns the repository a repository or activity announcement is about.
+func repoOf(body wire.Body) (identity.RepoID, bool) {
+	switch b := body.(type) {
+	case *wire.RepoAnnouncement:
+		return b.Repo, true
+	case *wire.ActivityAnnouncement:
+		return b.Repo, true
+	}
+	return identity.RepoID{}, false
+}
+
+type cached struct {
+	raw  []byte
+	info msgInfo
+	at   time.Time
+}
+
+type wantedMsg struct {
+	from  []identity.NodeID // peers that noticed it, in order
+	tries int
+}
+
+// wants reports whether the peer should get m at all: repository messages
+// go only to peers whose filter holds the repository or that relay.
+func (ps *peerState) wants(m msgInfo) bool {
+	if m.repo.IsZero() || ps.sub == nil || ps.sub.Relay {
+		return true
+	}
+	return ps.sub.Has(m.repo)
+}
+
+// pushLocked forwards a message to every peer but except that wants it:
+// in full to eager peers, as a notice to lazy ones. noticeOnly sends
+// notices to every peer that understands them (retransmits of our own
+// messages: the tree already carried them once).
+func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, noticeOnly bool) {
+	now := e.cfg.Clock()
+	e.cache[m.id] = &cached{raw: raw, info: m, at: now}
+	for _, p := range e.cfg.Net.Peers() {
+		if p == except {
+			continue
+		}
+		ps := e.peerLocked(p, now)
+		if !ps.wants(m) {
+			continue
+		}
+		if ps.sub != nil && (ps.lazy || noticeOnly) {
+			e.noticeLocked(p, ps, m.id)
+			continue
+		}
+		e.sendLocked(p, raw)
+	}
+}
+
+func (e *Engine) sendLocked(p identity.NodeID, raw []byte) bool {
+	if err := e.cfg.Net.Send(p, raw); err != nil {
+		e.log.Debug("gossip send failed", "peer", p.Short(), "err", err)
+		return false
+	}
+	e.stats.Sent++
+	return true
+}
+
+// signLinkLocked signs a link message (TTL 0).
+func (e *Engine) signLinkLocked(body wire.Body) []byte {
+	env, err := wire.Sign(e.cfg.Key, e.cfg.Clock(), body)
+	if err == nil {
+		env.TTL = 0
+		var raw []byte
+		if raw, err = env.Marshal(); err == nil {
+			return raw
+		}
+	}
+	e.log.Warn("gossip: signing link message", "type", body.Type(), "err", err)
+	return nil
+}
+
+func (e *Engine) sendLinkLocked(p identity.NodeID, body wire.Body) bool {
+	raw := e.signLinkLocked(body)
+	return raw != nil && e.sendLocked(p, raw)
+}
+
+// noticeLocked queues an IHave for p, flushed after LazyDelay or when full.
+func (e *Engine) noticeLocked(p identity.NodeID, ps *peerState, id wire.MessageID) {
+	ps.ihave = append(ps.ihave, id)
+	if len(ps.ihave) >= wire.MaxLinkIDs {
+		e.flushLocked(p, ps)
+		return
+	}
+	if ps.flushAt {
+		return
+	}
+	ps.flushAt = true
+	e.cfg.AfterFunc(e.cfg.LazyDelay, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if ps := e.peers[p]; ps != nil {
+			ps.flushAt = false
+			e.flushLocked(p, ps)
+		}
+	})
+}
+
+func (e *Engine) flushLocked(p identity.NodeID, ps *peerState) {
+	if len(ps.ihave) == 0 {
+		return
+	}
+	ids := ps.ihave
+	ps.ihave = nil
+	if e.sendLinkLocked(p, &wire.IHave{IDs: ids}) {
+		e.stats.IHaves++
+	}
+}
+
+// pruneLocked answers a duplicate from a peer: stop pushing to us.
+func (e *Engine) pruneLocked(from identity.NodeID) {
+	ps := e.peers[from]
+	if ps == nil || ps.sub == nil {
+		return
+	}
+	ps.lazy = true
+	if e.sendLinkLocked(from, &wire.Prune{}) {
+		e.stats.Prunes++
+	}
+}
+
+// handleLinkLocked applies a verified link message from a peer.
+func (e *Engine) handleLinkLocked(from identity.NodeID, env *wire.Envelope, body wire.Body) {
+	if env.Origin != from {
+		e.stats.Malformed++
+		e.penaliseLocked(from, PenaltyMalformed, "link message from another node")
+		return
+	}
+	ps := e.peerLocked(from, e.cfg.Clock())
+	switch b := body.(type) {
+	case *wire.Subscribe:
+		e.onSubscribeLocked(from, ps, b)
+	case *wire.IHave:
+		for _, id := range b.IDs {
+			e.wantLocked(from, id)
+		}
+	case *wire.Graft:
+		ps.lazy = false
+		for _, id := range b.IDs {
+			if c := e.cache[id]; c != nil && ps.wants(c.info) {
+				e.sendLocked(from, c.raw)
+			}
+		}
+	case *wire.Prune:
+		ps.lazy = true
+	}
+}
+
+// wantLocked records a notice of id from a peer; if id does not arrive
+// within GraftTimeout, graftLocked asks for it.
+func (e *Engine) wantLocked(from identity.NodeID, id wire.MessageID) {
+	if _, seen := e.seen[id]; seen {
+		return
+	}
+	w := e.wanted[id]
+	if w == nil {
+		if len(e.wanted) >= maxWanted {
+			return
+		}
+		w = &wantedMsg{}
+		e.wanted[id] = w
+		e.cfg.AfterFunc(e.cfg.GraftTimeout, func() { e.graft(id) })
+	}
+	if !slices.Contains(w.from, from) {
+		w.from = append(w.from, from)
+	}
+}
+
+// graft asks the next peer that noticed id for it, and tries again later.
+func (e *Engine) graft(id wire.MessageID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.wanted[id]
+	if w == nil {
+		return
+	}
+	if _, seen := e.seen[id]; seen || len(w.from) == 0 || w.tries >= maxGraftTries {
+		delete(e.wanted, id)
+		return
+	}
+	w.tries++
+	p := w.from[0]
+	w.from = append(w.from[1:], p)
+	if ps := e.peers[p]; ps != nil {
+		ps.lazy = false
+	}
+	if e.sendLinkLocked(p, &wire.Graft{IDs: []wire.MessageID{id}}) {
+		e.stats.Grafts++
+	}
+	e.cfg.AfterFunc(e.cfg.GraftTimeout, func() { e.graft(id) })
+}
+
+// expireTreeLocked forgets cached messages older than cacheFor.
+func (e *Engine) expireTreeLocked(now time.Time) {
+	for id, c := range e.cache {
+		if now.Sub(c.at) > cacheFor {
+			delete(e.cache, id)
+		}
+	}
+}
