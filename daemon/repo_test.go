@@ -257,6 +257,7 @@ func TestTamperedHolderRejected(t *testing.T) {
 	}
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", tam, a); c.Replicate = ReplicateNone; return c }())
+	c.replica.Follow(repo) // hear of the holders without replicating
 	testutil.WaitFor(t, "C to connect to both and learn both holders", 10*time.Second, func() bool {
 		return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(tam.ID()) != nil && c.tr.Peer(a.ID()) != nil
 	})
@@ -301,6 +302,7 @@ func TestInterruptedTransferLeavesReplicaConsistent(t *testing.T) {
 	testutil.WaitFor(t, "B to replicate", 30*time.Second, func() bool { return headOf(t, b, info.RepoID) != "" })
 
 	c := start(t, func() Config { c := fastCfg(shortRoot(t), "c", b, a); c.Replicate = ReplicateNone; return c }())
+	c.replica.Follow(repo) // hear of the holders without replicating
 	testutil.WaitFor(t, "C to know the holders", 10*time.Second, func() bool { return len(c.replica.Holders(repo)) == 2 && c.tr.Peer(b.ID()) != nil })
 	var once sync.Once
 	_, err = c.replica.FetchFrom(ctx, b.ID(), repo, func(done, _ int64, _ string) {
@@ -339,7 +341,9 @@ func TestUpdateMovesOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
-	testutil.WaitFor(t, "B to know the repository", 10*time.Second, func() bool { return len(b.replica.Holders(mustRepo(t, info.RepoID))) == 1 })
+	testutil.WaitFor(t, "B to connect to A", 10*time.Second, func() bool { return b.tr.Peer(a.ID()) != nil })
+	// B follows nothing: the sync subscribes to the repository and waits
+	// for a holder to be announced.
 	full, err := b.RepoSync(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -398,5 +402,32 @@ func TestMaliciousIDsRejected(t *testing.T) {
 	// A path that is not a repository is refused with a clear error.
 	if _, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: t.TempDir()}); !rpc.IsCode(err, rpc.CodeInvalidArgument) {
 		t.Errorf("adding a non-repository: %v", err)
+	}
+}
+
+// A node that replicates only what it chooses hears only of what it
+// follows: its peers send it the announcements of followed repositories
+// and keep the rest (spec/node.md, subscriptions).
+func TestSubscriptionsFilterAnnouncements(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	one, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: workRepo(t), Name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: bigRepo(t, 1<<10), Name: "two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
+	b.replica.Follow(mustRepo(t, one.RepoID))
+	testutil.WaitFor(t, "B to hear of the followed repository", 10*time.Second, func() bool {
+		return len(b.replica.Holders(mustRepo(t, one.RepoID))) == 1
+	})
+	// Both were in the one snapshot A answers a subscription with: the
+	// other one was left out, not merely late.
+	if h := b.replica.Holders(mustRepo(t, two.RepoID)); len(h) != 0 {
+		t.Fatalf("B heard of a repository it does not follow (holders %v)", h)
 	}
 }

@@ -45,6 +45,13 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 	}
 }
 
+// follow subscribes gossip to what the node replicates: the repositories it
+// chose, or — replicating every announced repository, or relaying for
+// others — everything.
+func (n *Node) follow(repos []identity.RepoID) {
+	n.gossip.SetSubscriptions(repos, n.cfg.Relay || n.cfg.Replicate == ReplicateAll)
+}
+
 // nodeExpiryEvery is how often the routing table is swept.
 const nodeExpiryEvery = time.Minute
 

@@ -59,6 +59,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err := s.updateState(repo, func(st *repoState) { st.Path = path; st.Seed = seedYes; st.LastError = warning }); err != nil {
 		return identity.RepoID{}, err
 	}
+	s.followChanged()
 	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
 	return repo, nil
 }

@@ -65,6 +65,10 @@ type Config struct {
 	Announce func(ra *wire.RepoAnnouncement) error
 	// OnMisbehave is told of a peer that broke the fetch protocol.
 	OnMisbehave func(peer identity.NodeID, reason string)
+	// OnFollow, if set, is told the repositories the node chose to
+	// replicate (Followed) at start and whenever that set changes; gossip
+	// subscribes to them.
+	OnFollow func(repos []identity.RepoID)
 	// DiskLow, if set, returns an error while the disk is below the node's
 	// free-space floor: then no object from the network is accepted.
 	DiskLow func() error
@@ -109,7 +113,8 @@ type Service struct {
 	serving chan struct{} // fetches being served
 	queue   chan syncRequest
 
-	publish sync.Mutex // serialises publishing: git takes locks on the replica
+	publish  sync.Mutex // serialises publishing: git takes locks on the replica
+	followMu sync.Mutex // serialises OnFollow calls
 
 	mu       sync.Mutex
 	states   map[identity.RepoID]*repoState
@@ -117,9 +122,14 @@ type Service struct {
 	workRefs map[identity.RepoID][]gitstore.Ref // last refs seen in each watched working repository
 	failed   map[identity.NodeID]time.Time      // holders that failed a fetch: skipped until then unless connected
 	served   map[identity.NodeID]time.Time      // holders that served a fetch, and when
-	backoff  map[identity.NodeID]backoff        // holders whose fetch crossed a budget: skipped until then
-	lastSeq  map[identity.RepoID]uint64         // our newest signed refs seq per repository
-	checked  map[nsKey]signedCheck              // namespaces found equal to their signed refs
+	heard    map[identity.RepoID]chan struct{}  // closed when the repository is next announced
+	watching map[identity.RepoID]bool           // followed without replicating (Follow)
+
+	lastFollow []identity.RepoID // what OnFollow was last told
+	followSent bool
+	backoff    map[identity.NodeID]backoff // holders whose fetch crossed a budget: skipped until then
+	lastSeq    map[identity.RepoID]uint64  // our newest signed refs seq per repository
+	checked    map[nsKey]signedCheck       // namespaces found equal to their signed refs
 }
 
 type syncRequest struct {
@@ -175,6 +185,8 @@ func New(cfg Config) (*Service, error) {
 		workRefs: map[identity.RepoID][]gitstore.Ref{},
 		failed:   map[identity.NodeID]time.Time{},
 		served:   map[identity.NodeID]time.Time{},
+		heard:    map[identity.RepoID]chan struct{}{},
+		watching: map[identity.RepoID]bool{},
 		backoff:  map[identity.NodeID]backoff{},
 		lastSeq:  map[identity.RepoID]uint64{},
 		checked:  map[nsKey]signedCheck{},
@@ -193,6 +205,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	s.followChanged()
 	s.resume(ctx)
 	wg.Go(func() { s.watch(ctx) })
 	resync := time.NewTicker(s.cfg.ResyncInterval)

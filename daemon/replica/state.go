@@ -100,6 +100,7 @@ func (s *Service) Seed(repo identity.RepoID, seed bool) error {
 	if err := s.updateState(repo, func(st *repoState) { st.Seed = choice }); err != nil {
 		return err
 	}
+	s.followChanged()
 	if seed {
 		s.forgiveHolders(repo)
 		s.schedule(repo, identity.NodeID{})
@@ -113,7 +114,68 @@ func (s *Service) seedChosen(repo identity.RepoID) error {
 	if s.state(repo).Seed == seedYes {
 		return nil
 	}
-	return s.updateState(repo, func(st *repoState) { st.Seed = seedYes })
+	if err := s.updateState(repo, func(st *repoState) { st.Seed = seedYes }); err != nil {
+		return err
+	}
+	s.followChanged()
+	return nil
+}
+
+// Followed lists the repositories the node follows: those it chose to
+// replicate (shared from here, seeded, cloned or pushed to — whatever the
+// policy for the rest) and those it is syncing now.
+func (s *Service) Followed() []identity.RepoID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.followedLocked()
+}
+
+func (s *Service) followedLocked() []identity.RepoID {
+	var out []identity.RepoID
+	for repo, st := range s.states {
+		if st.Path != "" || st.Seed == seedYes {
+			out = append(out, repo)
+		}
+	}
+	for repo := range s.syncing {
+		if !slices.Contains(out, repo) {
+			out = append(out, repo)
+		}
+	}
+	for repo := range s.watching {
+		if !slices.Contains(out, repo) {
+			out = append(out, repo)
+		}
+	}
+	slices.SortFunc(out, func(a, b identity.RepoID) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// Follow makes the node follow repo — hear of its holders and their refs —
+// without replicating it, until the node stops.
+func (s *Service) Follow(repo identity.RepoID) {
+	s.mu.Lock()
+	s.watching[repo] = true
+	s.mu.Unlock()
+	s.followChanged()
+}
+
+// followChanged tells Config.OnFollow the repositories now followed, if
+// they changed since it was last told.
+func (s *Service) followChanged() {
+	if s.cfg.OnFollow == nil {
+		return
+	}
+	s.followMu.Lock() // one at a time, so the last told is the newest
+	defer s.followMu.Unlock()
+	s.mu.Lock()
+	repos := s.followedLocked()
+	same := s.followSent && slices.Equal(repos, s.lastFollow)
+	s.lastFollow, s.followSent = repos, true
+	s.mu.Unlock()
+	if !same {
+		s.cfg.OnFollow(repos)
+	}
 }
 
 // noteError records a repository's latest error; the same error again (a

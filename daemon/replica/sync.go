@@ -56,6 +56,8 @@ func (s *Service) Sync(ctx context.Context, repo identity.RepoID, prefer identit
 	c := &syncCall{done: make(chan struct{})}
 	s.syncing[repo] = c
 	s.mu.Unlock()
+	s.followChanged() // a node follows what it is syncing
+	defer s.followChanged()
 	for {
 		res, err := s.syncFromHolders(ctx, repo, prefer, progress)
 		s.mu.Lock()
@@ -97,6 +99,11 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	var res SyncResult
 	_, hadDoc, _ := s.store.RepoDoc(repo)
 	holders := s.rankHolders(repo, prefer)
+	if len(holders) == 0 && !hadDoc {
+		// Peers answer a new subscription with the holders they know of.
+		s.awaitHolder(ctx, repo)
+		holders = s.rankHolders(repo, prefer)
+	}
 	var errs []error
 	for _, h := range holders {
 		if err := s.backedOff(h); err != nil {
@@ -232,6 +239,7 @@ func (s *Service) Behind(repo identity.RepoID) bool {
 // fetch at once if it names newer refs than the replica has (or a
 // repository not held yet) and the node replicates it.
 func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnouncement) {
+	s.heardOf(ra.Repo)
 	if !s.Seeded(ra.Repo) {
 		return
 	}
@@ -281,4 +289,40 @@ func (s *Service) PeerConnected(id identity.NodeID) {
 		}
 		return nil
 	})
+}
+
+// discoverWait bounds the wait for a first holder of a repository nothing
+// is known of, after subscribing to it.
+const discoverWait = 5 * time.Second
+
+// awaitHolder waits until some node other than this one announces repo,
+// at most discoverWait.
+func (s *Service) awaitHolder(ctx context.Context, repo identity.RepoID) {
+	s.mu.Lock()
+	ch := s.heard[repo]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.heard[repo] = ch
+	}
+	s.mu.Unlock()
+	if len(s.rankHolders(repo, identity.NodeID{})) > 0 {
+		return // announced while we subscribed
+	}
+	t := time.NewTimer(discoverWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// heardOf wakes what waits for an announcement of repo.
+func (s *Service) heardOf(repo identity.RepoID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.heard[repo]; ch != nil {
+		close(ch)
+		delete(s.heard, repo)
+	}
 }
