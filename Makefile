@@ -14,7 +14,7 @@ LDFLAGS   := -s -w -X github.com/megaengine/megaengine/rpc.Version=$(VERSION)
 CMDS      := $(notdir $(wildcard cmd/*))
 TOOLS     := $(filter-out medemo,$(CMDS))
 
-.PHONY: help build install uninstall test race fuzz bench lint tidy-check demo clean
+.PHONY: help build install uninstall completions test race fuzz bench lint tidy-check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ install: build ## copy med, mecli and git-remote-mega to $(DESTDIR)$(PREFIX)/bin
 
 uninstall: ## remove what install put into $(DESTDIR)$(PREFIX)/bin
 	rm -f $(addprefix $(BINDIR)/,$(TOOLS))
+
+completions: ## regenerate packaging/completions from mecli's command table
+	$(GO) run ./cmd/mecli completion bash > packaging/completions/mecli.bash
+	$(GO) run ./cmd/mecli completion zsh > packaging/completions/_mecli
+	$(GO) run ./cmd/mecli completion fish > packaging/completions/mecli.fish
 
 demo: build ## a narrated local network: share, replicate, clone, update, pull
 	$(BIN)/medemo
