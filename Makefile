@@ -6,13 +6,15 @@ SHELL := bash
 GO        ?= go
 BIN       := bin
 PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    := $(DESTDIR)$(PREFIX)/bin
 FUZZTIME  ?= 10s
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/megaengine/megaengine/rpc.Version=$(VERSION)
 CMDS      := $(notdir $(wildcard cmd/*))
 TOOLS     := $(filter-out medemo,$(CMDS))
 
-.PHONY: help build install test race fuzz bench lint tidy-check demo clean
+.PHONY: help build install uninstall completions test race fuzz bench lint tidy-check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,8 +23,17 @@ build: ## build the binaries into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
 
-install: build ## copy med, mecli and git-remote-mega to $(PREFIX)/bin
-	install -m 0755 $(addprefix $(BIN)/,$(TOOLS)) $(PREFIX)/bin/
+install: build ## copy med, mecli and git-remote-mega to $(DESTDIR)$(PREFIX)/bin
+	install -d $(BINDIR)
+	install -m 0755 $(addprefix $(BIN)/,$(TOOLS)) $(BINDIR)/
+
+uninstall: ## remove what install put into $(DESTDIR)$(PREFIX)/bin
+	rm -f $(addprefix $(BINDIR)/,$(TOOLS))
+
+completions: ## regenerate packaging/completions from mecli's command table
+	$(GO) run ./cmd/mecli completion bash > packaging/completions/mecli.bash
+	$(GO) run ./cmd/mecli completion zsh > packaging/completions/_mecli
+	$(GO) run ./cmd/mecli completion fish > packaging/completions/mecli.fish
 
 demo: build ## a narrated local network: share, replicate, clone, update, pull
 	$(BIN)/medemo

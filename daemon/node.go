@@ -124,6 +124,7 @@ type Node struct {
 	replica *replica.Service
 	events  *broker
 	rpcLn   net.Listener
+	stop    context.CancelFunc // ends Serve (node.stop); set by Serve before the rpc service starts
 	started time.Time
 
 	bg sync.WaitGroup // work started by handlers (snapshots); waited for after the services
@@ -264,6 +265,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	n.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.stop = cancel
 	srv := rpc.NewServer(n, n.log.With("part", "rpc"))
 	services := []service{
 		{"transport", n.tr.Serve},

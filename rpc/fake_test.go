@@ -172,10 +172,11 @@ type fakeService struct {
 	types   [][]string // the types each Subscribe was called with
 
 	blocked chan struct{} // receives when a NodeConnect starts blocking
+	stops   chan struct{} // receives on every NodeStop
 }
 
 func newFake() *fakeService {
-	return &fakeService{subs: map[int]chan Event{}, blocked: make(chan struct{}, 16)}
+	return &fakeService{subs: map[int]chan Event{}, blocked: make(chan struct{}, 16), stops: make(chan struct{}, 16)}
 }
 
 func (f *fakeService) NodeInfo(ctx context.Context) (NodeInfo, error) {
@@ -224,6 +225,11 @@ func (f *fakeService) NodeConnect(ctx context.Context, p ConnectParams) (Peer, e
 	}
 	return Peer{DID: addr.ID.String(), Alias: "carol", Addresses: []string{addr.HostPort}, RemoteAddr: addr.HostPort,
 		Direction: DirectionOutbound, Kind: KindNormal, ConnectedAt: at(10, 0, 6)}, nil
+}
+
+func (f *fakeService) NodeStop(ctx context.Context) error {
+	f.stops <- struct{}{}
+	return nil
 }
 
 func (f *fakeService) record(p any) {

@@ -25,6 +25,10 @@ const (
 	// connection is authenticated.
 	MethodNodeConnect = "node.connect"
 
+	// MethodNodeStop takes no params and returns StopResult; once the
+	// answer is sent the daemon shuts down cleanly, as on SIGTERM.
+	MethodNodeStop = "node.stop"
+
 	// MethodEventsSubscribe takes SubscribeParams and returns
 	// SubscribeResult; after that answer the daemon sends an "event"
 	// notification (params Event) for every matching event, in order, until
@@ -97,6 +101,7 @@ var methodTable = []method{
 	{MethodInfo{MethodNodePeers, false, "the nodes connected now"}, handleNodePeers},
 	{MethodInfo{MethodNodeList, false, "every node in the routing table"}, handleNodeList},
 	{MethodInfo{MethodNodeConnect, true, "connect to a node at did:key:…@host:port"}, handleNodeConnect},
+	{MethodInfo{MethodNodeStop, true, "stop the daemon cleanly, as SIGTERM does"}, handleNodeStop},
 	{MethodInfo{MethodEventsSubscribe, false, "the node's events as they happen: peers, nodes, repositories"}, handleEventsSubscribe},
 	{MethodInfo{MethodRepoAdd, true, "share a working git repository under a new did:repo and keep publishing it"}, handleRepoAdd},
 	{MethodInfo{MethodRepoList, false, "every repository the node knows, with replica and working-copy state"}, handleRepoList},

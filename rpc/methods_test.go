@@ -6,7 +6,7 @@ import "testing"
 // and marked as a read or a write.
 func TestMethodTable(t *testing.T) {
 	mutating := map[string]bool{
-		MethodNodeInfo: false, MethodNodePeers: false, MethodNodeList: false, MethodNodeConnect: true, MethodEventsSubscribe: false,
+		MethodNodeInfo: false, MethodNodePeers: false, MethodNodeList: false, MethodNodeConnect: true, MethodNodeStop: true, MethodEventsSubscribe: false,
 		MethodRepoAdd: true, MethodRepoList: false, MethodRepoShow: false, MethodRepoSync: true,
 		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true,
 		// repo.locate records a clone (work_tree) and, with own, prepares

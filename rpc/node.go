@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -117,6 +118,16 @@ type ConnectParams struct {
 	Addr string `json:"addr"`
 }
 
+// StopResult is the result of node.stop.
+type StopResult struct {
+	// PID is the daemon's process id; the process exits once the shutdown
+	// is complete, so a caller can wait for that.
+	PID int `json:"pid"`
+}
+
+// getpid is os.Getpid; the spec's examples replace it to show a fixed pid.
+var getpid = os.Getpid
+
 func handleNodeInfo(ctx context.Context, svc Service, c *call) (any, error) {
 	if err := noParams(c); err != nil {
 		return nil, err
@@ -159,6 +170,16 @@ func handleNodeConnect(ctx context.Context, svc Service, c *call) (any, error) {
 	return svc.NodeConnect(ctx, p)
 }
 
+func handleNodeStop(ctx context.Context, svc Service, c *call) (any, error) {
+	if err := noParams(c); err != nil {
+		return nil, err
+	}
+	// Stop only once the answer is out: the shutdown closes this
+	// connection. A caller that hung up meanwhile asked all the same.
+	c.after = func(context.Context) { _ = svc.NodeStop(context.WithoutCancel(ctx)) }
+	return StopResult{PID: getpid()}, nil
+}
+
 // NodeInfo calls node.info.
 func (c *Client) NodeInfo(ctx context.Context) (NodeInfo, error) {
 	var info NodeInfo
@@ -185,4 +206,12 @@ func (c *Client) NodeConnect(ctx context.Context, addr string) (Peer, error) {
 	var peer Peer
 	err := c.Call(ctx, MethodNodeConnect, ConnectParams{Addr: addr}, &peer, nil)
 	return peer, err
+}
+
+// NodeStop calls node.stop: the daemon answers, then shuts down. The
+// result's PID is the process to wait for.
+func (c *Client) NodeStop(ctx context.Context) (StopResult, error) {
+	var r StopResult
+	err := c.Call(ctx, MethodNodeStop, nil, &r, nil)
+	return r, err
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"testing"
 )
@@ -127,5 +128,34 @@ func TestInvalidParams(t *testing.T) {
 		if err := c.Call(ctx, MethodNodePeers, json.RawMessage(p), nil, nil); err != nil {
 			t.Errorf("params %s: %v", p, err)
 		}
+	}
+}
+
+// node.stop answers with the daemon's pid and only then asks the Service
+// to stop; a call with params stops nothing.
+func TestNodeStopAnswersThenStops(t *testing.T) {
+	f := newFake()
+	ts := startServer(t, f)
+	c := ts.client(t)
+	var raw json.RawMessage
+	if err := c.Call(ctxT(t), MethodNodeStop, map[string]int{"after": 1}, &raw, nil); !IsCode(err, CodeInvalidParams) {
+		t.Fatalf("node.stop with params: %v", err)
+	}
+	select {
+	case <-f.stops:
+		t.Fatal("node.stop with invalid params stopped the node")
+	default:
+	}
+	r, err := c.NodeStop(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PID != os.Getpid() {
+		t.Errorf("node.stop answered pid %d, want the server's %d", r.PID, os.Getpid())
+	}
+	select {
+	case <-f.stops:
+	case <-ctxT(t).Done():
+		t.Fatal("node.stop answered but never called NodeStop")
 	}
 }

@@ -23,6 +23,11 @@ type Service interface {
 	NodePeers(ctx context.Context) ([]Peer, error)
 	NodeList(ctx context.Context) ([]NodeEntry, error)
 	NodeConnect(ctx context.Context, p ConnectParams) (Peer, error)
+	// NodeStop makes the daemon shut down cleanly, as SIGTERM does, and
+	// returns without waiting for it. The server calls it once node.stop's
+	// answer has been sent (so the caller hears it before its connection
+	// closes); an error then has nobody to reach and is dropped.
+	NodeStop(ctx context.Context) error
 
 	// Subscribe returns a channel of events of the given types (all types if
 	// types is empty) and a cancel func. The channel is closed after cancel

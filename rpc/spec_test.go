@@ -132,6 +132,8 @@ func jsonEqual(t *testing.T, got, want string) bool {
 // the response and notification examples that follow them. Each section
 // runs on a connection of its own.
 func TestSpecExamples(t *testing.T) {
+	getpid = func() int { return 4242 } // node.stop's example
+	t.Cleanup(func() { getpid = os.Getpid })
 	doc := readSpec(t)
 	f := newFake()
 	ts := startServer(t, f)

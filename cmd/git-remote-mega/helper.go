@@ -94,6 +94,15 @@ func (h *helper) workTree() string {
 // run serves git's commands; args are the helper's arguments, "<remote>
 // [<url>]". It returns the exit status.
 func (h *helper) run(ctx context.Context, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-h" || args[0] == "--help") {
+		// Run by hand: git never names a remote like a flag.
+		if args[0] == "--version" {
+			fmt.Fprintln(h.out, "git-remote-mega", rpc.Version)
+		} else {
+			fmt.Fprintln(h.out, errUsage)
+		}
+		return exitOK
+	}
 	if len(args) < 1 || len(args) > 2 {
 		fmt.Fprintf(h.errOut, "mega: %v\n", errUsage)
 		return exitUsage

@@ -410,3 +410,12 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("oneLine = %q", got)
 	}
 }
+
+// Run by hand with --version, the helper prints the version the Makefile
+// links in (rpc.Version), as med and mecli do, without waiting for git.
+func TestVersion(t *testing.T) {
+	code, out, errOut := runHelper(t, shortDir(t), "", "--version")
+	if want := "git-remote-mega " + rpc.Version + "\n"; code != 0 || out != want {
+		t.Fatalf("git-remote-mega --version: exit %d, printed %q (stderr %q), want %q", code, out, errOut, want)
+	}
+}

@@ -97,6 +97,7 @@ repository is named by its id (did:repo:z…, or z… alone) or its mega:// URL.
 Global flags:
   --root DIR   node root directory (default $MEGAENGINE_ROOT, else ~/.megaengine)
   --json       print machine-readable JSON instead of text
+  --version    print mecli's version and exit
   -h, --help   help for mecli or for a command
 `
 
@@ -107,9 +108,14 @@ func run(ctx context.Context, e *env, args []string) int {
 	rootFlag := global.String("root", "", "")
 	jsonFlag := global.Bool("json", false, "")
 	help := global.BoolP("help", "h", false, "")
+	version := global.Bool("version", false, "")
 	if err := global.Parse(args); err != nil {
 		fmt.Fprintf(e.stderr, "mecli: %v\nRun 'mecli --help' for usage.\n", err)
 		return 2
+	}
+	if *version {
+		fmt.Fprintln(e.stdout, "mecli", rpc.Version)
+		return 0
 	}
 	rest := global.Args()
 	if *help || len(rest) == 0 || rest[0] == "help" {

@@ -96,3 +96,27 @@ func TestCommandHelpNamesItsMethod(t *testing.T) {
 		}
 	}
 }
+
+// mecli --version prints rpc.Version (which the Makefile sets) on stdout.
+func TestVersion(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "--version")
+	if want := "mecli " + rpc.Version + "\n"; code != 0 || out != want {
+		t.Fatalf("mecli --version: exit %d, printed %q (stderr %q), want %q", code, out, errOut, want)
+	}
+}
+
+// A group's --help (mecli node --help) is the group's listing on stdout,
+// with exit status 0; the group alone is a usage error on stderr.
+func TestGroupHelp(t *testing.T) {
+	for group, member := range map[string]string{"node": "node status", "repo": "repo clone", "auth": "auth init"} {
+		for _, args := range [][]string{{group, "--help"}, {group, "-h"}, {"help", group}} {
+			code, out, errOut := runCLI(t, nil, args...)
+			if code != 0 || !strings.Contains(out, "Usage:\n  mecli "+group) || !strings.Contains(out, member) || errOut != "" {
+				t.Errorf("mecli %s: exit %d, stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+			}
+		}
+		if code, out, errOut := runCLI(t, nil, group); code != 2 || out != "" || !strings.Contains(errOut, member) {
+			t.Errorf("mecli %s: exit %d, stdout %q, stderr:\n%s", group, code, out, errOut)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -48,15 +49,19 @@ func init() {
 	register(&command{
 		path:  "node start",
 		nargs: anyArgs,
-		short: "start the daemon (med) in the foreground",
-		long: `Start the daemon in the foreground; it runs until interrupted. This is the
-seed implementation's command: --addr is med's --listen, --bootstrap-node is
-med's --bootstrap. Any other med flag can follow after --.`,
+		short: "start the daemon (med), in the foreground or with --detach in the background",
+		long: `Start the daemon in the foreground; it runs until interrupted. With --detach
+it runs in the background instead (output appended to $ROOT/med.log) and
+mecli returns once it answers; 'mecli node stop' stops it. This is the seed
+implementation's command: --addr is med's --listen, --bootstrap-node is
+med's --bootstrap. Any other med flag can follow after --. Flags not given
+come from $ROOT/config.json, else med's defaults.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("alias", "", "human-readable name announced to other nodes")
-			fs.String("addr", "0.0.0.0:9000", "UDP address to listen on")
+			fs.String("addr", "", "UDP address to listen on (default: $ROOT/config.json's listen, else 0.0.0.0:9000)")
 			fs.StringArray("bootstrap-node", nil, "node to connect to, did:key:…@host:port (repeatable)")
 			fs.Bool("relay", false, "announce this node as a relay")
+			fs.Bool("detach", false, "run in the background; print the did and pid once the daemon answers")
 			fs.String("cert-path", "", "ignored: TLS certificates are ephemeral; identity comes from the Noise handshake")
 		},
 		run: runNodeStart,
@@ -144,20 +149,26 @@ func runNodeConnect(ctx context.Context, e *env, c *rpc.Client, args []string) e
 	})
 }
 
-// medArgs translates node start's flags into med's.
+// medArgs translates node start's flags into med's. Only the flags the user
+// gave are passed: med's own defaults and $ROOT/config.json decide the rest
+// (a flag passed here would win over the file).
 func medArgs(root string, fs *pflag.FlagSet, extra []string) []string {
 	args := []string{"--root", root}
-	if v, _ := fs.GetString("alias"); v != "" {
+	if fs.Changed("alias") {
+		v, _ := fs.GetString("alias")
 		args = append(args, "--alias", v)
 	}
-	v, _ := fs.GetString("addr")
-	args = append(args, "--listen", v)
+	if fs.Changed("addr") {
+		v, _ := fs.GetString("addr")
+		args = append(args, "--listen", v)
+	}
 	nodes, _ := fs.GetStringArray("bootstrap-node")
 	for _, b := range nodes {
 		args = append(args, "--bootstrap", b)
 	}
-	if relay, _ := fs.GetBool("relay"); relay {
-		args = append(args, "--relay")
+	if fs.Changed("relay") {
+		v, _ := fs.GetBool("relay")
+		args = append(args, "--relay="+strconv.FormatBool(v))
 	}
 	return append(args, extra...)
 }
@@ -177,12 +188,15 @@ func findMed() (string, error) {
 	return p, nil
 }
 
-func runNodeStart(_ context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+func runNodeStart(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
 	med, err := findMed()
 	if err != nil {
 		return err
 	}
 	argv := append([]string{med}, medArgs(e.root, fs, args)...)
+	if detach, _ := fs.GetBool("detach"); detach {
+		return startDetached(ctx, e, med, argv)
+	}
 	// Replace this process: signals, exit status and the terminal go to med.
 	return syscall.Exec(med, argv, os.Environ())
 }

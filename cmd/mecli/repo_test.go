@@ -93,6 +93,8 @@ func (f *fakeDaemon) NodeConnect(context.Context, rpc.ConnectParams) (rpc.Peer, 
 	return rpc.Peer{}, errors.New("not in this test")
 }
 
+func (f *fakeDaemon) NodeStop(context.Context) error { return errors.New("not in this test") }
+
 // Subscribe sends two events (those of the asked types) and ends the stream.
 func (f *fakeDaemon) Subscribe(types []string) (<-chan rpc.Event, func()) {
 	ch := make(chan rpc.Event, 2)

@@ -29,7 +29,9 @@ Usage:
 
 It creates the node's identity on first start ($ROOT/identity.key), listens
 for peers on UDP (QUIC), serves mecli on $ROOT/med.sock, and stops cleanly on
-SIGINT or SIGTERM.
+SIGINT or SIGTERM. $ROOT/config.json, if present, sets flags by their long
+names ({"alias": "laptop", "bootstrap": ["did:key:…@host:port"]}); a flag
+given here wins over the file.
 
 Examples:
   med --alias node1 --listen 127.0.0.1:9000
@@ -81,33 +83,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "med: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	rootDir, src, code := rootConfig(fs, *root, getenv, stderr)
+	if code != 0 {
+		return code
+	}
+	log, err := newLogger(stderr, src, *logLevel, *logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 2
-	}
-
-	rootDir, err := identity.ResolveRoot(firstNonEmpty(*root, getenv(identity.RootEnv)))
-	if err != nil {
-		fmt.Fprintf(stderr, "med: %v\n", err)
-		return 1
 	}
 	cfg := daemon.DefaultConfig(rootDir)
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
 	cfg.MinFree = int64(minFree)
 	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
-		fmt.Fprintf(stderr, "med: --replicate %q: want all or none\n", *replicate)
+		fmt.Fprintf(stderr, "med: %s: %q: want all or none\n", src.name("replicate"), *replicate)
 		return 2
 	}
 	cfg.Replicate = *replicate
 	cfg.ReplicateMax = *replicateMax << 20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
-		fmt.Fprintf(stderr, "med: --bootstrap: %v\n", err)
+		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("bootstrap"), err)
 		return 2
 	}
 	if err := identity.CheckHostPort(*listen); err != nil && !strings.HasSuffix(*listen, ":0") {
-		fmt.Fprintf(stderr, "med: --listen %q: %v\n", *listen, err)
+		fmt.Fprintf(stderr, "med: %s: %q: %v\n", src.name("listen"), *listen, err)
 		return 2
 	}
 
@@ -128,11 +128,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return 0
 }
 
-// newLogger makes med's logger on stderr from --log-level and --log-format.
-func newLogger(stderr io.Writer, level, format string) (*slog.Logger, error) {
+// rootConfig resolves the root and applies its configuration file to the
+// flags the command line left unset; on failure it prints why and returns
+// the exit status.
+func rootConfig(fs *pflag.FlagSet, root string, getenv func(string) string, stderr io.Writer) (string, configSource, int) {
+	rootDir, err := identity.ResolveRoot(firstNonEmpty(root, getenv(identity.RootEnv)))
+	if err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
+		return "", configSource{}, 1
+	}
+	src, err := loadConfig(fs, configPath(rootDir))
+	if err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
+		return "", configSource{}, 2
+	}
+	return rootDir, src, 0
+}
+
+// newLogger makes med's logger on stderr from --log-level and --log-format
+// (src says whether they came from the configuration file).
+func newLogger(stderr io.Writer, src configSource, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("%s: %q: want debug, info, warn or error", src.name("log-level"), level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	switch format {
@@ -141,7 +159,7 @@ func newLogger(stderr io.Writer, level, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, fmt.Errorf("%s: %q: want text or json", src.name("log-format"), format)
 }
 
 // parseBootstrap parses the --bootstrap values; each may also be a

@@ -1,0 +1,49 @@
+# bash completion for mecli; made by 'mecli completion bash'.
+_mecli() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath="" word i
+    case $prev in
+    --addr|--alias|--bootstrap-node|--cert-path|--description|--name|--namespace|--output|--path|--repo-id|--root|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    esac
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        case $word in
+        --addr|--alias|--bootstrap-node|--cert-path|--description|--name|--namespace|--output|--path|--repo-id|--root|--type) ((i++)) ;;
+        -*) ;;
+        *) cmdpath="${cmdpath:+$cmdpath }$word" ;;
+        esac
+    done
+    if [[ $cur == -* ]]; then
+        case $cmdpath in
+        "") COMPREPLY=($(compgen -W "--json --root --help --version" -- "$cur")) ;;
+        "auth init") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "completion") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "events") COMPREPLY=($(compgen -W "--help --json --root --type" -- "$cur")) ;;
+        "node connect") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "node id") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "node list") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "node peers") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "node start") COMPREPLY=($(compgen -W "--addr --alias --bootstrap-node --cert-path --detach --help --json --relay --root" -- "$cur")) ;;
+        "node status") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "node stop") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo add") COMPREPLY=($(compgen -W "--description --help --json --name --path --root" -- "$cur")) ;;
+        "repo clone") COMPREPLY=($(compgen -W "--help --json --namespace --output --repo-id --root" -- "$cur")) ;;
+        "repo list") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo pull") COMPREPLY=($(compgen -W "--help --json --path --repo-id --root" -- "$cur")) ;;
+        "repo seed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo show") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo sync") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo unseed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        esac
+        return
+    fi
+    case $cmdpath in
+    "") COMPREPLY=($(compgen -W "auth completion events help node repo" -- "$cur")) ;;
+    "auth") COMPREPLY=($(compgen -W "init" -- "$cur")) ;;
+    "completion") COMPREPLY=($(compgen -W "bash fish zsh" -- "$cur")) ;;
+    "help") COMPREPLY=($(compgen -W "auth completion events node repo" -- "$cur")) ;;
+    "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
+    "repo") COMPREPLY=($(compgen -W "add clone list pull seed show sync unseed" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    esac
+}
+complete -F _mecli mecli
