@@ -60,11 +60,10 @@ func nonce(n uint64) (out [NonceLen]byte) {
 	return out
 }
 
-var nonceCounter uint64
-
 // mk signs a change by key on top of parents with clock max+1 and a
-// deterministic nonce and timestamp; the object is the parents' (zero if
-// none).
+// deterministic timestamp; the object is the parents' (zero if none). The
+// nonce is derived from the rest, so the same call gives the same change
+// whatever ran before.
 func mk(t testing.TB, key *identity.Key, parents []*Change, actions ...Action) *Change {
 	t.Helper()
 	f := Fields{Type: TypeIssue, Actions: actions, Clock: 1}
@@ -73,11 +72,14 @@ func mk(t testing.TB, key *identity.Key, parents []*Change, actions ...Action) *
 		f.Parents = append(f.Parents, p.ID())
 		f.Clock = max(f.Clock, p.Clock()+1)
 	}
-	nonceCounter++
-	f.Nonce = nonce(nonceCounter)
 	f.Timestamp = vectorTimeMs + f.Clock*1000
 	c, err := SignChange(key, f)
 	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(c.raw)
+	copy(f.Nonce[:], h[:])
+	if c, err = SignChange(key, f); err != nil {
 		t.Fatal(err)
 	}
 	return c
