@@ -153,6 +153,9 @@ func decodePayload(b []byte) (*Change, error) {
 	if err := cborx.Unmarshal(b, &w); err != nil {
 		return nil, decodeError("change payload", err)
 	}
+	if err := ObjectType(w.Type).check(); err != nil {
+		return nil, err
+	}
 	if len(w.Actions) > MaxActions {
 		return nil, tooLarge("%d actions, max %d", len(w.Actions), MaxActions)
 	}
