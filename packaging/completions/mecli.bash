@@ -33,6 +33,7 @@ _mecli() {
         "repo show") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo sync") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo unseed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo verify") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         esac
         return
     fi
@@ -42,7 +43,7 @@ _mecli() {
     "completion") COMPREPLY=($(compgen -W "bash fish zsh" -- "$cur")) ;;
     "help") COMPREPLY=($(compgen -W "auth completion events node repo" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
-    "repo") COMPREPLY=($(compgen -W "add clone list pull seed show sync unseed" -- "$cur")) ;;
+    "repo") COMPREPLY=($(compgen -W "add clone list pull seed show sync unseed verify" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac
 }
