@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	minFree := sizeFlag(defaults.MinFree)
 	fs.Var(&minFree, "min-free", "free space to keep on the root's filesystem, e.g. 2GiB (default 5 % of it, at most 1GiB, at least 32MiB)")
 	replicateMax := fs.Int64("replicate-max", defaults.ReplicateMax>>20, "MiB a repository replicated automatically (--replicate all) may hold on disk")
+	originMax := fs.Int64("origin-max", defaults.OriginMax>>20, "MiB all automatically replicated repositories of one creator may hold on disk")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	cfg.Replicate = *replicate
-	cfg.ReplicateMax = *replicateMax << 20
+	cfg.ReplicateMax, cfg.OriginMax = *replicateMax<<20, *originMax<<20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
 		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("bootstrap"), err)
 		return 2
