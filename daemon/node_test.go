@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/internal/hostile"
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -359,3 +361,53 @@ func TestRPCEventsAndConnect(t *testing.T) {
 		t.Fatalf("bad address: %v", err)
 	}
 }
+
+// A stranger floods honest B with one snapshot of 5,000 valid node
+// announcements. B keeps at most what one peer may introduce, relays that
+// to honest C within C's limits, and C neither drops nor bans B; C's table
+// grows by no more than the introduction cap.
+func TestSnapshotFloodDoesNotCostHonestLinks(t *testing.T) {
+	b := start(t, cfg(shortRoot(t), "beta"))
+	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
+	testutil.WaitFor(t, "B–C connected", 10*time.Second, func() bool { return c.tr.Peer(b.ID()) != nil })
+	testutil.WaitFor(t, "C to know B", 10*time.Second, func() bool { return c.knowsNode(b.ID()) })
+	cBefore := len(c.known)
+	_, p := rawPeer(t, b)
+	fakes, err := hostile.FakeNodes(5000, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := p.OpenUni(ctx, transport.StreamSnapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile.WriteSnapshot(s, fakes) // B cuts the stream past its cap
+	s.Close()
+	capped := b.gossip.Stats
+	testutil.WaitForState(t, "B to take what it allows of the flood", 20*time.Second, func() (bool, string) {
+		st := capped()
+		return st.Accepted >= gossipIntroCap, fmt.Sprintf("%+v", st)
+	})
+	testutil.WaitForState(t, "C to get what B relays", 20*time.Second, func() (bool, string) {
+		c.mu.Lock()
+		n := len(c.known) - cBefore
+		c.mu.Unlock()
+		return n >= gossipIntroCap-1, fmt.Sprintf("%d new nodes at C", n)
+	})
+	c.mu.Lock()
+	grew := len(c.known) - cBefore
+	c.mu.Unlock()
+	if grew > gossipIntroCap+1 { // + the stranger itself
+		t.Fatalf("C's table grew by %d nodes, over the cap of %d", grew, gossipIntroCap)
+	}
+	if c.tr.Peer(b.ID()) == nil || c.gossip.Banned(b.ID()) != nil || c.gossip.Score(b.ID()) != 0 {
+		t.Fatalf("C penalised honest B for relaying: connected %v, banned %v, score %d",
+			c.tr.Peer(b.ID()) != nil, c.gossip.Banned(b.ID()), c.gossip.Score(b.ID()))
+	}
+	t.Logf("B: %+v; C's table grew by %d", b.gossip.Stats(), grew)
+}
+
+// gossipIntroCap is the gossip engine's default IntroNodes.
+const gossipIntroCap = 256

@@ -63,11 +63,13 @@ func forbid(t *testing.T, pattern string, forbidden ...string) {
 // TestImportRules enforces DESIGN.md "The house": protocol imports nothing of
 // the project outside protocol/; the tools never pull in the daemon, badger
 // or quic-go; the services in daemon/* import neither the daemon root nor
-// rpc; internal/ (helpers shared by tests) imports nothing of the project at
-// all, so that any package's tests can use it.
+// rpc; internal/testutil (helpers shared by tests) imports nothing of the
+// project, and internal/hostile (the attacks tests keep) only protocol/, so
+// that any package's tests can use them.
 func TestImportRules(t *testing.T) {
 	forbid(t, "./protocol/...", module+"/rpc", module+"/daemon", module+"/cmd", module+"/internal")
-	forbid(t, "./internal/...", module)
+	forbid(t, "./internal/testutil", module)
+	forbid(t, "./internal/hostile", module+"/daemon", module+"/rpc", module+"/cmd")
 	heavy := []string{module + "/daemon", "github.com/dgraph-io/badger", "github.com/quic-go/quic-go"}
 	forbid(t, "./cmd/mecli", heavy...)
 	all := goList(t, false, "./...")

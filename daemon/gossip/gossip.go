@@ -69,7 +69,7 @@ type Config struct {
 	Burst        float64       // bucket size of that rate; default 1000
 	BanScore     int           // penalty at which a peer is dropped and banned; default 100
 	BanFor       time.Duration // ban length; default 10 min
-	MaxSnapshot  int           // envelopes accepted from one snapshot; default 100000
+	MaxSnapshot  int           // envelopes accepted on one snapshot stream; default 2·SnapshotCap + SnapshotNodes + 16
 	// OnAccept is called, outside the engine's lock, for every new
 	// announcement from another node after it was stored.
 	OnAccept func(from identity.NodeID, env *wire.Envelope, body wire.Body)
@@ -90,6 +90,15 @@ type Config struct {
 	LazyDelay    time.Duration // how long IHave notices are batched; default 200 ms
 	GraftTimeout time.Duration // wait for a noticed message before grafting; default 250 ms
 	SnapshotCap  int           // announcements in one connect-time snapshot; default 256
+
+	// Budgets (budget.go, spec/node.md §3.5).
+	SnapshotBudget int           // snapshot envelopes accepted from one peer per SnapshotRefill; default 4·MaxSnapshot
+	SnapshotRefill time.Duration // default 10 min
+	SendRate       float64       // envelopes per second sent to one peer; default 0.8·Rate
+	SendBurst      float64       // bucket size of that rate; default 0.8·Burst
+	SendQueue      int           // envelopes queued for one peer beyond the burst; default 1024
+	IntroNodes     int           // unknown nodes one peer may bring into the table per hour; default 256
+	IntroRepos     int           // unknown repositories one peer may bring per hour; default 256
 }
 
 // Penalties, added to a peer's score. A peer at BanScore is dropped.
@@ -121,6 +130,10 @@ type Engine struct {
 	// Plumtree (see tree.go).
 	cache  map[wire.MessageID]*cached    // recent messages, to answer Graft
 	wanted map[wire.MessageID]*wantedMsg // noticed (IHave) but not received
+
+	// Budgets (see budget.go).
+	out   map[identity.NodeID]*outQueue    // paced sends per peer
+	intro map[identity.NodeID]*introBudget // introductions per peer, this hour
 }
 
 type ownKey struct {
@@ -140,6 +153,9 @@ type peerState struct {
 	tokens float64
 	last   time.Time
 
+	snapTokens float64 // the snapshot bucket
+	snapLast   time.Time
+
 	sub     *wire.Subscribe  // the peer's subscription; nil until it sends one
 	lazy    bool             // Plumtree: send IHave, not the message
 	ihave   []wire.MessageID // notices waiting for the next flush
@@ -154,6 +170,9 @@ type Stats struct {
 	Unwanted uint64
 	// Plumtree: notices, grafts and prunes sent.
 	IHaves, Grafts, Prunes uint64
+	// Capped counts announcements over a peer's introduction budget;
+	// Dropped, envelopes a full send queue gave up.
+	Capped, Dropped uint64
 }
 
 // New makes an engine.
@@ -174,10 +193,17 @@ func New(cfg Config) *Engine {
 	setDefault(&cfg.Burst, 1000)
 	setDefault(&cfg.BanScore, 100)
 	setDefault(&cfg.BanFor, 10*time.Minute)
-	setDefault(&cfg.MaxSnapshot, 100000)
 	setDefault(&cfg.LazyDelay, 200*time.Millisecond)
 	setDefault(&cfg.GraftTimeout, 250*time.Millisecond)
 	setDefault(&cfg.SnapshotCap, 256)
+	setDefault(&cfg.MaxSnapshot, 2*cfg.SnapshotCap+SnapshotNodes+16)
+	setDefault(&cfg.SnapshotBudget, 4*cfg.MaxSnapshot)
+	setDefault(&cfg.SnapshotRefill, 10*time.Minute)
+	setDefault(&cfg.SendRate, 0.8*cfg.Rate)
+	setDefault(&cfg.SendBurst, 0.8*cfg.Burst)
+	setDefault(&cfg.SendQueue, 1024)
+	setDefault(&cfg.IntroNodes, 256)
+	setDefault(&cfg.IntroRepos, 256)
 	if cfg.AfterFunc == nil {
 		cfg.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
@@ -190,6 +216,8 @@ func New(cfg Config) *Engine {
 		own:    map[ownKey]*ownMsg{},
 		cache:  map[wire.MessageID]*cached{},
 		wanted: map[wire.MessageID]*wantedMsg{},
+		out:    map[identity.NodeID]*outQueue{},
+		intro:  map[identity.NodeID]*introBudget{},
 		gone:   map[identity.NodeID]time.Time{},
 	}
 }
@@ -281,15 +309,6 @@ func announcement(env *wire.Envelope, subject string, raw []byte) Announcement {
 // envelopes from the connect-time snapshot, which bypass the rate limit.
 func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) {
 	now := e.cfg.Clock()
-	e.mu.Lock()
-	if !snapshot && !e.allowLocked(from, now) {
-		e.stats.Flooded++
-		e.penaliseLocked(from, PenaltyFlood, "rate limit exceeded")
-		e.mu.Unlock()
-		return
-	}
-	e.mu.Unlock()
-
 	env, err := wire.Unmarshal(raw)
 	if err != nil {
 		e.reject(from, PenaltyMalformed, "malformed envelope", err, &e.stats.Malformed)
@@ -297,6 +316,11 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 	}
 	id := env.ID()
 	e.mu.Lock()
+	if !e.allowRecvLocked(from, now, snapshot) {
+		e.overBudgetLocked(from, env)
+		e.mu.Unlock()
+		return
+	}
 	_, dup := e.seen[id]
 	if dup {
 		e.stats.Duplicate++
@@ -366,7 +390,13 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 			e.stats.Unwanted++ // a Bloom false positive: neither kept nor relayed
 			return false
 		}
-		stored, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw))
+		a := announcement(env, body.Subject(), raw)
+		if !e.introducesLocked(from, a, now) {
+			e.stats.Capped++ // over what one peer may bring in: dropped
+			delete(e.seen, id)
+			return false
+		}
+		stored, err := e.cfg.Store.Put(a)
 		if err != nil {
 			e.log.Warn("gossip: storing announcement", "err", err)
 			return false
@@ -443,7 +473,7 @@ func (e *Engine) penaliseLocked(peer identity.NodeID, penalty int, reason string
 func (e *Engine) peerLocked(id identity.NodeID, now time.Time) *peerState {
 	p := e.peers[id]
 	if p == nil {
-		p = &peerState{tokens: e.cfg.Burst, last: now}
+		p = &peerState{tokens: e.cfg.Burst, last: now, snapTokens: float64(e.cfg.SnapshotBudget), snapLast: now}
 		e.peers[id] = p
 	}
 	return p
@@ -469,6 +499,7 @@ func (e *Engine) PeerGone(id identity.NodeID) {
 	if p := e.peers[id]; p != nil && p.score < e.cfg.BanScore {
 		delete(e.peers, id)
 	}
+	delete(e.out, id)
 	if len(e.gone) >= maxGone {
 		clear(e.gone)
 	}
@@ -524,6 +555,7 @@ func (e *Engine) Tick() {
 		}
 	}
 	e.expireTreeLocked(now)
+	e.forgetBudgetsLocked(now)
 	for id, t := range e.gone {
 		if now.Sub(t) > wire.MaxAge {
 			delete(e.gone, id)

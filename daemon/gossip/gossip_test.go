@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -246,21 +247,37 @@ func TestRateLimit(t *testing.T) {
 	net := NewMemNet()
 	defer net.Close()
 	k, _ := identity.GenerateKey()
-	e := New(Config{Key: k, Store: NewMemStore(), Net: net.Endpoint(k.ID()), Clock: clock.Now, Rate: 1, Burst: 5, BanScore: 1000})
+	e := New(Config{Key: k, Store: NewMemStore(), Net: net.Endpoint(k.ID()), Clock: clock.Now, Rate: 1, Burst: 5, BanScore: 1000, DisableRelay: true})
 	flooder, _ := identity.GenerateKey()
-	for range 10 {
-		e.HandleMessage(flooder.ID(), []byte{0}, false)
+	signed := func(key *identity.Key, i int) []byte {
+		env, _ := wire.Sign(key, clock.Now().Add(time.Duration(i)*time.Millisecond), nodeAnn(fmt.Sprint("n", i)))
+		raw, _ := env.Marshal()
+		return raw
+	}
+	for i := range 10 {
+		e.HandleMessage(flooder.ID(), signed(flooder, i), false)
 	}
 	st := e.Stats()
-	if st.Malformed != 5 || st.Flooded != 5 {
-		t.Fatalf("with burst 5: %d processed, %d flooded", st.Malformed, st.Flooded)
+	if st.Accepted+st.Stale != 5 || st.Flooded != 5 || e.Score(flooder.ID()) != 5*PenaltyFlood {
+		t.Fatalf("with burst 5: %+v, score %d", st, e.Score(flooder.ID()))
 	}
 	clock.Advance(2 * time.Second) // two tokens back
-	for range 3 {
-		e.HandleMessage(flooder.ID(), []byte{0}, false)
+	for i := range 3 {
+		e.HandleMessage(flooder.ID(), signed(flooder, 100+i), false)
 	}
-	if st := e.Stats(); st.Malformed != 7 || st.Flooded != 6 {
+	if st := e.Stats(); st.Flooded != 6 {
 		t.Fatalf("after refill: %+v", st)
+	}
+	// Over the rate with what others signed: a relay's excess is dropped,
+	// not punished.
+	relay, _ := identity.GenerateKey()
+	before := e.Stats().Flooded
+	for i := range 10 {
+		other, _ := identity.GenerateKey()
+		e.HandleMessage(relay.ID(), signed(other, i), false)
+	}
+	if got := e.Stats().Flooded - before; got != 5 || e.Score(relay.ID()) != 0 {
+		t.Fatalf("a relay over the rate: %d dropped, score %d; want 5 dropped and no penalty", got, e.Score(relay.ID()))
 	}
 }
 

@@ -100,15 +100,6 @@ func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, notic
 	}
 }
 
-func (e *Engine) sendLocked(p identity.NodeID, raw []byte) bool {
-	if err := e.cfg.Net.Send(p, raw); err != nil {
-		e.log.Debug("gossip send failed", "peer", p.Short(), "err", err)
-		return false
-	}
-	e.stats.Sent++
-	return true
-}
-
 // signLinkLocked signs a link message (TTL 0).
 func (e *Engine) signLinkLocked(body wire.Body) []byte {
 	env, err := wire.Sign(e.cfg.Key, e.cfg.Clock(), body)

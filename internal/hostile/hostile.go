@@ -9,10 +9,16 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 )
 
 // ALPN is MegaEngine's TLS application protocol (daemon/transport.ALPN).
@@ -94,4 +100,44 @@ func forgeInitial(pkt []byte) {
 	pkt[23] = 0 // token length
 	rest := len(pkt) - 26
 	binary.BigEndian.PutUint16(pkt[24:26], uint16(rest)|0x4000) // 2-byte varint length
+}
+
+// FakeNodes returns n signed node announcements of n fresh keys: valid,
+// distinct, and worthless — what a stranger floods tables with.
+func FakeNodes(n int, now time.Time) ([][]byte, error) {
+	out := make([][]byte, 0, n)
+	for i := range n {
+		k, err := identity.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		env, err := wire.Sign(k, now, &wire.NodeAnnouncement{
+			Alias: fmt.Sprintf("fake-%d", i), Addresses: []string{"198.18.0.1:9000"}, Features: []string{},
+		})
+		if err != nil {
+			return nil, err
+		}
+		raw, err := env.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+// WriteSnapshot writes msgs as a snapshot stream body: each envelope after
+// its 4-byte big-endian length (spec/node.md).
+func WriteSnapshot(w io.Writer, msgs [][]byte) error {
+	var hdr [4]byte
+	for _, m := range msgs {
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(m)))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
