@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/replica"
+	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -430,4 +431,56 @@ func TestSubscriptionsFilterAnnouncements(t *testing.T) {
 	if h := b.replica.Holders(mustRepo(t, two.RepoID)); len(h) != 0 {
 		t.Fatalf("B heard of a repository it does not follow (holders %v)", h)
 	}
+}
+
+// A repository announced only by nodes this node never reached is listed
+// as "heard of", not as a real repository, and forgotten after an hour;
+// one whose holder is reachable is listed as usual.
+func TestUnreachableAnnouncementsAreHeardOf(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := start(t, func() Config {
+		c := fastCfg(shortRoot(t), "b")
+		c.Replicate, c.ResyncInterval = ReplicateNone, 100*time.Millisecond
+		return c
+	}())
+	_, p := rawPeer(t, b)
+	announce := func(age time.Duration) identity.RepoID {
+		ghost, _ := identity.GenerateKey()
+		repo, _ := identity.NewRepoID(bytes.Repeat([]byte{byte(age)}, 20), ghost.ID())
+		b.replica.Follow(repo)
+		env, _ := wire.Sign(ghost, time.Now().Add(-age), &wire.RepoAnnouncement{Repo: repo})
+		raw, _ := env.Marshal()
+		if err := p.SendDatagram(transport.DatagramGossip, raw); err != nil {
+			t.Fatal(err)
+		}
+		return repo
+	}
+	fresh := announce(time.Minute)
+	testutil.WaitForState(t, "B to list the ghost repository as heard of", 10*time.Second, func() (bool, string) {
+		info, err := b.repoInfo(ctx, fresh)
+		return err == nil && info.Replica == rpc.ReplicaHeardOf, info.Replica
+	})
+	old := announce(61 * time.Minute)
+	testutil.WaitFor(t, "B to hear of the old ghost", 10*time.Second, func() bool { return len(b.replica.Holders(old)) == 1 })
+	testutil.WaitFor(t, "B to forget it", 10*time.Second, func() bool { return len(b.replica.Holders(old)) == 0 })
+	if len(b.replica.Holders(fresh)) != 1 {
+		t.Fatal("the fresh announcement was forgotten too")
+	}
+
+	// A real repository whose holder B is connected to is not a ghost.
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: workRepo(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := mustRepo(t, info.RepoID)
+	b.replica.Follow(real)
+	if _, err := b.NodeConnect(ctx, rpc.ConnectParams{Addr: a.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitForState(t, "B to list the real one as not replicated", 10*time.Second, func() (bool, string) {
+		info, err := b.repoInfo(ctx, real)
+		return err == nil && info.Replica == rpc.ReplicaMissing, info.Replica
+	})
 }

@@ -125,6 +125,7 @@ func (n *Node) aliasOf(id identity.NodeID) string {
 
 func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
+	n.replica.Reached(p.ID)
 	if err := n.store.Touch(p.ID, time.Now()); err != nil {
 		n.log.Warn("recording last seen", "err", err)
 	}

@@ -73,6 +73,7 @@ var replicaStates = map[replica.ReplicaState]string{
 	replica.ReplicaSyncing:  rpc.ReplicaSyncing,
 	replica.ReplicaBehind:   rpc.ReplicaBehind,
 	replica.ReplicaUpToDate: rpc.ReplicaUpToDate,
+	replica.ReplicaHeardOf:  rpc.ReplicaHeardOf,
 }
 
 var cloneStates = map[replica.CloneState]string{

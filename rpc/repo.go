@@ -17,6 +17,10 @@ const (
 	ReplicaBehind   = "behind"         // newer refs were announced ("has updates")
 	ReplicaSyncing  = "syncing"        // a fetch is running
 	ReplicaMissing  = "not-replicated" // known from gossip only
+	// ReplicaHeardOf: announced, but no node that announced it was ever
+	// reachable from here: it may not exist (anyone can sign an
+	// announcement); forgotten after an hour.
+	ReplicaHeardOf = "heard-of"
 )
 
 // Working-copy states (CloneStatus.Status). Append-only.

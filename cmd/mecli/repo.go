@@ -300,6 +300,8 @@ func repoStatus(r rpc.RepoInfo) string {
 		return "syncing"
 	case rpc.ReplicaMissing:
 		return "not replicated"
+	case rpc.ReplicaHeardOf:
+		return "heard of (no holder reachable)"
 	case rpc.ReplicaUpToDate:
 	default:
 		return printable(r.Replica) // a state newer than this mecli
@@ -331,6 +333,8 @@ func replicaText(r rpc.RepoInfo) string {
 		return "syncing"
 	case rpc.ReplicaMissing:
 		return "not replicated ('mecli repo seed' replicates it)"
+	case rpc.ReplicaHeardOf:
+		return "heard of: announced, but no node that holds it was ever reachable (it may not exist)"
 	}
 	return printable(r.Replica)
 }

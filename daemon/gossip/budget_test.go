@@ -25,7 +25,7 @@ func (n *countingNet) Send(to identity.NodeID, _ []byte) error {
 	return nil
 }
 func (n *countingNet) SendSnapshot(identity.NodeID, [][]byte) error { return nil }
-func (n *countingNet) Disconnect(identity.NodeID, string)          {}
+func (n *countingNet) Disconnect(identity.NodeID, string)           {}
 
 // timers is a virtual AfterFunc: fire runs what is due.
 type timers struct {

@@ -25,6 +25,7 @@ const (
 	ReplicaSyncing                      // a fetch is running
 	ReplicaBehind                       // newer refs were announced
 	ReplicaUpToDate                     // the replica holds the newest signed refs heard of
+	ReplicaHeardOf                      // announced, but no holder was ever reachable: maybe not real
 )
 
 // CloneState is how a working copy compares with the replica.
@@ -72,9 +73,13 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	doc, err := s.Doc(repo)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		info.Replica = ReplicaMissing
-		if s.Syncing(repo) {
+		switch {
+		case s.Syncing(repo):
 			info.Replica = ReplicaSyncing
+		case !s.anyReachable(info.Holders):
+			info.Replica = ReplicaHeardOf
+		default:
+			info.Replica = ReplicaMissing
 		}
 		return info, nil
 	case err != nil:

@@ -124,6 +124,7 @@ type Service struct {
 	served   map[identity.NodeID]time.Time      // holders that served a fetch, and when
 	heard    map[identity.RepoID]chan struct{}  // closed when the repository is next announced
 	watching map[identity.RepoID]bool           // followed without replicating (Follow)
+	reached  map[identity.NodeID]time.Time      // peers this node was connected to, and when
 
 	lastFollow []identity.RepoID // what OnFollow was last told
 	followSent bool
@@ -187,6 +188,7 @@ func New(cfg Config) (*Service, error) {
 		served:   map[identity.NodeID]time.Time{},
 		heard:    map[identity.RepoID]chan struct{}{},
 		watching: map[identity.RepoID]bool{},
+		reached:  map[identity.NodeID]time.Time{},
 		backoff:  map[identity.NodeID]backoff{},
 		lastSeq:  map[identity.RepoID]uint64{},
 		checked:  map[nsKey]signedCheck{},

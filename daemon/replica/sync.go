@@ -258,6 +258,7 @@ func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnoun
 // resync is the slow periodic pass: retry every seeded repository that is
 // behind (a fetch failed, or an announcement was missed).
 func (s *Service) resync() {
+	s.forgetUnreachable()
 	seen := map[identity.RepoID]bool{}
 	_ = s.store.EachRepoAnnouncement(nil, func(_ store.Announcement, ra *wire.RepoAnnouncement) error {
 		if seen[ra.Repo] {
@@ -324,5 +325,65 @@ func (s *Service) heardOf(repo identity.RepoID) {
 	if ch := s.heard[repo]; ch != nil {
 		close(ch)
 		delete(s.heard, repo)
+	}
+}
+
+// Reachability of holders: a repository announced only by nodes this node
+// never reached may be made up (anyone can sign an announcement); it is
+// listed as "heard of" and forgotten after heardOfExpiry.
+const (
+	reachedRecently = 24 * time.Hour
+	heardOfExpiry   = time.Hour
+)
+
+// Reached records that this node is connected to id.
+func (s *Service) Reached(id identity.NodeID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reached[id] = time.Now()
+}
+
+// anyReachable reports whether one of holders is connected or was in the
+// last day.
+func (s *Service) anyReachable(holders []identity.NodeID) bool {
+	for _, h := range holders {
+		if h == s.id || s.cfg.Net.Connected(h) {
+			return true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range holders {
+		if t, ok := s.reached[h]; ok && time.Since(t) < reachedRecently {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetUnreachable drops the announcements of repositories the node holds
+// nothing of and whose holders it never reached, once the newest of them
+// is older than heardOfExpiry.
+func (s *Service) forgetUnreachable() {
+	newest := map[identity.RepoID]uint64{}
+	holders := map[identity.RepoID][]identity.NodeID{}
+	_ = s.store.EachRepoAnnouncement(nil, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		newest[ra.Repo] = max(newest[ra.Repo], a.Timestamp)
+		holders[ra.Repo] = append(holders[ra.Repo], a.Origin)
+		return nil
+	})
+	cutoff := uint64(time.Now().Add(-heardOfExpiry).UnixMilli())
+	for repo, ts := range newest {
+		if ts >= cutoff || s.anyReachable(holders[repo]) || s.Syncing(repo) {
+			continue
+		}
+		if _, ok, _ := s.store.RepoDoc(repo); ok {
+			continue
+		}
+		if err := s.store.ForgetSubject(uint8(wire.TypeRepoAnnouncement), []byte(repo.String())); err != nil {
+			s.log.Warn("forgetting an unreachable repository", "repo", repo.String(), "err", err)
+			continue
+		}
+		s.log.Info("forgot a repository no reachable node holds", "repo", repo.String())
 	}
 }

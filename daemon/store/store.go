@@ -354,6 +354,26 @@ func (s *Store) forget(id identity.NodeID) error {
 	return wb.Flush()
 }
 
+// ForgetSubject deletes every announcement of type typ about subject (a
+// repository nobody reachable holds, say), whatever its origin.
+func (s *Store) ForgetSubject(typ uint8, subject []byte) error {
+	var keys [][]byte
+	if err := s.Each(typ, subject, func(a Announcement) error {
+		keys = append(keys, announcementKey(a.Type, a.Subject, a.Origin))
+		return nil
+	}); err != nil {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
 // badgerLogger sends Badger's logs to slog: its info chatter at debug level.
 type badgerLogger struct{ l *slog.Logger }
 
