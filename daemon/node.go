@@ -205,7 +205,7 @@ func (n *Node) open() error {
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
-		DiskLow: n.DiskLow, OnFollow: n.follow,
+		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(),
 	})
 	if err != nil {
 		return err

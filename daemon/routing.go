@@ -52,6 +52,16 @@ func (n *Node) follow(repos []identity.RepoID) {
 	n.gossip.SetSubscriptions(repos, n.cfg.Relay || n.cfg.Replicate == ReplicateAll)
 }
 
+// discoverWait is how long a sync of an unknown repository waits for its
+// holders: a node that follows only what it chose hears of a repository
+// only once it subscribes to it; one that follows everything knows already.
+func (n *Node) discoverWait() time.Duration {
+	if n.cfg.Relay || n.cfg.Replicate == ReplicateAll {
+		return 0
+	}
+	return 5 * time.Second
+}
+
 // nodeExpiryEvery is how often the routing table is swept.
 const nodeExpiryEvery = time.Minute
 

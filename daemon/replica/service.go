@@ -65,6 +65,10 @@ type Config struct {
 	Announce func(ra *wire.RepoAnnouncement) error
 	// OnMisbehave is told of a peer that broke the fetch protocol.
 	OnMisbehave func(peer identity.NodeID, reason string)
+	// DiscoverWait is how long a sync of a repository nothing is known of
+	// waits for a first holder to be announced after subscribing to it; 0
+	// (the node hears of every repository anyway) does not wait.
+	DiscoverWait time.Duration
 	// OnFollow, if set, is told the repositories the node chose to
 	// replicate (Followed) at start and whenever that set changes; gossip
 	// subscribes to them.

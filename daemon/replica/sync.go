@@ -99,7 +99,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	var res SyncResult
 	_, hadDoc, _ := s.store.RepoDoc(repo)
 	holders := s.rankHolders(repo, prefer)
-	if len(holders) == 0 && !hadDoc {
+	if len(holders) == 0 && !hadDoc && s.cfg.DiscoverWait > 0 {
 		// Peers answer a new subscription with the holders they know of.
 		s.awaitHolder(ctx, repo)
 		holders = s.rankHolders(repo, prefer)
@@ -292,12 +292,8 @@ func (s *Service) PeerConnected(id identity.NodeID) {
 	})
 }
 
-// discoverWait bounds the wait for a first holder of a repository nothing
-// is known of, after subscribing to it.
-const discoverWait = 5 * time.Second
-
 // awaitHolder waits until some node other than this one announces repo,
-// at most discoverWait.
+// at most DiscoverWait.
 func (s *Service) awaitHolder(ctx context.Context, repo identity.RepoID) {
 	s.mu.Lock()
 	ch := s.heard[repo]
@@ -309,7 +305,7 @@ func (s *Service) awaitHolder(ctx context.Context, repo identity.RepoID) {
 	if len(s.rankHolders(repo, identity.NodeID{})) > 0 {
 		return // announced while we subscribed
 	}
-	t := time.NewTimer(discoverWait)
+	t := time.NewTimer(s.cfg.DiscoverWait)
 	defer t.Stop()
 	select {
 	case <-ch:
