@@ -88,14 +88,13 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// Strangers fill only the unreserved inbound slots; a known peer still gets
-// in, and takes a stranger's slot when every slot is used.
+// 63 throwaway keys fill only the strangers' share of the inbound slots
+// (64 minus 16 reserved, the defaults); a known peer still gets in, and
+// takes a stranger's slot once every slot is used.
 func TestKnownPeersAreNotStarvedByStrangers(t *testing.T) {
 	var known sync.Map // identity.NodeID → true
 	isKnown := func(id identity.NodeID) bool { _, ok := known.Load(id); return ok }
 	target, _ := newNode(t, func(c *Config) {
-		c.MaxInbound = 6
-		c.Limits.ReservedInbound = 2
 		c.Rank = func(id identity.NodeID) int {
 			if isKnown(id) {
 				return 100
@@ -103,6 +102,7 @@ func TestKnownPeersAreNotStarvedByStrangers(t *testing.T) {
 			return 0
 		}
 	})
+	slots, reserved := target.cfg.MaxInbound, target.cfg.Limits.ReservedInbound
 	dial := func(k bool) (*Transport, error) {
 		n, _ := newNode(t, nil)
 		if k {
@@ -116,15 +116,16 @@ func TestKnownPeersAreNotStarvedByStrangers(t *testing.T) {
 		}
 		return n, err
 	}
-	for i := range 4 {
-		if _, err := dial(false); err != nil {
-			t.Fatalf("stranger %d: %v", i, err)
+	in := 0
+	for range 63 {
+		if _, err := dial(false); err == nil {
+			in++
 		}
 	}
-	if _, err := dial(false); err == nil {
-		t.Fatal("a fifth stranger took a reserved slot")
+	if in != slots-reserved {
+		t.Fatalf("%d of 63 strangers got in, want %d (the unreserved slots)", in, slots-reserved)
 	}
-	for i := range 2 {
+	for i := range reserved {
 		if _, err := dial(true); err != nil {
 			t.Fatalf("known peer %d kept out by strangers: %v", i, err)
 		}
@@ -134,14 +135,14 @@ func TestKnownPeersAreNotStarvedByStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a known peer kept out of a full node: %v", err)
 	}
-	testutil.WaitFor(t, "one stranger to make room", 5*time.Second, func() bool { return len(target.Peers()) == 6 })
+	testutil.WaitFor(t, "one stranger to make room", 5*time.Second, func() bool { return len(target.Peers()) == slots })
 	knownIn := 0
 	for _, p := range target.Peers() {
 		if isKnown(p.ID) {
 			knownIn++
 		}
 	}
-	if knownIn != 3 || target.Peer(k.ID()) == nil {
-		t.Fatalf("%d known peers connected, want 3", knownIn)
+	if knownIn != reserved+1 || target.Peer(k.ID()) == nil {
+		t.Fatalf("%d known peers connected, want %d", knownIn, reserved+1)
 	}
 }
