@@ -288,12 +288,18 @@ func TestRetransmitAndRefresh(t *testing.T) {
 	net.Connect(a.id(), b.id())
 	first, _ := a.engine.Publish(nodeAnn("alpha"))
 	testutil.WaitFor(t, "b to know a", 5*time.Second, func() bool { _, ok := knows(b, a.id()); return ok })
+	testutil.WaitFor(t, "a to have b's subscription", 5*time.Second, func() bool {
+		a.engine.mu.Lock()
+		defer a.engine.mu.Unlock()
+		ps := a.engine.peers[b.id()]
+		return ps != nil && ps.sub != nil
+	})
 	// The next two ticks resend it as an IHave notice (b speaks the
 	// protocol, so it gets no duplicate copy), the third does not.
 	for i := 1; i <= 3; i++ {
 		a.engine.Tick()
 		want := uint64(min(i, 2))
-		testutil.WaitFor(t, "a's notices", 5*time.Second, func() bool { return a.engine.Stats().IHaves == want })
+		testutil.WaitForState(t, "a's notices", 5*time.Second, func() (bool, string) { st := a.engine.Stats(); return st.IHaves == want, fmt.Sprintf("%+v", st) })
 		settle(t, net, n)
 		if got := b.engine.Stats(); got.Duplicate != 0 || got.Accepted != 1 {
 			t.Fatalf("after tick %d: b got %d duplicates, accepted %d", i, got.Duplicate, got.Accepted)
