@@ -371,7 +371,9 @@ func TestSnapshotFloodDoesNotCostHonestLinks(t *testing.T) {
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
 	testutil.WaitFor(t, "B–C connected", 10*time.Second, func() bool { return c.tr.Peer(b.ID()) != nil })
 	testutil.WaitFor(t, "C to know B", 10*time.Second, func() bool { return c.knowsNode(b.ID()) })
+	c.mu.Lock()
 	cBefore := len(c.known)
+	c.mu.Unlock()
 	_, p := rawPeer(t, b)
 	fakes, err := hostile.FakeNodes(5000, time.Now())
 	if err != nil {
