@@ -179,8 +179,8 @@ func (o *ObjectReader) Close() error {
 }
 
 // Read returns the type and content of object oid; ErrMissingObjects if the
-// replica lacks it, ErrObjectTooLarge (the process is then unusable) if it
-// is larger than max bytes.
+// replica lacks it, ErrObjectTooLarge if it is larger than max bytes (its
+// content is skipped, never held in memory).
 func (o *ObjectReader) Read(oid string, max int64) (string, []byte, error) {
 	if o.broken != nil {
 		return "", nil, o.broken
@@ -211,8 +211,11 @@ func (o *ObjectReader) Read(oid string, max int64) (string, []byte, error) {
 		return "", nil, o.broken
 	}
 	if size > max {
-		o.broken = fmt.Errorf("%w: %s %s is %d bytes, max %d", ErrObjectTooLarge, f[1], oid, size, max)
-		return "", nil, o.broken
+		if _, err := io.CopyN(io.Discard, o.out, size+1); err != nil {
+			o.broken = fmt.Errorf("git cat-file: %w", err)
+			return "", nil, o.broken
+		}
+		return "", nil, fmt.Errorf("%w: %s %s is %d bytes, max %d", ErrObjectTooLarge, f[1], oid, size, max)
 	}
 	data := make([]byte, size+1) // and the newline after it
 	if _, err := io.ReadFull(o.out, data); err != nil {

@@ -52,6 +52,9 @@ func TestWriteAndReadChange(t *testing.T) {
 	if _, _, err := o.Read(entries[0].OID, 2); !errors.Is(err, ErrObjectTooLarge) {
 		t.Fatalf("reading over the limit: %v", err)
 	}
+	if _, data, err := o.Read(entries[0].OID, 100); err != nil || string(data) != "next" {
+		t.Fatalf("reading after a skipped object: %q, %v", data, err)
+	}
 }
 
 // Import mirrors the working repository's branches and tags but keeps the
