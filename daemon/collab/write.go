@@ -12,7 +12,8 @@ import (
 	"github.com/megaengine/megaengine/protocol/wire"
 )
 
-// Open opens a new issue in repo and returns its state.
+// Open opens a new issue in repo and returns its state. Labels are kept
+// only if this node is a delegate of repo.
 func (s *Service) Open(ctx context.Context, repo identity.RepoID, title, body string, labels []string) (*cob.Issue, error) {
 	s.write.Lock()
 	defer s.write.Unlock()
@@ -20,12 +21,16 @@ func (s *Service) Open(ctx context.Context, repo identity.RepoID, title, body st
 	if err != nil {
 		return nil, err
 	}
+	auth := cob.Delegates(doc.Delegates())
+	if !auth.IsDelegate(s.cfg.Key.ID()) {
+		labels = nil // the fold would skip them (spec/collab.md §5.2)
+	}
 	open := &cob.Open{Title: title, Body: body, Labels: sortedSet(labels)}
 	ch, err := cob.NewChange(s.cfg.Key, cob.TypeIssue, cob.ObjectID{}, nil, []cob.Action{open}, s.cfg.Now())
 	if err != nil {
 		return nil, errorf(ErrInvalid, "%v", err)
 	}
-	issue, _, err := s.check(ch, ch.ID(), nil, cob.Delegates(doc.Delegates()))
+	issue, _, err := s.check(ch, ch.ID(), nil, auth)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package gitstore
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,7 +47,7 @@ func TestWriteAndReadChange(t *testing.T) {
 	if err != nil || typ != "blob" || string(data) != "next" {
 		t.Fatalf("Read = %s %q %v", typ, data, err)
 	}
-	if _, _, err := o.Read(next[:len(next)-1]+"0", 100); !errors.Is(err, ErrMissingObjects) {
+	if _, _, err := o.Read(strings.Repeat("1", len(next)), 100); !errors.Is(err, ErrMissingObjects) {
 		t.Fatalf("reading a missing object: %v", err)
 	}
 	if _, _, err := o.Read(entries[0].OID, 2); !errors.Is(err, ErrObjectTooLarge) {
