@@ -119,32 +119,8 @@ func TestIssuesConverge(t *testing.T) {
 	waitIssue(t, ctx, b, repo, id, "the label", func(d rpc.IssueDetail) bool { return slices.Equal(d.Labels, []string{"bug"}) })
 	waitIssue(t, ctx, c, repo, id, "the label", func(d rpc.IssueDetail) bool { return slices.Equal(d.Labels, []string{"bug"}) })
 
-	// Concurrent comments on B and C.
-	errs := make(chan error, 2)
-	for _, n := range []*running{b, c} {
-		go func() {
-			_, err := n.IssueComment(ctx, rpc.IssueCommentParams{RepoID: repo, ID: id, Body: "from " + n.cfg.Alias})
-			errs <- err
-		}()
-	}
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	var states []string
-	for _, n := range []*running{a, b, c} {
-		d := waitIssue(t, ctx, n, repo, id, "both comments", func(d rpc.IssueDetail) bool { return len(d.Comments) == 2 })
-		for i := range d.Comments {
-			d.Comments[i].AuthorAlias = "" // aliases are each node's knowledge
-		}
-		d.AuthorAlias = ""
-		j, _ := json.Marshal(d)
-		states = append(states, string(j))
-	}
-	if states[0] != states[1] || states[1] != states[2] {
-		t.Fatalf("the nodes disagree:\n%s\n%s\n%s", states[0], states[1], states[2])
-	}
+	// Concurrent comments on B and C converge everywhere.
+	commentConcurrently(t, ctx, repo, id, []*running{b, c}, []*running{a, b, c})
 	list, err := c.IssueList(ctx, rpc.IssueListParams{RepoID: repo, State: rpc.IssueOpen})
 	if err != nil || len(list) != 1 || list[0].CommentCount != 2 {
 		t.Fatalf("issue.list on the stranger: %+v, %v", list, err)
@@ -156,6 +132,39 @@ func TestIssuesConverge(t *testing.T) {
 	d, err := again.IssueShow(ctx, rpc.IssueIDParams{RepoID: repo, ID: id})
 	if err != nil || len(d.Comments) != 2 || d.Title != "Clone hangs" {
 		t.Fatalf("after a restart: %+v, %v", d, err)
+	}
+}
+
+// commentConcurrently comments on issue id from every writer at once and
+// waits until every reader shows all the comments, in the same state.
+func commentConcurrently(t *testing.T, ctx context.Context, repo, id string, writers, readers []*running) {
+	t.Helper()
+	errs := make(chan error, len(writers))
+	for _, n := range writers {
+		go func() {
+			_, err := n.IssueComment(ctx, rpc.IssueCommentParams{RepoID: repo, ID: id, Body: "from " + n.cfg.Alias})
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var states []string
+	for _, n := range readers {
+		d := waitIssue(t, ctx, n, repo, id, "every comment", func(d rpc.IssueDetail) bool { return len(d.Comments) == len(writers) })
+		for i := range d.Comments {
+			d.Comments[i].AuthorAlias = "" // aliases are each node's knowledge
+		}
+		d.AuthorAlias = ""
+		j, _ := json.Marshal(d)
+		states = append(states, string(j))
+	}
+	for i := 1; i < len(states); i++ {
+		if states[i] != states[0] {
+			t.Fatalf("the nodes disagree:\n%s\n%s", states[0], states[i])
+		}
 	}
 }
 

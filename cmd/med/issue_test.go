@@ -93,6 +93,25 @@ func TestIssueThroughMecli(t *testing.T) {
 	})
 	mecli(roots[1], "close", short, "--reason", "solved")
 
+	sameEverywhere(t, roots, show, func(r string, is issueJSON) {
+		if is.Author != dids[1] || is.Comments[0].Author != dids[2] || is.Comments[0].Body != "Same here." || is.Reason != "solved" {
+			t.Fatalf("%s shows %+v", r, is)
+		}
+	})
+	var list []issueJSON
+	if err := mecliJSON(t, &list, append([]string{"--root", roots[2], "issue", "list", "--state", "all"}, repo...)...); err != nil || len(list) != 1 || list[0].ID != opened.Change {
+		t.Fatalf("issue list --json: %+v, %v", list, err)
+	}
+	text := runCmd(t, mecliBin, append([]string{"--root", roots[2], "issue", "list", "--state", "closed"}, repo...)...)
+	if text.code != 0 || !strings.Contains(text.stdout, "Clone hangs") || !strings.Contains(text.stdout, "closed") || !strings.Contains(text.stdout, "bug") {
+		t.Fatalf("issue list: %q %q", text.stdout, text.stderr)
+	}
+}
+
+// sameEverywhere waits until every root shows the issue closed, with one
+// comment and one label, checks each state and that all are equal.
+func sameEverywhere(t *testing.T, roots []string, show func(string) (issueJSON, string), check func(string, issueJSON)) {
+	t.Helper()
 	var states []string
 	for _, r := range roots {
 		var is issueJSON
@@ -101,21 +120,11 @@ func TestIssueThroughMecli(t *testing.T) {
 			is, why = show(r)
 			return is.State == "closed" && len(is.Heads) == 1 && len(is.Comments) == 1 && len(is.Labels) == 1, why + " " + is.State
 		})
-		if is.Author != dids[1] || is.Comments[0].Author != dids[2] || is.Comments[0].Body != "Same here." || is.Reason != "solved" {
-			t.Fatalf("%s shows %+v", r, is)
-		}
+		check(r, is)
 		j, _ := json.Marshal(is)
 		states = append(states, string(j))
 	}
 	if states[0] != states[1] || states[1] != states[2] {
 		t.Fatalf("the nodes disagree:\n%s\n%s\n%s", states[0], states[1], states[2])
-	}
-	var list []issueJSON
-	if err := mecliJSON(t, &list, append([]string{"--root", roots[2], "issue", "list", "--state", "all"}, repo...)...); err != nil || len(list) != 1 || list[0].ID != opened.Change {
-		t.Fatalf("issue list --json: %+v, %v", list, err)
-	}
-	text := runCmd(t, mecliBin, append([]string{"--root", roots[2], "issue", "list", "--state", "closed"}, repo...)...)
-	if text.code != 0 || !strings.Contains(text.stdout, "Clone hangs") || !strings.Contains(text.stdout, "closed") || !strings.Contains(text.stdout, "bug") {
-		t.Fatalf("issue list: %q %q", text.stdout, text.stderr)
 	}
 }
