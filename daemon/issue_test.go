@@ -280,3 +280,48 @@ func changeOf(t *testing.T, ctx context.Context, bare *gitstore.Bare, commit str
 	}
 	return ch
 }
+
+// A holder whose replica has another author's cob ref moved to a change
+// the author never made does not serve that namespace; a newcomer that
+// reaches the network through it gets the author's change from the honest
+// holder and never shows the planted one.
+func TestTamperedNamespaceIsNotServed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "delegate"))
+	b := start(t, fastCfg(shortRoot(t), "author", a))
+	m := start(t, fastCfg(shortRoot(t), "mallory", a))
+	repo := sharedRepo(t, ctx, a, b, m)
+	opened, err := b.IssueOpen(ctx, rpc.IssueOpenParams{RepoID: repo, Title: "Honest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := opened.Change
+	waitIssue(t, ctx, m, repo, id, "the issue", func(d rpc.IssueDetail) bool { return d.Title == "Honest" })
+
+	// Mallory plants a comment of her own in the author's namespace of her
+	// replica, without (being able to) re-sign it.
+	rid, _ := parseRepo(repo)
+	obj, _ := cob.ParseChangeID(id)
+	bare, err := m.git.OpenBare(m.replica.Dir(rid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsB := replica.Namespace(b.ID())
+	root := ownRef(t, ctx, bare, nsB, id)
+	planted, err := cob.NewChange(m.key, cob.TypeIssue, obj, []*cob.Change{changeOf(t, ctx, bare, root)}, []cob.Action{&cob.Comment{Body: "planted"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bare.WriteChange(ctx, nsB, cob.RefName(cob.TypeIssue, obj), root, gitstore.ChangeCommit{
+		BlobName: cob.BlobName, Blob: planted.Marshal(), Parents: []string{root}, Message: "x", Author: "m",
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := start(t, fastCfg(shortRoot(t), "newcomer", m))
+	d := waitIssue(t, ctx, r, repo, id, "the issue", func(d rpc.IssueDetail) bool { return d.Title == "Honest" })
+	if len(d.Comments) != 0 || !slices.Equal(d.Heads, []string{id}) {
+		t.Fatalf("the newcomer shows %+v: the planted change was served", d)
+	}
+}
