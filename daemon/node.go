@@ -1,6 +1,6 @@
 // Package daemon is the MegaEngine node. It owns the UDP socket, the
 // routing database and the goroutines; it wires the services — transport,
-// gossip, replica — together, serves them under one supervisor, and
+// gossip, replica, collab — together, serves them under one supervisor, and
 // implements the rpc.Service the control socket serves, mapping the
 // services' domain errors to RPC codes.
 package daemon
@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/collab"
 	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
@@ -122,6 +123,7 @@ type Node struct {
 	dialer  *transport.Dialer
 	gossip  *gossip.Engine
 	replica *replica.Service
+	collab  *collab.Service
 	events  *broker
 	rpcLn   net.Listener
 	stop    context.CancelFunc // ends Serve (node.stop); set by Serve before the rpc service starts
@@ -205,9 +207,12 @@ func (n *Node) open() error {
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
-		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(),
+		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
 	})
 	if err != nil {
+		return err
+	}
+	if err := n.openCollab(); err != nil {
 		return err
 	}
 	tcfg := transport.DefaultConfig(n.key, n.cfg.Listen)

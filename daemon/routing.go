@@ -42,6 +42,8 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 	case *wire.RepoAnnouncement:
 		n.events.publish(rpc.Event{Type: rpc.EventRepoAnnounced, Time: time.Now(), DID: env.Origin.String(), Repo: b.Repo.String()})
 		n.replica.HandleAnnouncement(env.Origin, b)
+	case *wire.ActivityAnnouncement:
+		n.replica.HandleActivity(env.Origin, b) // new collaboration heads: fetch now
 	}
 }
 

@@ -25,9 +25,13 @@ const (
 	EventNodeDiscovered = "node.discovered"
 	// EventRepoAnnounced: DID announced repository Repo (new or updated).
 	EventRepoAnnounced = "repo.announced"
+	// EventCobChanged: the state of collaborative object Object (of type
+	// ObjectType, e.g. "issue") of repository Repo changed: a change made
+	// on this node, or one a fetch brought.
+	EventCobChanged = "cob.changed"
 )
 
-var eventTypes = []string{EventPeerConnected, EventPeerDisconnected, EventNodeDiscovered, EventRepoAnnounced}
+var eventTypes = []string{EventPeerConnected, EventPeerDisconnected, EventNodeDiscovered, EventRepoAnnounced, EventCobChanged}
 
 // EventTypes returns every event type the daemon may send, in the order they
 // were added.
@@ -61,6 +65,9 @@ type Event struct {
 	Addresses []string `json:"addresses,omitempty"`
 	// Reason explains a disconnection or a failure.
 	Reason string `json:"reason,omitempty"`
+	// ObjectType and Object name a collaborative object (cob.changed).
+	ObjectType string `json:"object_type,omitempty"`
+	Object     string `json:"object,omitempty"`
 }
 
 func handleEventsSubscribe(ctx context.Context, svc Service, c *call) (any, error) {

@@ -71,6 +71,20 @@ const (
 	// node signs the refs of its own namespace of the replica (after a
 	// git push into it) and announces them.
 	MethodRepoPublish = "repo.publish"
+
+	// Issues (spec/collab.md). Each takes the Issue…Params of its name;
+	// issue.list returns []IssueSummary, issue.show IssueDetail, the others
+	// IssueChangeResult once the change is written, signed and announced.
+	MethodIssueOpen    = "issue.open"
+	MethodIssueList    = "issue.list"
+	MethodIssueShow    = "issue.show"
+	MethodIssueComment = "issue.comment"
+	MethodIssueEdit    = "issue.edit"
+	MethodIssueLabel   = "issue.label"
+	MethodIssueAssign  = "issue.assign"
+	MethodIssueClose   = "issue.close"
+	MethodIssueReopen  = "issue.reopen"
+	MethodIssueReact   = "issue.react"
 )
 
 // MethodInfo describes one method of the table.
@@ -94,7 +108,7 @@ type method struct {
 // methodTable is the one method table: the server dispatches from it, the
 // docs, mecli's help and the tests read it. Adding a method is one entry here
 // (plus its types, handler and Client method in the file of its family —
-// node.go, events.go, repo.go — and its section in spec/rpc.md). Order: as
+// node.go, events.go, repo.go, issue.go — and its section in spec/rpc.md). Order: as
 // listed in the spec.
 var methodTable = []method{
 	{MethodInfo{MethodNodeInfo, false, "who this node is: id, alias, addresses, version, counters"}, handleNodeInfo},
@@ -114,6 +128,16 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve or push into (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 	{MethodInfo{MethodRepoVerify, true, "check replicas: git fsck, and every namespace against its signed refs (repairing)"}, handleRepoVerify},
+	{MethodInfo{MethodIssueOpen, true, "open an issue in a repository"}, handleIssueOpen},
+	{MethodInfo{MethodIssueList, false, "the issues of a repository, newest first"}, handleIssueList},
+	{MethodInfo{MethodIssueShow, false, "one issue with its comments"}, handleIssueShow},
+	{MethodInfo{MethodIssueComment, true, "comment on an issue, or reply to a comment"}, handleIssueComment},
+	{MethodInfo{MethodIssueEdit, true, "change an issue's title or body"}, handleIssueEdit},
+	{MethodInfo{MethodIssueLabel, true, "add and remove an issue's labels (delegates)"}, handleIssueLabel},
+	{MethodInfo{MethodIssueAssign, true, "add and remove an issue's assignees (delegates)"}, handleIssueAssign},
+	{MethodInfo{MethodIssueClose, true, "close an issue as solved or other"}, handleIssueClose},
+	{MethodInfo{MethodIssueReopen, true, "reopen a closed issue"}, handleIssueReopen},
+	{MethodInfo{MethodIssueReact, true, "react to an issue or a comment with an emoji"}, handleIssueReact},
 }
 
 // Methods returns the method table, in the order of the spec.

@@ -42,6 +42,9 @@ type Service interface {
 	// method returns (calls after that are dropped), and may block while a
 	// slow caller reads.
 	RepoService
+
+	// IssueService serves the issue.* methods.
+	IssueService
 }
 
 // handlerFunc serves one method: it checks the raw params, calls the

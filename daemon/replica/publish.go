@@ -298,7 +298,7 @@ type PublishResult struct {
 }
 
 // Publish signs and announces the refs of this node's namespace of repo,
-// after a push wrote them (git-remote-mega). Branches and tags only.
+// after a push wrote them (git-remote-mega). Branches, tags and cob refs.
 func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishResult, error) {
 	var res PublishResult
 	doc, err := s.Doc(repo)
@@ -344,7 +344,8 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 }
 
 // pushedRefs are the branches and tags of namespace ns (git-remote-mega's
-// receive-pack hides and refuses the rest), each checked for signing.
+// receive-pack hides and refuses the rest) and the node's collaborative
+// objects, each checked for signing.
 func (s *Service) pushedRefs(ctx context.Context, bare *gitstore.Bare, ns string) ([]gitstore.Ref, error) {
 	all, err := bare.Refs(ctx, ns)
 	if err != nil {
@@ -352,7 +353,7 @@ func (s *Service) pushedRefs(ctx context.Context, bare *gitstore.Bare, ns string
 	}
 	refs := []gitstore.Ref{}
 	for _, r := range all {
-		if !strings.HasPrefix(r.Name, "refs/heads/") && !strings.HasPrefix(r.Name, "refs/tags/") {
+		if !isBranchOrTag(r.Name) { // and cob refs: see cobs.go
 			continue
 		}
 		if err := wire.CheckRefName(r.Name); err != nil {

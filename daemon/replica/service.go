@@ -73,6 +73,9 @@ type Config struct {
 	// replicate (Followed) at start and whenever that set changes; gossip
 	// subscribes to them.
 	OnFollow func(repos []identity.RepoID)
+	// OnUpdated, if set, is told of a repository whose replica a fetch
+	// changed (collaborative objects refold).
+	OnUpdated func(repo identity.RepoID)
 	// DiskLow, if set, returns an error while the disk is below the node's
 	// free-space floor: then no object from the network is accepted.
 	DiskLow func() error
@@ -177,6 +180,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.DiskLow == nil {
 		cfg.DiskLow = func() error { return nil }
+	}
+	if cfg.OnUpdated == nil {
+		cfg.OnUpdated = func(identity.RepoID) {}
 	}
 	if cfg.OnMisbehave == nil {
 		cfg.OnMisbehave = func(identity.NodeID, string) {}

@@ -83,8 +83,8 @@ func (s *Service) publishPending(ctx context.Context) {
 	}
 }
 
-// signedEqual reports whether raw signed refs name exactly refs' branches
-// and tags.
+// signedEqual reports whether raw signed refs name exactly refs' branches,
+// tags and collaborative objects.
 func (s *Service) signedEqual(raw []byte, refs []gitstore.Ref) bool {
 	sr, err := wire.UnmarshalSignedRefs(raw)
 	if err != nil {
@@ -93,7 +93,8 @@ func (s *Service) signedEqual(raw []byte, refs []gitstore.Ref) bool {
 	return slices.Equal(fromWireRefs(sr.Refs()), signable(refs))
 }
 
-// signable keeps the branches and tags of refs, the refs signed refs hold.
+// signable keeps the branches, tags and collaborative objects of refs,
+// the refs signed refs hold.
 func signable(refs []gitstore.Ref) []gitstore.Ref {
 	return slices.DeleteFunc(slices.Clone(refs), func(r gitstore.Ref) bool {
 		return !isBranchOrTag(r.Name)
@@ -101,5 +102,5 @@ func signable(refs []gitstore.Ref) []gitstore.Ref {
 }
 
 func isBranchOrTag(name string) bool {
-	return strings.HasPrefix(name, "refs/heads/") || strings.HasPrefix(name, "refs/tags/")
+	return strings.HasPrefix(name, "refs/heads/") || strings.HasPrefix(name, "refs/tags/") || isCobRef(name)
 }

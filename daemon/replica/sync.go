@@ -132,6 +132,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			res.Updated, res.From = true, h
 			res.Namespaces += fr.Namespaces
 			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
+			s.cfg.OnUpdated(repo)
 		}
 		if !hadDoc {
 			if err := s.announce(repo); err != nil {

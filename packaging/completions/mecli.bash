@@ -2,12 +2,12 @@
 _mecli() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath="" word i
     case $prev in
-    --addr|--alias|--bootstrap-node|--cert-path|--description|--name|--namespace|--output|--path|--repo-id|--root|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --add|--addr|--alias|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--root|--state|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-        --addr|--alias|--bootstrap-node|--cert-path|--description|--name|--namespace|--output|--path|--repo-id|--root|--type) ((i++)) ;;
+        --add|--addr|--alias|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--root|--state|--title|--type) ((i++)) ;;
         -*) ;;
         *) cmdpath="${cmdpath:+$cmdpath }$word" ;;
         esac
@@ -18,6 +18,16 @@ _mecli() {
         "auth init") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "completion") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "events") COMPREPLY=($(compgen -W "--help --json --root --type" -- "$cur")) ;;
+        "issue assign") COMPREPLY=($(compgen -W "--add --help --json --remove --repo --root" -- "$cur")) ;;
+        "issue close") COMPREPLY=($(compgen -W "--help --json --reason --repo --root" -- "$cur")) ;;
+        "issue comment") COMPREPLY=($(compgen -W "--body --help --json --reply-to --repo --root" -- "$cur")) ;;
+        "issue edit") COMPREPLY=($(compgen -W "--body --help --json --repo --root --title" -- "$cur")) ;;
+        "issue label") COMPREPLY=($(compgen -W "--add --help --json --remove --repo --root" -- "$cur")) ;;
+        "issue list") COMPREPLY=($(compgen -W "--help --json --repo --root --state" -- "$cur")) ;;
+        "issue open") COMPREPLY=($(compgen -W "--body --body-file --help --json --label --repo --root --title" -- "$cur")) ;;
+        "issue react") COMPREPLY=($(compgen -W "--comment --help --json --remove --repo --root" -- "$cur")) ;;
+        "issue reopen") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "issue show") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
         "node connect") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node id") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node list") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
@@ -38,10 +48,11 @@ _mecli() {
         return
     fi
     case $cmdpath in
-    "") COMPREPLY=($(compgen -W "auth completion events help node repo" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "auth completion events help issue node repo" -- "$cur")) ;;
     "auth") COMPREPLY=($(compgen -W "init" -- "$cur")) ;;
     "completion") COMPREPLY=($(compgen -W "bash fish zsh" -- "$cur")) ;;
-    "help") COMPREPLY=($(compgen -W "auth completion events node repo" -- "$cur")) ;;
+    "help") COMPREPLY=($(compgen -W "auth completion events issue node repo" -- "$cur")) ;;
+    "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
     "repo") COMPREPLY=($(compgen -W "add clone list pull seed show sync unseed verify" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
