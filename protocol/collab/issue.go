@@ -142,7 +142,7 @@ func (f *issueFolder) apply(c *Change, a Action) error {
 			is.Body = *a.Body
 		}
 	case *EditComment, *RedactComment:
-		return f.changeComment(c, a, delegate)
+		return f.changeComment(c, a)
 	case *Label:
 		if !delegate {
 			return unauthorized(c.author, "label")
@@ -183,10 +183,10 @@ func (f *issueFolder) setLabels(add, remove []string) {
 	}
 }
 
-// changeComment applies edit-comment (the comment's author only: nobody
-// puts words in another's mouth) and redact-comment (its author, or a
-// delegate moderating).
-func (f *issueFolder) changeComment(c *Change, a Action, delegate bool) error {
+// changeComment applies edit-comment and redact-comment: only the
+// comment's author may do either (DESIGN D7; nobody puts words in another's
+// mouth, nor takes them out).
+func (f *issueFolder) changeComment(c *Change, a Action) error {
 	var target ChangeID
 	switch a := a.(type) {
 	case *EditComment:
@@ -209,7 +209,7 @@ func (f *issueFolder) changeComment(c *Change, a Action, delegate bool) error {
 		cm.Body, cm.Edited = e.Body, true
 		return nil
 	}
-	if c.author != cm.Author && !delegate {
+	if c.author != cm.Author {
 		return unauthorized(c.author, "redact another's comment")
 	}
 	cm.Body, cm.Redacted = "", true
