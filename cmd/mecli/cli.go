@@ -130,20 +130,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	cmd, cmdArgs := findCommand(rest)
 	if cmd == nil {
-		prefix := strings.Join(rest[:min(len(rest), 1)], " ")
-		if hasGroup(prefix) && len(rest) == 2 && (rest[1] == "--help" || rest[1] == "-h") {
-			printToolHelp(e.stdout, prefix)
-			return 0
-		}
-		if hasGroup(prefix) {
-			printToolHelp(e.stderr, prefix)
-			if len(rest) > 1 && !strings.HasPrefix(rest[1], "-") {
-				fmt.Fprintf(e.stderr, "\nmecli: unknown command %q\n", strings.Join(rest[:2], " "))
-			}
-			return 2
-		}
-		fmt.Fprintf(e.stderr, "mecli: unknown command %q\nRun 'mecli --help' for the list of commands.\n", rest[0])
-		return 2
+		return noCommand(e, rest)
 	}
 	fs := pflag.NewFlagSet("mecli "+cmd.path, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -183,6 +170,25 @@ func run(ctx context.Context, e *env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// noCommand answers a command line that names no command: a group's help
+// (on stdout when asked for), or an unknown command.
+func noCommand(e *env, rest []string) int {
+	prefix := strings.Join(rest[:min(len(rest), 1)], " ")
+	if hasGroup(prefix) && len(rest) == 2 && (rest[1] == "--help" || rest[1] == "-h") {
+		printToolHelp(e.stdout, prefix)
+		return 0
+	}
+	if hasGroup(prefix) {
+		printToolHelp(e.stderr, prefix)
+		if len(rest) > 1 && !strings.HasPrefix(rest[1], "-") {
+			fmt.Fprintf(e.stderr, "\nmecli: unknown command %q\n", strings.Join(rest[:2], " "))
+		}
+		return 2
+	}
+	fmt.Fprintf(e.stderr, "mecli: unknown command %q\nRun 'mecli --help' for the list of commands.\n", rest[0])
+	return 2
 }
 
 func checkArgs(c *command, args []string) error {

@@ -111,7 +111,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "med: %s: %q: %v\n", src.name("listen"), *listen, err)
 		return 2
 	}
+	return serve(ctx, cfg, stdout, stderr)
+}
 
+// serve runs the node until ctx ends; it returns the exit status.
+func serve(ctx context.Context, cfg daemon.Config, stdout, stderr io.Writer) int {
 	node, err := daemon.New(cfg)
 	if err != nil {
 		if errors.Is(err, daemon.ErrDaemonRunning) {
