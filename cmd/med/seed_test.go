@@ -12,19 +12,7 @@ import (
 	"github.com/megaengine/megaengine/internal/testutil"
 )
 
-// gitIn runs git in dir with a fixed identity.
-func gitIn(tb testing.TB, dir string, args ...string) string {
-	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+func gitIn(tb testing.TB, dir string, args ...string) string { return testutil.Git(tb, dir, args...) }
 
 type repoJSON struct {
 	RepoID  string `json:"repo_id"`
