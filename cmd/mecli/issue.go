@@ -81,8 +81,16 @@ func issueFlags(more func(fs *pflag.FlagSet)) func(fs *pflag.FlagSet) {
 // issueRepo is the repository a command works on: --repo, else the
 // working copy the current directory is in.
 func issueRepo(ctx context.Context, e *env, c *rpc.Client, fs *pflag.FlagSet) (string, error) {
-	if s, _ := fs.GetString("repo"); s != "" {
-		return parseRepoID(s)
+	s, _ := fs.GetString("repo")
+	return repoOrHere(ctx, e, c, s)
+}
+
+// repoOrHere is the repository arg names, else the one whose shared or
+// cloned working copy the current directory is in, else the one its git
+// origin's mega:// URL names.
+func repoOrHere(ctx context.Context, e *env, c *rpc.Client, arg string) (string, error) {
+	if arg != "" {
+		return parseRepoID(arg)
 	}
 	wd, err := e.wd()
 	if err != nil {
@@ -110,7 +118,7 @@ func issueRepo(ctx context.Context, e *env, c *rpc.Client, fs *pflag.FlagSet) (s
 	if u, err := originURL(ctx, wd); err == nil {
 		return u.Repo.String(), nil
 	}
-	return "", usagef("%s is not in a working copy of a MegaEngine repository: give --repo did:repo:…", wd)
+	return "", usagef("%s is not in a working copy of a MegaEngine repository: name the repository (did:repo:… or mega://…)", wd)
 }
 
 // originURL reads the mega:// URL of the origin remote of the git

@@ -48,16 +48,16 @@ names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
 	},
 	{
 		path:   "repo show",
-		args:   "REPO_ID",
-		nargs:  1,
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
 		method: rpc.MethodRepoShow,
 		long:   "Show one repository and the signed refs of every namespace its replica holds.",
 		run:    runRepoShow,
 	},
 	{
 		path:   "repo sync",
-		args:   "REPO_ID",
-		nargs:  1,
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
 		method: rpc.MethodRepoSync,
 		long: `Fetch the repository's newest signed refs and objects from the network now,
 rather than waiting for the daemon to do it.`,
@@ -97,16 +97,16 @@ without REPO_ID, the repository is the working copy's.`,
 	},
 	{
 		path:   "repo seed",
-		args:   "REPO_ID",
-		nargs:  1,
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
 		method: rpc.MethodRepoSeed,
 		long:   "Make the node replicate a repository and keep it up to date.",
 		run:    runRepoSeed(true),
 	},
 	{
 		path:   "repo unseed",
-		args:   "REPO_ID",
-		nargs:  1,
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
 		method: rpc.MethodRepoUnseed,
 		long:   "Make the node stop replicating a repository; its replica stays on disk.",
 		run:    runRepoSeed(false),
@@ -356,11 +356,7 @@ func cloneText(s string) string {
 }
 
 func runRepoShow(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-	id, err := parseRepoID(args[0])
-	if err != nil {
-		return err
-	}
-	c, err := dial(ctx, e)
+	c, id, err := dialRepo(ctx, e, args)
 	if err != nil {
 		return err
 	}
@@ -436,11 +432,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 }
 
 func runRepoSync(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-	id, err := parseRepoID(args[0])
-	if err != nil {
-		return err
-	}
-	c, err := dial(ctx, e)
+	c, id, err := dialRepo(ctx, e, args)
 	if err != nil {
 		return err
 	}
@@ -673,16 +665,37 @@ func within(path, dir string) bool {
 // runRepoSeed runs repo seed (seed true) or repo unseed.
 func runRepoSeed(seed bool) func(context.Context, *env, *pflag.FlagSet, []string) error {
 	return func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
-		return repoSeed(ctx, e, args[0], seed)
+		return repoSeed(ctx, e, args, seed)
 	}
 }
 
-func repoSeed(ctx context.Context, e *env, arg string, seed bool) error {
-	id, err := parseRepoID(arg)
-	if err != nil {
-		return err
+// dialRepo dials the daemon and picks the repository: the one argument, or
+// the one the current directory is a working copy of.
+func dialRepo(ctx context.Context, e *env, args []string) (*rpc.Client, string, error) {
+	if len(args) > 1 {
+		return nil, "", usagef("unexpected argument %q", args[1])
+	}
+	arg := ""
+	if len(args) == 1 {
+		if _, err := parseRepoID(args[0]); err != nil {
+			return nil, "", err
+		}
+		arg = args[0]
 	}
 	c, err := dial(ctx, e)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := repoOrHere(ctx, e, c, arg)
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	return c, id, nil
+}
+
+func repoSeed(ctx context.Context, e *env, args []string, seed bool) error {
+	c, id, err := dialRepo(ctx, e, args)
 	if err != nil {
 		return err
 	}

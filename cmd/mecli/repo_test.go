@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -542,7 +543,9 @@ func TestRepoNoDaemon(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no daemon running") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("repo list without a daemon: exit %d, %q", code, errOut)
 	}
-	if code, _, errOut := mecli(t, root, workDir, "repo", "show"); code != 2 || !strings.Contains(errOut, "missing REPO_ID") {
+	// Without an id, repo show asks the daemon which repository the current
+	// directory belongs to: that needs the daemon too.
+	if code, _, errOut := mecli(t, root, workDir, "repo", "show"); code != 1 || !strings.Contains(errOut, "no daemon running") {
 		t.Errorf("repo show without an id: exit %d, %q", code, errOut)
 	}
 	if code, _, errOut := mecli(t, root, workDir, "repo"); code != 2 || !strings.Contains(errOut, "repo clone") || !strings.Contains(errOut, "repo unseed") {
@@ -586,5 +589,24 @@ func TestHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// repo show, sync, seed and unseed without an id work on the repository
+// the current directory is a working copy of, as repo pull does.
+func TestRepoCommandsInferTheRepository(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	for _, cmd := range []string{"show", "sync", "seed", "unseed"} {
+		f.takeCalls()
+		out := mustRun(t, root, helloCopy+"/sub/dir", "repo", cmd, "--json")
+		// show is not recorded by the fake: its answer names the repository.
+		if got := fmt.Sprint(f.takeCalls()) + out; !strings.Contains(got, repoHello) {
+			t.Errorf("repo %s in a clone of hello: the daemon got and answered %s", cmd, got)
+		}
+	}
+	code, _, errOut := mecli(t, root, "/tmp", "repo", "show")
+	if code != 2 || !strings.Contains(errOut, "is not in a working copy") {
+		t.Errorf("repo show outside any working copy: exit %d, %q", code, errOut)
 	}
 }
