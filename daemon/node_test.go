@@ -360,6 +360,13 @@ func TestRPCEventsAndConnect(t *testing.T) {
 	if _, err := c2.NodeConnect(ctx, "did:key:zbad@127.0.0.1:1"); !rpc.IsCode(err, rpc.CodeInvalidParams) {
 		t.Fatalf("bad address: %v", err)
 	}
+	// B's address with another node's id: the error names the likely cause.
+	other, _ := identity.GenerateKey()
+	wrong := identity.Addr{ID: other.ID(), HostPort: b.Addr().HostPort}
+	_, err = c2.NodeConnect(ctx, wrong.String())
+	if !rpc.IsCode(err, rpc.CodeUnavailable) || !strings.Contains(err.Error(), "it is most likely another node than") {
+		t.Fatalf("connecting with the wrong id: %v", err)
+	}
 }
 
 // A stranger floods honest B with one snapshot of 5,000 valid node

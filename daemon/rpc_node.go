@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -119,15 +121,31 @@ func (n *Node) NodeConnect(ctx context.Context, p rpc.ConnectParams) (rpc.Peer, 
 		return rpc.Peer{}, rpc.Errorf(rpc.CodeInvalidParams, "%v", err)
 	}
 	peer, err := n.tr.Dial(ctx, addr)
-	switch {
-	case errors.Is(err, transport.ErrSelf):
-		return rpc.Peer{}, rpc.Errorf(rpc.CodeInvalidArgument, "%s is this node", addr.ID)
-	case errors.Is(err, context.DeadlineExceeded):
-		return rpc.Peer{}, rpc.Errorf(rpc.CodeTimeout, "connecting to %s: timed out", addr)
-	case err != nil:
-		return rpc.Peer{}, rpc.Errorf(rpc.CodeUnavailable, "%v", err)
+	if err != nil {
+		return rpc.Peer{}, dialError(addr, err)
 	}
 	return n.peerInfo(peer), nil
+}
+
+// dialError says in one line why a dial to addr failed, naming the likely
+// cause rather than QUIC's words.
+func dialError(addr identity.Addr, err error) error {
+	var app *quic.ApplicationError
+	var idle *quic.IdleTimeoutError
+	var hs *quic.HandshakeTimeoutError
+	switch {
+	case errors.Is(err, transport.ErrSelf):
+		return rpc.Errorf(rpc.CodeInvalidArgument, "%s is this node", addr.ID)
+	case errors.As(err, &app) && app.ErrorCode == transport.CodeHandshake:
+		return rpc.Errorf(rpc.CodeUnavailable, "connecting to %s: the node at %s refused the handshake: it is most likely another node than %s", addr, addr.HostPort, addr.ID.Short())
+	case errors.As(err, &app) && app.ErrorCode == transport.CodeRefused:
+		return rpc.Errorf(rpc.CodeUnavailable, "connecting to %s: that node refuses this one (banned for misbehaviour, for a while)", addr)
+	case errors.As(err, &app) && app.ErrorCode == transport.CodeBusy:
+		return rpc.Errorf(rpc.CodeUnavailable, "connecting to %s: that node has no free connection slot; try later", addr)
+	case errors.As(err, &idle), errors.As(err, &hs), errors.Is(err, context.DeadlineExceeded):
+		return rpc.Errorf(rpc.CodeTimeout, "connecting to %s: nothing answered at %s", addr, addr.HostPort)
+	}
+	return rpc.Errorf(rpc.CodeUnavailable, "%v", err)
 }
 
 // Subscribe implements rpc.Service.
