@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,8 +29,11 @@ func (r *Runner) IsRepo(ctx context.Context, path string) (gitdir string, bare b
 		return "", false, err
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("%w: %s does not exist", ErrNotRepo, path)
+	}
 	if err != nil {
-		return "", false, fmt.Errorf("%w: %s: %w", ErrNotRepo, path, err)
+		return "", false, fmt.Errorf("%w: %w", ErrNotRepo, err) // names the path
 	}
 	if !fi.IsDir() {
 		return "", false, fmt.Errorf("%w: %s is not a directory", ErrNotRepo, path)
@@ -42,6 +46,10 @@ func (r *Runner) IsRepo(ctx context.Context, path string) (gitdir string, bare b
 		env: []string{"GIT_CEILING_DIRECTORIES=" + filepath.Dir(abs)},
 	})
 	if err != nil {
+		var ge *Error
+		if errors.As(err, &ge) && ge.ExitCode > 0 {
+			return "", false, fmt.Errorf("%w: %s", ErrNotRepo, path) // git's own words add nothing
+		}
 		return "", false, fmt.Errorf("%w: %s: %w", ErrNotRepo, path, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")

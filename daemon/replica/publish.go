@@ -23,7 +23,7 @@ import (
 func (s *Service) Share(ctx context.Context, path, name, description string) (identity.RepoID, error) {
 	path = filepath.Clean(path)
 	if _, _, err := s.git.IsRepo(ctx, path); err != nil {
-		return identity.RepoID{}, errorf(ErrInvalid, "%s is not a git repository: %w", path, err)
+		return identity.RepoID{}, errorf(ErrInvalid, "%w", err) // gitstore says what and where
 	}
 	branch, err := s.git.DefaultBranch(ctx, path)
 	if err != nil {
