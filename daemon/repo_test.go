@@ -471,3 +471,51 @@ func TestUnreachableAnnouncementsAreHeardOf(t *testing.T) {
 		return err == nil && info.Replica == rpc.ReplicaMissing, info.Replica
 	})
 }
+
+// Replication shows in the event stream: the owner's publication, the
+// replica's sync starting and finishing (bytes, from whom), and a sync that
+// fails, with its reason.
+func TestSyncAndPublishEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	aEvents, stopA := a.Subscribe([]string{rpc.EventRepoPublished})
+	defer stopA()
+	b := start(t, fastCfg(shortRoot(t), "b", a))
+	bEvents, stopB := b.Subscribe([]string{rpc.EventRepoSyncStarted, rpc.EventRepoSyncFinished, rpc.EventRepoSyncFailed})
+	defer stopB()
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: workRepo(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(ch <-chan rpc.Event, what string) rpc.Event {
+		t.Helper()
+		select {
+		case ev := <-ch:
+			return ev
+		case <-ctx.Done():
+			t.Fatalf("no %s event", what)
+		}
+		return rpc.Event{}
+	}
+	if ev := next(aEvents, "publication"); ev.Repo != info.RepoID || ev.DID != a.ID().String() {
+		t.Fatalf("publication event %+v", ev)
+	}
+	if ev := next(bEvents, "sync start"); ev.Type != rpc.EventRepoSyncStarted || ev.Repo != info.RepoID {
+		t.Fatalf("first sync event %+v", ev)
+	}
+	if ev := next(bEvents, "sync end"); ev.Type != rpc.EventRepoSyncFinished || ev.Bytes == 0 || ev.DID != a.ID().String() || ev.Alias != "a" {
+		t.Fatalf("sync end event %+v", ev)
+	}
+	unknown := mustRepo(t, "did:repo:zW1o6aXD9tvgkkVWky3MKGE3QxxZtAxNTH7sJoCS2wPRDJX")
+	b.replica.Sync(ctx, unknown, identity.NodeID{}, nil)
+	for {
+		ev := next(bEvents, "sync failure")
+		if ev.Type == rpc.EventRepoSyncFailed && ev.Repo == unknown.String() {
+			if !strings.Contains(ev.Reason, "no node is known to hold") {
+				t.Fatalf("failure reason %q", ev.Reason)
+			}
+			break
+		}
+	}
+}

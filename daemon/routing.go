@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -52,6 +53,27 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 // others — everything.
 func (n *Node) follow(repos []identity.RepoID) {
 	n.gossip.SetSubscriptions(repos, n.cfg.Relay || n.cfg.Replicate == ReplicateAll)
+}
+
+// replicaEvent turns what the replica service did into an RPC event.
+func (n *Node) replicaEvent(ev replica.Event) {
+	out := rpc.Event{Time: time.Now(), Repo: ev.Repo.String(), Bytes: ev.Bytes}
+	if !ev.Node.IsZero() {
+		out.DID, out.Alias = ev.Node.String(), n.aliasOf(ev.Node)
+	}
+	switch ev.Kind {
+	case replica.SyncStarted:
+		out.Type = rpc.EventRepoSyncStarted
+	case replica.SyncFinished:
+		out.Type = rpc.EventRepoSyncFinished
+	case replica.SyncFailed:
+		out.Type, out.Reason = rpc.EventRepoSyncFailed, ev.Err.Error()
+	case replica.Published:
+		out.Type = rpc.EventRepoPublished
+	default:
+		return
+	}
+	n.events.publish(out)
 }
 
 // discoverWait is how long a sync of an unknown repository waits for its

@@ -29,9 +29,20 @@ const (
 	// ObjectType, e.g. "issue") of repository Repo changed: a change made
 	// on this node, or one a fetch brought.
 	EventCobChanged = "cob.changed"
+	// EventRepoSyncStarted: a sync of Repo began (DID: the holder
+	// preferred, if any).
+	EventRepoSyncStarted = "repo.sync.started"
+	// EventRepoSyncFinished: a sync of Repo ended well; Bytes were
+	// received, from DID (empty when already up to date).
+	EventRepoSyncFinished = "repo.sync.finished"
+	// EventRepoSyncFailed: a sync of Repo failed; Reason says why.
+	EventRepoSyncFailed = "repo.sync.failed"
+	// EventRepoPublished: this node signed and announced new refs of Repo.
+	EventRepoPublished = "repo.published"
 )
 
-var eventTypes = []string{EventPeerConnected, EventPeerDisconnected, EventNodeDiscovered, EventRepoAnnounced, EventCobChanged}
+var eventTypes = []string{EventPeerConnected, EventPeerDisconnected, EventNodeDiscovered, EventRepoAnnounced, EventCobChanged,
+	EventRepoSyncStarted, EventRepoSyncFinished, EventRepoSyncFailed, EventRepoPublished}
 
 // EventTypes returns every event type the daemon may send, in the order they
 // were added.
@@ -68,6 +79,8 @@ type Event struct {
 	// ObjectType and Object name a collaborative object (cob.changed).
 	ObjectType string `json:"object_type,omitempty"`
 	Object     string `json:"object,omitempty"`
+	// Bytes is what a finished sync received.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 func handleEventsSubscribe(ctx context.Context, svc Service, c *call) (any, error) {

@@ -179,7 +179,11 @@ func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
 	s.mu.Lock()
 	s.lastSeq[repo] = seq
 	s.mu.Unlock()
-	return s.announce(repo)
+	if err := s.announce(repo); err != nil {
+		return err
+	}
+	s.emit(Event{Kind: Published, Repo: repo, Node: s.id})
+	return nil
 }
 
 func toWireRefs(refs []gitstore.Ref) ([]wire.Ref, error) {

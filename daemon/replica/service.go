@@ -65,6 +65,8 @@ type Config struct {
 	Announce func(ra *wire.RepoAnnouncement) error
 	// OnMisbehave is told of a peer that broke the fetch protocol.
 	OnMisbehave func(peer identity.NodeID, reason string)
+	// OnEvent, if set, is told of syncs and publications as they happen.
+	OnEvent func(Event)
 	// DiscoverWait is how long a sync of a repository nothing is known of
 	// waits for a first holder to be announced after subscribing to it; 0
 	// (the node hears of every repository anyway) does not wait.

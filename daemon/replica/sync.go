@@ -58,6 +58,7 @@ func (s *Service) Sync(ctx context.Context, repo identity.RepoID, prefer identit
 	s.mu.Unlock()
 	s.followChanged() // a node follows what it is syncing
 	defer s.followChanged()
+	s.emit(Event{Kind: SyncStarted, Repo: repo, Node: prefer})
 	for {
 		res, err := s.syncFromHolders(ctx, repo, prefer, progress)
 		s.mu.Lock()
@@ -78,6 +79,11 @@ func (s *Service) Sync(ctx context.Context, repo identity.RepoID, prefer identit
 		}
 	}
 	close(c.done)
+	if c.err != nil {
+		s.emit(Event{Kind: SyncFailed, Repo: repo, Err: c.err})
+	} else {
+		s.emit(Event{Kind: SyncFinished, Repo: repo, Node: c.res.From, Bytes: c.res.Bytes})
+	}
 	_ = s.updateState(repo, func(st *repoState) {
 		if c.err == nil {
 			st.LastSync, st.LastError = time.Now(), ""
