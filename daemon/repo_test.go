@@ -519,3 +519,52 @@ func TestSyncAndPublishEvents(t *testing.T) {
 		}
 	}
 }
+
+// repo list tells the truth about working copies: up to date, behind,
+// ahead, diverged, missing, and unreadable (with the reason).
+func TestCloneStates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	src := workRepo(t)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if _, err := a.RepoClone(ctx, rpc.RepoCloneParams{RepoID: info.RepoID, Path: clone}, nil); err != nil {
+		t.Fatal(err)
+	}
+	state := func() rpc.CloneStatus {
+		in, err := a.repoInfo(ctx, mustRepo(t, info.RepoID))
+		if err != nil || len(in.Clones) != 1 {
+			t.Fatalf("repo info: %+v, %v", in, err)
+		}
+		return in.Clones[0]
+	}
+	want := func(status, why string) {
+		t.Helper()
+		testutil.WaitForState(t, "the clone to be "+status+" ("+why+")", 10*time.Second, func() (bool, string) {
+			st := state()
+			return st.Status == status, st.Status + " " + st.Reason
+		})
+	}
+	want(rpc.CloneUpToDate, "just cloned")
+	commit(t, src, "upstream.txt", "1\n")
+	want(rpc.CloneBehind, "the owner committed")
+	if _, err := a.RepoPull(ctx, rpc.RepoPullParams{Path: clone}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want(rpc.CloneUpToDate, "pulled")
+	commit(t, clone, "local.txt", "mine\n")
+	want(rpc.CloneAhead, "a local commit")
+	commit(t, src, "upstream.txt", "2\n")
+	want(rpc.CloneDiverged, "both committed")
+	os.WriteFile(filepath.Join(clone, ".git", "HEAD"), []byte("garbage\n"), 0o644)
+	want(rpc.CloneError, "its HEAD is broken")
+	if st := state(); st.Reason == "" {
+		t.Fatal("an unreadable clone without a reason")
+	}
+	os.RemoveAll(clone)
+	want(rpc.CloneMissing, "deleted")
+}

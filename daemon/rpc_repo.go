@@ -82,6 +82,7 @@ var cloneStates = map[replica.CloneState]string{
 	replica.CloneBehind:   rpc.CloneBehind,
 	replica.CloneAhead:    rpc.CloneAhead,
 	replica.CloneDiverged: rpc.CloneDiverged,
+	replica.CloneError:    rpc.CloneError,
 }
 
 func dids(ids []identity.NodeID) []string {
@@ -110,7 +111,7 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 		out.Creator, out.Delegates = d.Creator().String(), dids(d.Delegates())
 	}
 	for _, c := range in.Clones {
-		out.Clones = append(out.Clones, rpc.CloneStatus{Path: c.Path, Branch: c.Branch, Status: cloneStates[c.State]})
+		out.Clones = append(out.Clones, rpc.CloneStatus{Path: c.Path, Branch: c.Branch, Status: cloneStates[c.State], Reason: c.Reason})
 	}
 	return out, nil
 }

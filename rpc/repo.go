@@ -30,6 +30,9 @@ const (
 	CloneAhead    = "ahead"      // it has local commits the replica lacks
 	CloneDiverged = "diverged"   // both
 	CloneMissing  = "missing"    // the directory is gone or not that repository
+	// CloneError: the working copy cannot be read (CloneStatus.Reason says
+	// why).
+	CloneError = "error"
 )
 
 // RepoAddParams are the params of repo.add. Path is absolute (mecli
@@ -114,6 +117,8 @@ type CloneStatus struct {
 	Path   string `json:"path"`
 	Branch string `json:"branch"`
 	Status string `json:"status"`
+	// Reason says why, for status "error".
+	Reason string `json:"reason,omitempty"`
 }
 
 // RepoDetail is RepoInfo with every namespace's signed refs.

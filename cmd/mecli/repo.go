@@ -306,20 +306,34 @@ func repoStatus(r rpc.RepoInfo) string {
 	default:
 		return printable(r.Replica) // a state newer than this mecli
 	}
-	var behind []string
+	// The replica is up to date: say what is wrong with working copies.
+	var notes []string
 	for _, cl := range r.Clones {
-		if cl.Status == rpc.CloneBehind {
-			behind = append(behind, cl.Path)
+		if cl.Status != rpc.CloneUpToDate {
+			notes = append(notes, fmt.Sprintf("clone at %s %s", cl.Path, cloneNote(cl)))
 		}
 	}
-	switch len(behind) {
-	case 0:
+	if len(notes) == 0 {
 		return "up to date"
-	case 1:
-		return fmt.Sprintf("clone at %s has updates (mecli repo pull)", behind[0])
-	default:
-		return fmt.Sprintf("clones at %s have updates (mecli repo pull)", strings.Join(behind, ", "))
 	}
+	return strings.Join(notes, "; ")
+}
+
+// cloneNote is a working copy's state for repo list.
+func cloneNote(cl rpc.CloneStatus) string {
+	switch cl.Status {
+	case rpc.CloneBehind:
+		return "has updates (mecli repo pull)"
+	case rpc.CloneAhead:
+		return "is ahead (local commits)"
+	case rpc.CloneDiverged:
+		return "DIVERGED (merge or rebase it)"
+	case rpc.CloneMissing:
+		return "is MISSING"
+	case rpc.CloneError:
+		return "cannot be read: " + printable(cl.Reason)
+	}
+	return printable(cl.Status)
 }
 
 // replicaText describes a replica state for repo show.
@@ -351,6 +365,8 @@ func cloneText(s string) string {
 		return "diverged from the replica"
 	case rpc.CloneMissing:
 		return "missing"
+	case rpc.CloneError:
+		return "cannot be read"
 	}
 	return printable(s)
 }

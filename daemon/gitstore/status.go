@@ -54,3 +54,32 @@ func (b *Bare) IsAncestor(ctx context.Context, a, c string) (bool, error) {
 	}
 	return false, err
 }
+
+// WorkIsAncestor reports whether commit a is an ancestor of (or equal to)
+// commit c in the working copy at workdir; known is false when the working
+// copy lacks one of them.
+func (r *Runner) WorkIsAncestor(ctx context.Context, workdir, a, c string) (is, known bool, err error) {
+	if err := checkOIDs([]string{a, c}); err != nil {
+		return false, false, err
+	}
+	gitdir, _, err := r.IsRepo(ctx, workdir)
+	if err != nil {
+		return false, false, err
+	}
+	for _, oid := range []string{a, c} {
+		if _, err := r.run(ctx, call{args: []string{"cat-file", "-e", oid + "^{commit}"}, gitDir: gitdir}); err != nil {
+			if exitCode(err) > 0 {
+				return false, false, nil
+			}
+			return false, false, err
+		}
+	}
+	_, err = r.run(ctx, call{args: []string{"merge-base", "--is-ancestor", a, c}, gitDir: gitdir})
+	if err == nil {
+		return true, true, nil
+	}
+	if exitCode(err) == 1 {
+		return false, true, nil
+	}
+	return false, false, err
+}

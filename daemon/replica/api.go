@@ -38,6 +38,7 @@ const (
 	CloneBehind                     // the replica has commits it lacks
 	CloneAhead                      // it has local commits the replica lacks
 	CloneDiverged                   // both
+	CloneError                      // it cannot be read; Reason says why
 )
 
 // Info describes a repository as this node sees it.
@@ -59,6 +60,7 @@ type CloneStatus struct {
 	Path   string
 	Branch string
 	State  CloneState
+	Reason string // for CloneError
 }
 
 // Info describes repo.
@@ -121,29 +123,48 @@ func branchTip(ctx context.Context, bare *gitstore.Bare, ns, branch string) stri
 
 func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo) CloneStatus {
 	out := CloneStatus{Path: c.Path, Branch: c.Branch, State: CloneMissing}
+	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
+		return out
+	}
 	branch, head, err := s.git.WorkHead(ctx, c.Path)
 	if err != nil {
+		out.State, out.Reason = CloneError, err.Error()
 		return out
 	}
 	out.Branch = branch
 	tip := branchTip(ctx, bare, c.Namespace, branch)
 	switch {
 	case tip == "":
-		out.State = CloneAhead
+		out.State = CloneAhead // a branch the replica does not have
 	case tip == head:
 		out.State = CloneUpToDate
 	default:
-		has, err := bare.HasObjects(ctx, []string{head})
-		if err != nil || !has[head] {
-			out.State = CloneAhead // local commits the replica lacks
-		} else if ok, _ := bare.IsAncestor(ctx, head, tip); ok {
-			out.State = CloneBehind
-		} else {
-			out.State = CloneDiverged
-		}
+		out.State = s.compare(ctx, bare, c.Path, head, tip)
 	}
 	return out
 }
+
+// compare places a working copy's head against the replica's tip, asking
+// whichever repository holds both commits.
+func (s *Service) compare(ctx context.Context, bare *gitstore.Bare, work, head, tip string) CloneState {
+	if has, err := bare.HasObjects(ctx, []string{head}); err == nil && has[head] {
+		switch {
+		case isAncestor(bare.IsAncestor(ctx, head, tip)):
+			return CloneBehind
+		case isAncestor(bare.IsAncestor(ctx, tip, head)):
+			return CloneAhead
+		}
+		return CloneDiverged
+	}
+	// Local commits the replica lacks; ahead only if the clone holds the
+	// replica's tip below them, else the replica moved on too.
+	if is, known, err := s.git.WorkIsAncestor(ctx, work, tip, head); err == nil && known && is {
+		return CloneAhead
+	}
+	return CloneDiverged
+}
+
+func isAncestor(is bool, err error) bool { return err == nil && is }
 
 // NamespaceRefs is one node's signed refs of a repository.
 type NamespaceRefs struct {
