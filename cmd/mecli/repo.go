@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,8 +44,13 @@ command.`,
 		long: `List every repository the node knows of — added here, replicated, or only
 announced by others — with the state of its replica and working copies.
 STATUS is "up to date", "HAS UPDATES" (newer refs were announced: the daemon
-fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated", or
-names a working copy that is behind its replica (run 'mecli repo pull' in it).`,
+fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated",
+"heard of" (no node that announced it was ever reachable), or says what is
+wrong with a working copy (behind, ahead, diverged, missing, unreadable).
+Sorted by name; ids are shortened and creators shown by alias unless --wide.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("wide", false, "full ids, descriptions and creator ids")
+		},
 		run: runRepoList,
 	},
 	{
@@ -266,7 +273,8 @@ func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) e
 	})
 }
 
-func runRepoList(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) error {
+func runRepoList(ctx context.Context, e *env, fs *pflag.FlagSet, _ []string) error {
+	wide, _ := fs.GetBool("wide")
 	c, err := dial(ctx, e)
 	if err != nil {
 		return err
@@ -276,19 +284,54 @@ func runRepoList(ctx context.Context, e *env, _ *pflag.FlagSet, _ []string) erro
 	if err != nil {
 		return interrupted(ctx, err)
 	}
+	aliases := map[string]string{}
+	if nodes, err := c.NodeList(ctx); err == nil {
+		for _, n := range nodes {
+			aliases[n.DID] = n.Alias
+		}
+	}
 	return e.output(repos, func(w io.Writer) {
 		if len(repos) == 0 {
 			fmt.Fprintln(w, "no repositories (share one with 'mecli repo add --path DIR')")
 			return
 		}
+		sorted := slices.Clone(repos)
+		slices.SortStableFunc(sorted, func(a, b rpc.RepoInfo) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.RepoID, b.RepoID))
+		})
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "REPO ID\tNAME\tDESCRIPTION\tCREATOR\tHOLDERS\tSTATUS")
-		for _, r := range repos {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.RepoID, dash(oneLine(r.Name, 24)),
-				dash(oneLine(r.Description, 32)), shortDID(r.Creator), len(r.Holders), repoStatus(r))
+		for _, r := range sorted {
+			fmt.Fprintln(tw, repoRow(r, aliases, wide))
 		}
 		tw.Flush()
 	})
+}
+
+// repoRow is one line of repo list: short ids and aliases, or everything
+// with wide.
+func repoRow(r rpc.RepoInfo, aliases map[string]string, wide bool) string {
+	id, desc, creator := shortRepoID(r.RepoID), oneLine(r.Description, 32), shortDID(r.Creator)
+	if a := aliases[r.Creator]; a != "" {
+		creator = oneLine(a, 16)
+	}
+	if wide {
+		id, desc, creator = r.RepoID, oneLine(r.Description, 1<<10), dash(r.Creator)
+		if a := aliases[r.Creator]; a != "" {
+			creator += " (" + oneLine(a, 32) + ")"
+		}
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s", id, dash(oneLine(r.Name, 24)), dash(desc), creator, len(r.Holders), repoStatus(r))
+}
+
+// shortRepoID is a repository id as repo list shows it: enough of it to
+// tell repositories apart (--wide and --json show it whole).
+func shortRepoID(id string) string {
+	s := strings.TrimPrefix(id, "did:repo:")
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
 }
 
 // repoStatus is the STATUS column of repo list.

@@ -88,8 +88,10 @@ func (f *fakeDaemon) repo(id string) (rpc.RepoInfo, error) {
 func (f *fakeDaemon) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 	return rpc.NodeInfo{DID: didAlice}, nil
 }
-func (f *fakeDaemon) NodePeers(context.Context) ([]rpc.Peer, error)     { return nil, nil }
-func (f *fakeDaemon) NodeList(context.Context) ([]rpc.NodeEntry, error) { return nil, nil }
+func (f *fakeDaemon) NodePeers(context.Context) ([]rpc.Peer, error) { return nil, nil }
+func (f *fakeDaemon) NodeList(context.Context) ([]rpc.NodeEntry, error) {
+	return []rpc.NodeEntry{{DID: didBob, Alias: "bob"}}, nil
+}
 func (f *fakeDaemon) NodeConnect(context.Context, rpc.ConnectParams) (rpc.Peer, error) {
 	return rpc.Peer{}, errors.New("not in this test")
 }
@@ -298,7 +300,7 @@ func TestRepoList(t *testing.T) {
 	} {
 		var line string
 		for _, l := range lines {
-			if strings.HasPrefix(l, tc.id) {
+			if strings.HasPrefix(l, shortRepoID(tc.id)) {
 				line = l
 			}
 		}
@@ -306,10 +308,29 @@ func TestRepoList(t *testing.T) {
 			t.Errorf("the line of %s is %q, want the status %q", tc.id, line, tc.status)
 		}
 	}
-	hello := lines[2]
+	var names []string
+	var hello string
+	for _, l := range lines[1:] {
+		names = append(names, strings.Fields(l)[1])
+		if strings.HasPrefix(l, shortRepoID(repoHello)) {
+			hello = l
+		}
+	}
+	if !slices.IsSorted(names) {
+		t.Errorf("repo list is not sorted by name: %v", names)
+	}
 	if !strings.Contains(hello, "Hello, world in many languages") || !strings.Contains(hello, "…"+didCarol[len(didCarol)-8:]) ||
 		!strings.Contains(hello, "  3  ") {
 		t.Errorf("the hello line lacks its description on one line, short creator or holder count: %q", hello)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, shortRepoID(repoNotes)) && !strings.Contains(l, " bob ") {
+			t.Errorf("the notes line does not name its creator by alias: %q", l)
+		}
+	}
+	wide := mustRun(t, root, workDir, "repo", "list", "--wide")
+	if !strings.Contains(wide, repoHello) || !strings.Contains(wide, didCarol) {
+		t.Errorf("repo list --wide lacks full ids:\n%s", wide)
 	}
 
 	out = mustRun(t, root, workDir, "repo", "list", "--json")

@@ -37,7 +37,7 @@ _mecli() {
         "node stop") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo add") COMPREPLY=($(compgen -W "--description --help --json --name --path --root" -- "$cur")) ;;
         "repo clone") COMPREPLY=($(compgen -W "--help --json --namespace --output --repo-id --root" -- "$cur")) ;;
-        "repo list") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo list") COMPREPLY=($(compgen -W "--help --json --root --wide" -- "$cur")) ;;
         "repo pull") COMPREPLY=($(compgen -W "--help --json --path --repo-id --root" -- "$cur")) ;;
         "repo seed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo show") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;

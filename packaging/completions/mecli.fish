@@ -173,6 +173,7 @@ complete -c mecli -n "test (__mecli_path) = 'mecli repo clone'" -l root -r -F -d
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l help -d 'help for this command'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l json -d 'print JSON'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l wide -d 'full ids, descriptions and creator ids'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo pull'" -l help -d 'help for this command'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo pull'" -l json -d 'print JSON'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo pull'" -l path -r -F -d 'the working copy (default: found from the current directory)'
