@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -567,4 +569,57 @@ func TestCloneStates(t *testing.T) {
 	}
 	os.RemoveAll(clone)
 	want(rpc.CloneMissing, "deleted")
+}
+
+// repo remove: the owner stops sharing and a replica lets go; a third node
+// no longer sees either as a holder, the replica's disk is freed, and
+// unseeding one's own repository points to remove.
+func TestRemoveWithdraws(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	b := start(t, fastCfg(shortRoot(t), "b", a))
+	c := start(t, fastCfg(shortRoot(t), "c", a, b))
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: workRepo(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := mustRepo(t, info.RepoID)
+	holders := func(n *running) int { return len(n.replica.Holders(repo)) }
+	testutil.WaitFor(t, "C to see three holders", 20*time.Second, func() bool { return holders(c) == 3 })
+
+	if _, err := a.RepoSeed(ctx, rpc.RepoIDParams{RepoID: info.RepoID}, false); !rpc.IsCode(err, rpc.CodeConflict) || !strings.Contains(err.Error(), "repo remove") {
+		t.Fatalf("unseeding one's own repository: %v", err)
+	}
+	if _, err := a.RepoRemove(ctx, rpc.RepoRemoveParams{RepoID: info.RepoID, KeepReplica: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "C to stop listing A as a holder", 10*time.Second, func() bool {
+		return !slices.Contains(c.replica.Holders(repo), a.ID())
+	})
+	if _, err := os.Stat(a.replica.Dir(repo)); err != nil {
+		t.Fatalf("A kept its replica on request, but: %v", err)
+	}
+	if a.replica.Seeded(repo) {
+		t.Fatal("A still seeds what it removed")
+	}
+
+	if _, err := b.RepoRemove(ctx, rpc.RepoRemoveParams{RepoID: info.RepoID}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "C to stop listing B as a holder", 10*time.Second, func() bool {
+		return !slices.Contains(c.replica.Holders(repo), b.ID())
+	})
+	if _, err := os.Stat(b.replica.Dir(repo)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("B's replica is still on disk: %v", err)
+	}
+	if b.replica.Seeded(repo) {
+		t.Fatal("B (replicating every announced repository) would fetch what it removed again")
+	}
+	if list, _ := b.RepoList(ctx); slices.ContainsFunc(list, func(r rpc.RepoInfo) bool { return r.RepoID == info.RepoID && r.Replica != rpc.ReplicaMissing }) {
+		t.Fatalf("B still lists what it removed as held: %+v", list)
+	}
+	if _, err := b.RepoRemove(ctx, rpc.RepoRemoveParams{RepoID: "did:repo:zW1o6aXD9tvgkkVWky3MKGE3QxxZtAxNTH7sJoCS2wPRDJX"}); !rpc.IsCode(err, rpc.CodeNotFound) {
+		t.Fatalf("removing an unknown repository: %v", err)
+	}
 }

@@ -248,9 +248,21 @@ func (n *Node) RepoSeed(ctx context.Context, p rpc.RepoIDParams, seed bool) (rpc
 		return rpc.RepoInfo{}, err
 	}
 	if err := n.replica.Seed(repo, seed); err != nil {
-		return rpc.RepoInfo{}, err
+		return rpc.RepoInfo{}, rpcError(err)
 	}
 	return n.repoInfo(ctx, repo)
+}
+
+// RepoRemove implements rpc.RepoService.
+func (n *Node) RepoRemove(ctx context.Context, p rpc.RepoRemoveParams) (rpc.RemoveResult, error) {
+	repo, err := parseRepo(p.RepoID)
+	if err != nil {
+		return rpc.RemoveResult{}, err
+	}
+	if err := n.replica.Remove(ctx, repo, p.KeepReplica); err != nil {
+		return rpc.RemoveResult{}, rpcError(err)
+	}
+	return rpc.RemoveResult{RepoID: repo.String(), KeptReplica: p.KeepReplica}, nil
 }
 
 // RepoLocate implements rpc.RepoService: where git-remote-mega finds the

@@ -375,6 +375,14 @@ func (f *fakeService) RepoLocate(ctx context.Context, p RepoLocateParams) (Locat
 
 // RepoPublish serves repo.publish: alice pushed a branch into her namespace
 // of repoExample; repoTiny is published from its working repository.
+func (f *fakeService) RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error) {
+	f.record(p)
+	if p.RepoID == repoUnknown {
+		return RemoveResult{}, notFound(p.RepoID)
+	}
+	return RemoveResult{RepoID: p.RepoID, KeptReplica: p.KeepReplica}, nil
+}
+
 func (f *fakeService) RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error) {
 	f.record(p)
 	if f.empty {

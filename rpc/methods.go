@@ -128,6 +128,7 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve or push into (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 	{MethodInfo{MethodRepoVerify, true, "check replicas: git fsck, and every namespace against its signed refs (repairing)"}, handleRepoVerify},
+	{MethodInfo{MethodRepoRemove, true, "stop sharing or seeding a repository, withdraw it, free its disk"}, handleRepoRemove},
 	{MethodInfo{MethodIssueOpen, true, "open an issue in a repository"}, handleIssueOpen},
 	{MethodInfo{MethodIssueList, false, "the issues of a repository, newest first"}, handleIssueList},
 	{MethodInfo{MethodIssueShow, false, "one issue with its comments"}, handleIssueShow},

@@ -11,7 +11,7 @@ func TestMethodTable(t *testing.T) {
 		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true,
 		// repo.locate records a clone (work_tree) and, with own, prepares
 		// the replica for a push; repo.verify repairs what it finds.
-		MethodRepoLocate: true, MethodRepoPublish: true, MethodRepoVerify: true,
+		MethodRepoLocate: true, MethodRepoPublish: true, MethodRepoVerify: true, MethodRepoRemove: true,
 		MethodIssueOpen: true, MethodIssueList: false, MethodIssueShow: false, MethodIssueComment: true,
 		MethodIssueEdit: true, MethodIssueLabel: true, MethodIssueAssign: true, MethodIssueClose: true,
 		MethodIssueReopen: true, MethodIssueReact: true,

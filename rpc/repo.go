@@ -225,6 +225,8 @@ type RepoService interface {
 	// RepoVerify checks replicas: git fsck, and every namespace against its
 	// signed refs, repairing what differs.
 	RepoVerify(ctx context.Context, p RepoVerifyParams) (VerifyResult, error)
+	// RepoRemove makes the node let go of a repository.
+	RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error)
 }
 
 // The repo.* handlers check every param before the Service sees it: ids are
@@ -552,5 +554,43 @@ func handleRepoVerify(ctx context.Context, svc Service, c *call) (any, error) {
 func (c *Client) RepoVerify(ctx context.Context, id string) (VerifyResult, error) {
 	var res VerifyResult
 	err := c.Call(ctx, MethodRepoVerify, RepoVerifyParams{RepoID: id}, &res, nil)
+	return res, err
+}
+
+// MethodRepoRemove takes RepoRemoveParams and returns RemoveResult: the
+// node stops sharing, watching and seeding the repository, announces that
+// it no longer holds it, forgets what it recorded of it and, unless
+// keep_replica, deletes its replica.
+const MethodRepoRemove = "repo.remove"
+
+// RepoRemoveParams are the params of repo.remove.
+type RepoRemoveParams struct {
+	RepoID string `json:"repo_id"`
+	// KeepReplica keeps the replica on disk (unseeded).
+	KeepReplica bool `json:"keep_replica,omitempty"`
+}
+
+// RemoveResult is the result of repo.remove.
+type RemoveResult struct {
+	RepoID      string `json:"repo_id"`
+	KeptReplica bool   `json:"kept_replica"`
+}
+
+func handleRepoRemove(ctx context.Context, svc Service, c *call) (any, error) {
+	var p RepoRemoveParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	return svc.RepoRemove(ctx, p)
+}
+
+// RepoRemove calls repo.remove.
+func (c *Client) RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error) {
+	var res RemoveResult
+	err := c.Call(ctx, MethodRepoRemove, p, &res, nil)
 	return res, err
 }

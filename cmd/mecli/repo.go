@@ -118,6 +118,40 @@ without REPO_ID, the repository is the working copy's.`,
 		long:   "Make the node stop replicating a repository; its replica stays on disk.",
 		run:    runRepoSeed(false),
 	},
+	{
+		path:   "repo remove",
+		args:   "REPO_ID",
+		nargs:  1,
+		method: rpc.MethodRepoRemove,
+		long: `Stop sharing (or seeding) a repository and let go of it: the node stops
+watching its working repository, tells the network it no longer holds it, forgets
+what it recorded of it, and deletes its replica (unless --keep-replica). Working
+repositories and clones are left as they are.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("keep-replica", false, "keep the replica on disk (unseeded)")
+		},
+		run: runRepoRemove,
+	},
+}
+
+func runRepoRemove(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	keep, _ := fs.GetBool("keep-replica")
+	c, id, err := dialRepo(ctx, e, args)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.RepoRemove(ctx, rpc.RepoRemoveParams{RepoID: id, KeepReplica: keep})
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	return e.output(res, func(w io.Writer) {
+		if res.KeptReplica {
+			fmt.Fprintf(w, "Removed %s; its replica stays on disk, unseeded\n", res.RepoID)
+		} else {
+			fmt.Fprintf(w, "Removed %s and deleted its replica\n", res.RepoID)
+		}
+	})
 }
 
 func init() { register(repoCommands...) }

@@ -190,6 +190,14 @@ func (f *fakeDaemon) RepoPublish(context.Context, rpc.RepoIDParams) (rpc.Publish
 	return rpc.PublishResult{}, errors.New("not in this test")
 }
 
+func (f *fakeDaemon) RepoRemove(_ context.Context, p rpc.RepoRemoveParams) (rpc.RemoveResult, error) {
+	f.record(p)
+	if _, err := f.repo(p.RepoID); err != nil {
+		return rpc.RemoveResult{}, err
+	}
+	return rpc.RemoveResult{RepoID: p.RepoID, KeptReplica: p.KeepReplica}, nil
+}
+
 func (f *fakeDaemon) RepoVerify(context.Context, rpc.RepoVerifyParams) (rpc.VerifyResult, error) {
 	return rpc.VerifyResult{}, errors.New("not in this test")
 }

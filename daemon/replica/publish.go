@@ -56,7 +56,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err != nil {
 		return identity.RepoID{}, err
 	}
-	if err := s.updateState(repo, func(st *repoState) { st.Path = path; st.Seed = seedYes; st.LastError = warning }); err != nil {
+	if err := s.updateState(repo, func(st *repoState) { st.Path, st.Seed, st.Removed = path, seedYes, false; st.LastError = warning }); err != nil {
 		return identity.RepoID{}, err
 	}
 	s.followChanged()

@@ -24,6 +24,7 @@ type repoState struct {
 	Path      string      `json:"path,omitempty"` // working repository shared from here, watched
 	Seed      string      `json:"seed,omitempty"` // seedDefault, seedYes or seedNo
 	Clones    []cloneInfo `json:"clones,omitempty"`
+	Removed   bool        `json:"removed,omitempty"` // repo remove: not listed for itself, not replicated again
 	LastSync  time.Time   `json:"last_sync,omitzero"`
 	LastError string      `json:"last_error,omitempty"`
 }
@@ -93,11 +94,14 @@ func (s *Service) Seeded(repo identity.RepoID) bool {
 
 // Seed sets the node's choice for repo: replicate it (and sync now) or not.
 func (s *Service) Seed(repo identity.RepoID, seed bool) error {
+	if st := s.state(repo); !seed && st.Path != "" {
+		return errorf(ErrConflict, "%s is shared from the working repository %s on this node: to stop sharing it, use mecli repo remove", repo, st.Path)
+	}
 	choice := seedNo
 	if seed {
 		choice = seedYes
 	}
-	if err := s.updateState(repo, func(st *repoState) { st.Seed = choice }); err != nil {
+	if err := s.updateState(repo, func(st *repoState) { st.Seed, st.Removed = choice, st.Removed && !seed }); err != nil {
 		return err
 	}
 	s.followChanged()
@@ -114,7 +118,7 @@ func (s *Service) seedChosen(repo identity.RepoID) error {
 	if s.state(repo).Seed == seedYes {
 		return nil
 	}
-	if err := s.updateState(repo, func(st *repoState) { st.Seed = seedYes }); err != nil {
+	if err := s.updateState(repo, func(st *repoState) { st.Seed, st.Removed = seedYes, false }); err != nil {
 		return err
 	}
 	s.followChanged()
@@ -200,12 +204,16 @@ func (s *Service) clearError(repo identity.RepoID) {
 func (s *Service) Repos() []identity.RepoID {
 	set := map[identity.RepoID]bool{}
 	s.mu.Lock()
-	for repo := range s.states {
-		set[repo] = true
+	for repo, st := range s.states {
+		if !st.Removed {
+			set[repo] = true
+		}
 	}
 	s.mu.Unlock()
 	_ = s.store.EachRepoAnnouncement(nil, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
-		set[ra.Repo] = true
+		if !ra.Withdrawn {
+			set[ra.Repo] = true
+		}
 		return nil
 	})
 	out := make([]identity.RepoID, 0, len(set))

@@ -218,8 +218,10 @@ func (s *Service) recentlyFailed(id identity.NodeID) bool {
 // Holders are the nodes that announced repo.
 func (s *Service) Holders(repo identity.RepoID) []identity.NodeID {
 	var out []identity.NodeID
-	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, _ *wire.RepoAnnouncement) error {
-		out = append(out, a.Origin)
+	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		if !ra.Withdrawn { // a withdrawal replaced that node's announcement
+			out = append(out, a.Origin)
+		}
 		return nil
 	})
 	return out
@@ -246,6 +248,9 @@ func (s *Service) Behind(repo identity.RepoID) bool {
 // fetch at once if it names newer refs than the replica has (or a
 // repository not held yet) and the node replicates it.
 func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnouncement) {
+	if ra.Withdrawn {
+		return // the origin let go of it: nothing to fetch
+	}
 	s.heardOf(ra.Repo)
 	if !s.Seeded(ra.Repo) {
 		return

@@ -153,3 +153,26 @@ func (s *Store) EachRepoState(fn func(repo identity.RepoID, state []byte) error)
 		return nil
 	})
 }
+
+// ForgetRepo deletes what the store holds of repo: its state and, unless
+// keepReplica, its identity document and every namespace's signed refs.
+func (s *Store) ForgetRepo(repo identity.RepoID, keepReplica bool) error {
+	keys := [][]byte{repoKey(prefixRepoState, repo)}
+	if !keepReplica {
+		keys = append(keys, repoKey(prefixRepoDoc, repo))
+		if err := s.EachSignedRefs(repo, func(node identity.NodeID, _ uint64, _ []byte) error {
+			keys = append(keys, signedRefsKey(repo, node))
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}

@@ -39,6 +39,7 @@ _mecli() {
         "repo clone") COMPREPLY=($(compgen -W "--help --json --namespace --output --repo-id --root" -- "$cur")) ;;
         "repo list") COMPREPLY=($(compgen -W "--help --json --root --wide" -- "$cur")) ;;
         "repo pull") COMPREPLY=($(compgen -W "--help --json --path --repo-id --root" -- "$cur")) ;;
+        "repo remove") COMPREPLY=($(compgen -W "--help --json --keep-replica --root" -- "$cur")) ;;
         "repo seed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo show") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo sync") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
@@ -54,7 +55,7 @@ _mecli() {
     "help") COMPREPLY=($(compgen -W "auth completion events issue node repo" -- "$cur")) ;;
     "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
-    "repo") COMPREPLY=($(compgen -W "add clone list pull seed show sync unseed verify" -- "$cur")) ;;
+    "repo") COMPREPLY=($(compgen -W "add clone list pull remove seed show sync unseed verify" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac
 }

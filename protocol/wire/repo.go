@@ -13,9 +13,10 @@ import (
 // RefsSeq than the one on record makes receivers fetch. Its subject is the
 // repository id.
 //
-// Map keys (ONLY APPEND, never renumber); all are required:
-// 1 repo (34-byte multihash), 2 doc (32 bytes), 3 refs_seq (uint),
-// 4 refs_digest (32 bytes).
+// Map keys (ONLY APPEND, never renumber): 1 repo (34-byte multihash),
+// 2 doc (32 bytes), 3 refs_seq (uint), 4 refs_digest (32 bytes) are
+// required; 5 withdrawn (bool, written only when true: the origin no longer
+// holds the repository — this newer announcement replaces its last one).
 type RepoAnnouncement struct {
 	// Repo is the repository; the zero id is invalid.
 	Repo identity.RepoID
@@ -28,6 +29,8 @@ type RepoAnnouncement struct {
 	// RefsDigest is the Digest of those signed refs; all zero if and only if
 	// RefsSeq is 0.
 	RefsDigest [sha256.Size]byte
+	// Withdrawn says the origin stopped holding the repository.
+	Withdrawn bool
 }
 
 type repoAnnouncementCBOR struct {
@@ -35,6 +38,7 @@ type repoAnnouncementCBOR struct {
 	Doc        []byte `cbor:"2,keyasint"`
 	RefsSeq    uint64 `cbor:"3,keyasint"`
 	RefsDigest []byte `cbor:"4,keyasint"`
+	Withdrawn  bool   `cbor:"5,keyasint,omitempty"`
 }
 
 // Type returns TypeRepoAnnouncement.
@@ -64,6 +68,7 @@ func (a *RepoAnnouncement) encode() ([]byte, error) {
 		Doc:        a.Doc[:],
 		RefsSeq:    a.RefsSeq,
 		RefsDigest: a.RefsDigest[:],
+		Withdrawn:  a.Withdrawn,
 	})
 }
 
@@ -76,7 +81,7 @@ func decodeRepoAnnouncement(b []byte) (*RepoAnnouncement, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
-	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq}
+	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq, Withdrawn: w.Withdrawn}
 	if err := decodeFixed(a.Doc[:], w.Doc, "doc"); err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
