@@ -223,7 +223,7 @@ func (n *Node) open() error {
 		return err
 	}
 	if n.cfg.HTTP != "" {
-		web, err := web.New(web.Config{Addr: n.cfg.HTTP, Backend: n, Git: n.git, ReplicaDir: n.replica.Dir, Log: log.With("part", "web")})
+		web, err := web.New(web.Config{Addr: n.cfg.HTTP, Backend: webBackend{n}, Git: n.git, ReplicaDir: n.replica.Dir, Log: log.With("part", "web")})
 		if err != nil {
 			return err
 		}

@@ -5,17 +5,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
-
-	"github.com/megaengine/megaengine/rpc"
 )
 
 // The node's page and the repository list.
 
 type indexPage struct {
-	Node  rpc.NodeInfo
-	Peers []rpc.Peer
-	Nodes []rpc.NodeEntry
+	Node  NodeInfo
+	Peers []Peer
+	Nodes []KnownNode
 	Repos []repoRow
 }
 
@@ -23,10 +20,9 @@ func (indexPage) title() string { return "MegaEngine node" }
 
 // repoRow is one line of the repository list.
 type repoRow struct {
-	rpc.RepoInfo
+	Repo
 	CreatorAlias string
 	Holders      []holder
-	Updated      time.Time // the creator's latest signed refs
 }
 
 type holder struct {
@@ -52,26 +48,20 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aliases := aliasMap(p.Nodes)
-	repos, err := b.RepoList(ctx)
+	repos, err := b.Repos(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	for _, info := range repos {
-		row := repoRow{RepoInfo: info, CreatorAlias: aliases[info.Creator], Holders: holders(info.Holders, aliases)}
-		if d, err := b.RepoShow(ctx, rpc.RepoIDParams{RepoID: info.RepoID}); err == nil {
-			if ns := canonical(d); ns != nil {
-				row.Updated = time.UnixMilli(int64(ns.Seq))
-			}
-		}
-		p.Repos = append(p.Repos, row)
+	for _, repo := range repos {
+		p.Repos = append(p.Repos, repoRow{Repo: repo, CreatorAlias: aliases[repo.Creator], Holders: holders(repo.Holders, aliases)})
 	}
 	slices.SortFunc(p.Repos, func(a, b repoRow) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.RepoID, b.RepoID)) })
 	s.render(w, r, http.StatusOK, "index", p)
 }
 
 // aliasMap maps node ids to the aliases they announced.
-func aliasMap(nodes []rpc.NodeEntry) map[string]string {
+func aliasMap(nodes []KnownNode) map[string]string {
 	m := make(map[string]string, len(nodes))
 	for _, n := range nodes {
 		m[n.DID] = n.Alias
@@ -85,17 +75,6 @@ func holders(dids []string, aliases map[string]string) []holder {
 		out[i] = holder{DID: d, Alias: aliases[d]}
 	}
 	return out
-}
-
-// canonical is the creator's namespace of d: what clones follow and what
-// the view shows; nil when no signed refs of it reached this node.
-func canonical(d rpc.RepoDetail) *rpc.NamespaceRefs {
-	for i := range d.Namespaces {
-		if d.Namespaces[i].Node == d.Creator {
-			return &d.Namespaces[i]
-		}
-	}
-	return nil
 }
 
 // pageNumber reads ?page=N (default 1), 1..MaxLogPage.

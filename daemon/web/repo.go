@@ -7,7 +7,6 @@ import (
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/protocol/identity"
-	"github.com/megaengine/megaengine/rpc"
 )
 
 // Resolving what a URL names: a repository id, a ref, a path. Every value
@@ -17,12 +16,12 @@ import (
 
 // repoView is a repository with its signed refs and its replica.
 type repoView struct {
-	rpc.RepoDetail
+	Repo
 	ID           identity.RepoID
 	CreatorAlias string
 	Holders      []holder
-	Branches     []rpc.RefInfo // short names ("main"), sorted
-	Tags         []rpc.RefInfo
+	Branches     []gitstore.Ref // short names ("main"), sorted
+	Tags         []gitstore.Ref
 	bare         *gitstore.Bare // nil: no replica on this node
 }
 
@@ -32,7 +31,7 @@ func (s *Server) openRepo(ctx context.Context, raw string) (*repoView, error) {
 	if err != nil {
 		return nil, errNotFound("no repository %q: %v", clip(raw), err)
 	}
-	d, err := s.cfg.Backend.RepoShow(ctx, rpc.RepoIDParams{RepoID: id.String()})
+	d, err := s.cfg.Backend.Repo(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -41,14 +40,12 @@ func (s *Server) openRepo(ctx context.Context, raw string) (*repoView, error) {
 		return nil, err
 	}
 	aliases := aliasMap(nodes)
-	v := &repoView{RepoDetail: d, ID: id, CreatorAlias: aliases[d.Creator], Holders: holders(d.Holders, aliases)}
-	if ns := canonical(d); ns != nil {
-		for _, ref := range ns.Refs {
-			if b, ok := strings.CutPrefix(ref.Name, "refs/heads/"); ok {
-				v.Branches = append(v.Branches, rpc.RefInfo{Name: b, OID: ref.OID})
-			} else if t, ok := strings.CutPrefix(ref.Name, "refs/tags/"); ok {
-				v.Tags = append(v.Tags, rpc.RefInfo{Name: t, OID: ref.OID})
-			}
+	v := &repoView{Repo: d, ID: id, CreatorAlias: aliases[d.Creator], Holders: holders(d.Holders, aliases)}
+	for _, ref := range d.Refs {
+		if b, ok := strings.CutPrefix(ref.Name, "refs/heads/"); ok {
+			v.Branches = append(v.Branches, gitstore.Ref{Name: b, OID: ref.OID})
+		} else if t, ok := strings.CutPrefix(ref.Name, "refs/tags/"); ok {
+			v.Tags = append(v.Tags, gitstore.Ref{Name: t, OID: ref.OID})
 		}
 	}
 	if len(v.Branches)+len(v.Tags) > 0 {
@@ -87,8 +84,8 @@ func (s *Server) resolveRev(ctx context.Context, v *repoView, segs []string) (re
 	}
 	for i := len(segs); i >= 1; i-- {
 		name := strings.Join(segs[:i], "/")
-		for _, refs := range [][]rpc.RefInfo{v.Branches, v.Tags} {
-			if k := slices.IndexFunc(refs, func(r rpc.RefInfo) bool { return r.Name == name }); k >= 0 {
+		for _, refs := range [][]gitstore.Ref{v.Branches, v.Tags} {
+			if k := slices.IndexFunc(refs, func(r gitstore.Ref) bool { return r.Name == name }); k >= 0 {
 				c, err := v.bare.CommitOf(ctx, refs[k].OID)
 				if err != nil {
 					return rev{}, nil, err

@@ -23,7 +23,6 @@ import (
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/protocol/identity"
-	"github.com/megaengine/megaengine/rpc"
 )
 
 // Limits of what one page shows and of the server.
@@ -44,15 +43,55 @@ const (
 // stylesheet and images, nothing else — no script, no frames, no forms.
 const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// Backend is what the view asks the node: the calls of rpc.Service it
-// shows (the daemon's Node implements them). Issue pages, once issues
-// exist, add rpc's IssueList and IssueShow here.
+// Backend is what the view asks the node: the same facts node.info,
+// node.peers, node.list, repo.list and repo.show give (the daemon's root
+// answers from those methods). Issue pages, once issues exist, add
+// IssueList and IssueShow here.
 type Backend interface {
-	NodeInfo(ctx context.Context) (rpc.NodeInfo, error)
-	NodePeers(ctx context.Context) ([]rpc.Peer, error)
-	NodeList(ctx context.Context) ([]rpc.NodeEntry, error)
-	RepoList(ctx context.Context) ([]rpc.RepoInfo, error)
-	RepoShow(ctx context.Context, p rpc.RepoIDParams) (rpc.RepoDetail, error)
+	NodeInfo(ctx context.Context) (NodeInfo, error)
+	NodePeers(ctx context.Context) ([]Peer, error)
+	NodeList(ctx context.Context) ([]KnownNode, error)
+	Repos(ctx context.Context) ([]Repo, error)
+	// Repo returns an error wrapping ErrNotFound for a repository the node
+	// does not know.
+	Repo(ctx context.Context, id identity.RepoID) (Repo, error)
+}
+
+// ErrNotFound is wrapped by a Backend's errors for what does not exist.
+var ErrNotFound = errors.New("not found")
+
+// NodeInfo describes this node.
+type NodeInfo struct {
+	DID, Alias, Kind, Version string
+	ProtocolVersion           int
+	Addresses                 []string // announced
+	StartedAt                 time.Time
+}
+
+// Peer is a connected node.
+type Peer struct {
+	DID, Alias, RemoteAddr, Direction, Kind string
+	ConnectedAt                             time.Time
+}
+
+// KnownNode is a node of the routing table.
+type KnownNode struct {
+	DID, Alias, Kind, Version string
+	LastSeen                  time.Time
+	Connected, Self           bool
+}
+
+// Repo is a repository as this node sees it.
+type Repo struct {
+	RepoID, Name, Description, DefaultBranch string
+	Creator                                  string   // did:key
+	Holders                                  []string // did:keys
+	Replica                                  string   // the replica's state, as repo.list says it
+	LastSync                                 time.Time
+	// Refs are the creator's signed refs (nil if none reached this node):
+	// the only refs the view shows. Updated is when they were signed.
+	Refs    []gitstore.Ref
+	Updated time.Time
 }
 
 // Config configures the view.
@@ -261,20 +300,15 @@ func errNotFound(format string, args ...any) error {
 
 func errBadPath(msg string) error { return &httpError{http.StatusBadRequest, "bad path: " + msg} }
 
-// statusOf maps an error to an HTTP status: httpError's own, 404 for the
-// daemon's "not found" and for missing git objects, 400 for rejected
-// arguments, else 500.
+// statusOf maps an error to an HTTP status: httpError's own, 404 for
+// ErrNotFound and missing git objects, 400 for arguments gitstore
+// rejected, else 500.
 func statusOf(err error) int {
 	var he *httpError
-	var re *rpc.Error
 	switch {
 	case errors.As(err, &he):
 		return he.status
-	case errors.As(err, &re) && re.Code == rpc.CodeNotFound:
-		return http.StatusNotFound
-	case errors.As(err, &re) && (re.Code == rpc.CodeInvalidParams || re.Code == rpc.CodeInvalidArgument):
-		return http.StatusBadRequest
-	case errors.Is(err, gitstore.ErrMissingObjects):
+	case errors.Is(err, ErrNotFound), errors.Is(err, gitstore.ErrMissingObjects):
 		return http.StatusNotFound
 	case errors.Is(err, gitstore.ErrInvalid):
 		return http.StatusBadRequest
