@@ -14,7 +14,7 @@ import (
 )
 
 // mecli mcp: a Model Context Protocol server on stdio, so that editors and
-// assistants that speak MCP can use the node. Each tool is one RPC method,
+// other programs that speak MCP can use the node. Each tool is one RPC method,
 // called over the control socket like every other command (the daemon is
 // dialled per call, so the server outlives a daemon restart). The daemon's
 // errors become tool errors (isError) carrying its message.
