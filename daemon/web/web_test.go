@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/megaengine/megaengine/daemon"
+	"github.com/megaengine/megaengine/daemon/gitstore"
+	"github.com/megaengine/megaengine/daemon/web"
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
@@ -311,5 +314,41 @@ func TestOffByDefault(t *testing.T) {
 	cancel()
 	if err := n.Serve(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// noBackend answers nothing: for tests that never reach a page.
+type noBackend struct{}
+
+func (noBackend) NodeInfo(context.Context) (web.NodeInfo, error)    { return web.NodeInfo{}, nil }
+func (noBackend) NodePeers(context.Context) ([]web.Peer, error)     { return nil, nil }
+func (noBackend) NodeList(context.Context) ([]web.KnownNode, error) { return nil, nil }
+func (noBackend) Repos(context.Context) ([]web.Repo, error)         { return nil, nil }
+func (noBackend) Repo(context.Context, identity.RepoID) (web.Repo, error) {
+	return web.Repo{}, web.ErrNotFound
+}
+
+// An address without a host binds to loopback quietly; any other address
+// is allowed with a warning.
+func TestBindWarning(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		loopback bool
+	}{{":0", true}, {"127.0.0.1:0", true}, {"0.0.0.0:0", false}} {
+		var logs strings.Builder
+		s, err := web.New(web.Config{Addr: tc.addr, Backend: noBackend{}, Git: &gitstore.Runner{},
+			ReplicaDir: func(identity.RepoID) string { return "/nonexistent" },
+			Log:        slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		host, _, _ := net.SplitHostPort(s.Addr())
+		if tc.loopback && host != "127.0.0.1" {
+			t.Errorf("%s bound to %s, want 127.0.0.1", tc.addr, s.Addr())
+		}
+		if warned := strings.Contains(logs.String(), "level=WARN"); warned == tc.loopback {
+			t.Errorf("%s: warning logged %v, want %v: %s", tc.addr, warned, !tc.loopback, logs.String())
+		}
 	}
 }
