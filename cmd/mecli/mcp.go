@@ -26,7 +26,7 @@ import (
 func init() {
 	register(&command{
 		path:  "mcp",
-		short: "run an MCP server on stdin/stdout with tools for this node's repositories",
+		short: "serve MCP on stdin/stdout; its tools call the daemon when a client uses them",
 		long: `Serve the Model Context Protocol on stdin and stdout (newline-delimited
 JSON-RPC), for tools that speak MCP. The tools call the running daemon:
 repo_list and repo_show (read-only), repo_sync and repo_clone. Configure it
