@@ -54,6 +54,47 @@ func TestMCPServer(t *testing.T) {
 		t.Fatalf("initialize: %+v", init)
 	}
 
+	checkTools(t, ctx, cs)
+
+	list := callTool(t, ctx, cs, "repo_list", map[string]any{}, false)
+	if !strings.Contains(list, repo) || !strings.Contains(list, "shared for tools") {
+		t.Errorf("repo_list does not show %s: %s", repo, list)
+	}
+	show := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": repo}, false)
+	if !strings.Contains(show, `"namespaces"`) || !strings.Contains(show, "refs/heads/main") {
+		t.Errorf("repo_show %s lacks its signed refs: %s", repo, show)
+	}
+	key, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownID, err := identity.NewRepoID(make([]byte, 20), key.ID()) // well-formed, never shared
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := unknownID.String()
+	if msg := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": unknown}, true); !strings.Contains(msg, "unknown repository") {
+		t.Errorf("repo_show of an unknown repository says %q, not the daemon's message", msg)
+	}
+	if msg := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": "nonsense"}, true); !strings.Contains(msg, "invalid repository id") {
+		t.Errorf("repo_show of nonsense says %q", msg)
+	}
+	if msg := callTool(t, ctx, cs, "repo_clone", map[string]any{"repo_id": repo, "path": "relative/dir"}, true); !strings.Contains(msg, "absolute") {
+		t.Errorf("repo_clone to a relative path says %q", msg)
+	}
+	dest := t.TempDir() + "/copy"
+	if out := callTool(t, ctx, cs, "repo_clone", map[string]any{"repo_id": repo, "path": dest}, false); !strings.Contains(out, `"branch":"main"`) {
+		t.Errorf("repo_clone: %s", out)
+	}
+	if head := gitIn(t, dest, "log", "-1", "--format=%s"); head != "first" {
+		t.Errorf("the clone's head is %q", head)
+	}
+}
+
+// checkTools lists the server's tools and checks each one's input schema
+// and read-only annotation.
+func checkTools(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
+	t.Helper()
 	tools, err := cs.ListTools(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -90,40 +131,6 @@ func TestMCPServer(t *testing.T) {
 		if s.Type != "object" || !slices.Equal(s.Required, tc.required) {
 			t.Errorf("%s: input schema %s, want an object requiring %v", tc.name, schema, tc.required)
 		}
-	}
-
-	list := callTool(t, ctx, cs, "repo_list", map[string]any{}, false)
-	if !strings.Contains(list, repo) || !strings.Contains(list, "shared for tools") {
-		t.Errorf("repo_list does not show %s: %s", repo, list)
-	}
-	show := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": repo}, false)
-	if !strings.Contains(show, `"namespaces"`) || !strings.Contains(show, "refs/heads/main") {
-		t.Errorf("repo_show %s lacks its signed refs: %s", repo, show)
-	}
-	key, err := identity.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	unknownID, err := identity.NewRepoID(make([]byte, 20), key.ID()) // well-formed, never shared
-	if err != nil {
-		t.Fatal(err)
-	}
-	unknown := unknownID.String()
-	if msg := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": unknown}, true); !strings.Contains(msg, "unknown repository") {
-		t.Errorf("repo_show of an unknown repository says %q, not the daemon's message", msg)
-	}
-	if msg := callTool(t, ctx, cs, "repo_show", map[string]any{"repo_id": "nonsense"}, true); !strings.Contains(msg, "invalid repository id") {
-		t.Errorf("repo_show of nonsense says %q", msg)
-	}
-	if msg := callTool(t, ctx, cs, "repo_clone", map[string]any{"repo_id": repo, "path": "relative/dir"}, true); !strings.Contains(msg, "absolute") {
-		t.Errorf("repo_clone to a relative path says %q", msg)
-	}
-	dest := t.TempDir() + "/copy"
-	if out := callTool(t, ctx, cs, "repo_clone", map[string]any{"repo_id": repo, "path": dest}, false); !strings.Contains(out, `"branch":"main"`) {
-		t.Errorf("repo_clone: %s", out)
-	}
-	if head := gitIn(t, dest, "log", "-1", "--format=%s"); head != "first" {
-		t.Errorf("the clone's head is %q", head)
 	}
 }
 
