@@ -16,8 +16,8 @@ import (
 // never paths or ref names: a caller resolves a path by walking trees from
 // a commit, one Tree call per component.
 
-// TreeEntry is one entry of a git tree.
-type TreeEntry struct {
+// Entry is one entry of a git tree as git ls-tree --long lists it.
+type Entry struct {
 	Mode string // "100644", "100755", "120000" (symlink), "040000" (tree), "160000" (submodule)
 	Type string // "blob", "tree" or "commit" (a submodule)
 	OID  string
@@ -27,7 +27,7 @@ type TreeEntry struct {
 
 // Tree lists the tree oid names, or the root tree of commit oid (git
 // ls-tree -z --long), in git's order.
-func (b *Bare) Tree(ctx context.Context, oid string) ([]TreeEntry, error) {
+func (b *Bare) Tree(ctx context.Context, oid string) ([]Entry, error) {
 	if err := CheckOID(oid); err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func (b *Bare) Tree(ctx context.Context, oid string) ([]TreeEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing tree %s: %w", oid, err)
 	}
-	entries := []TreeEntry{}
+	entries := []Entry{}
 	for _, rec := range strings.Split(string(out), "\x00") {
 		if rec == "" {
 			continue
@@ -51,7 +51,7 @@ func (b *Bare) Tree(ctx context.Context, oid string) ([]TreeEntry, error) {
 				return nil, fmt.Errorf("listing tree %s: size %q", oid, f[3])
 			}
 		}
-		entries = append(entries, TreeEntry{Mode: f[0], Type: f[1], OID: f[2], Size: size, Name: name})
+		entries = append(entries, Entry{Mode: f[0], Type: f[1], OID: f[2], Size: size, Name: name})
 	}
 	return entries, nil
 }
@@ -94,8 +94,8 @@ type Signature struct {
 	When  time.Time
 }
 
-// Commit is a parsed commit object.
-type Commit struct {
+// CommitInfo is a parsed commit object: what a history or a commit page shows.
+type CommitInfo struct {
 	OID       string
 	Tree      string
 	Parents   []string
@@ -105,14 +105,14 @@ type Commit struct {
 }
 
 // Subject is the message's first line.
-func (c Commit) Subject() string {
+func (c CommitInfo) Subject() string {
 	s, _, _ := strings.Cut(c.Message, "\n")
 	return s
 }
 
 // Log returns at most n commits reachable from oid, newest first (git
 // rev-list order), after skipping skip of them.
-func (b *Bare) Log(ctx context.Context, oid string, skip, n int) ([]Commit, error) {
+func (b *Bare) Log(ctx context.Context, oid string, skip, n int) ([]CommitInfo, error) {
 	if err := CheckOID(oid); err != nil {
 		return nil, err
 	}
@@ -132,12 +132,12 @@ func (b *Bare) Log(ctx context.Context, oid string, skip, n int) ([]Commit, erro
 // --batch: exact sizes, so no message content can be taken for a
 // separator. An absent object or one that is not a commit is an error
 // wrapping ErrMissingObjects.
-func (b *Bare) Commits(ctx context.Context, oids []string) ([]Commit, error) {
+func (b *Bare) Commits(ctx context.Context, oids []string) ([]CommitInfo, error) {
 	if err := checkOIDs(oids); err != nil {
 		return nil, err
 	}
 	if len(oids) == 0 {
-		return []Commit{}, nil
+		return []CommitInfo{}, nil
 	}
 	in := strings.Join(oids, "\n") + "\n"
 	out, err := b.r.run(ctx, call{args: []string{"cat-file", "--batch"}, gitDir: b.Dir, stdin: strings.NewReader(in)})
@@ -145,7 +145,7 @@ func (b *Bare) Commits(ctx context.Context, oids []string) ([]Commit, error) {
 		return nil, fmt.Errorf("reading commits: %w", err)
 	}
 	rd := bufio.NewReader(bytes.NewReader(out))
-	commits := make([]Commit, 0, len(oids))
+	commits := make([]CommitInfo, 0, len(oids))
 	for _, want := range oids {
 		header, err := rd.ReadString('\n')
 		if err != nil {
@@ -170,8 +170,8 @@ func (b *Bare) Commits(ctx context.Context, oids []string) ([]Commit, error) {
 
 // parseCommit reads a raw commit object: header lines, a blank line, the
 // message. Unknown headers (gpgsig, encoding, mergetag) are skipped.
-func parseCommit(oid, raw string) Commit {
-	c := Commit{OID: oid}
+func parseCommit(oid, raw string) CommitInfo {
+	c := CommitInfo{OID: oid}
 	head, msg, _ := strings.Cut(raw, "\n\n")
 	c.Message = msg
 	for line := range strings.Lines(head) {

@@ -99,8 +99,8 @@ func (s *Server) resolveRev(ctx context.Context, v *repoView, segs []string) (re
 
 // node is what a path resolves to: a tree (with its entries) or a blob.
 type node struct {
-	Entry   gitstore.TreeEntry // Type "tree" with an empty Name for the root
-	Entries []gitstore.TreeEntry
+	Entry   gitstore.Entry // Type "tree" with an empty Name for the root
+	Entries []gitstore.Entry
 }
 
 // resolvePath walks the trees of commit along segs, one git ls-tree per
@@ -109,7 +109,7 @@ func resolvePath(ctx context.Context, bare *gitstore.Bare, commit string, segs [
 	if len(segs) > MaxPathDepth {
 		return node{}, errBadPath("too many components")
 	}
-	cur := node{Entry: gitstore.TreeEntry{Type: "tree", OID: commit}}
+	cur := node{Entry: gitstore.Entry{Type: "tree", OID: commit}}
 	for i, seg := range segs {
 		if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "\x00/") {
 			return node{}, errBadPath("bad path component")
@@ -118,7 +118,7 @@ func resolvePath(ctx context.Context, bare *gitstore.Bare, commit string, segs [
 		if err != nil {
 			return node{}, err
 		}
-		k := slices.IndexFunc(entries, func(e gitstore.TreeEntry) bool { return e.Name == seg })
+		k := slices.IndexFunc(entries, func(e gitstore.Entry) bool { return e.Name == seg })
 		if k < 0 {
 			return node{}, errNotFound("no %q in %s", clip(seg), clip(strings.Join(segs[:i], "/")+"/"))
 		}
@@ -133,7 +133,7 @@ func resolvePath(ctx context.Context, bare *gitstore.Bare, commit string, segs [
 			return node{}, err
 		}
 		// Directories first, then files, each by name.
-		slices.SortStableFunc(entries, func(a, b gitstore.TreeEntry) int {
+		slices.SortStableFunc(entries, func(a, b gitstore.Entry) int {
 			if (a.Type == "tree") != (b.Type == "tree") {
 				if a.Type == "tree" {
 					return -1

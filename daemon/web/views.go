@@ -189,7 +189,7 @@ func lines(data []byte) []string {
 type logPage struct {
 	*repoView
 	Rev     rev
-	Commits []gitstore.Commit
+	Commits []gitstore.CommitInfo
 	Page    int
 	Next    int // 0: no further page
 }
@@ -229,7 +229,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 
 type commitPage struct {
 	*repoView
-	Commit gitstore.Commit
+	Commit gitstore.CommitInfo
 	Body   string // the message after its subject line
 	Diff   []diffLine
 	Cut    bool
