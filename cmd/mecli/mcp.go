@@ -19,9 +19,8 @@ import (
 // dialled per call, so the server outlives a daemon restart). The daemon's
 // errors become tool errors (isError) carrying its message.
 //
-// Issues and patches add issue_list, issue_show, issue_open,
-// issue_comment, patch_list and patch_show here once the daemon has those
-// methods: one mcp.AddTool each, as below.
+// The issue tools are in mcp_issue.go; patch_list and patch_show follow
+// once the daemon has patch.* methods.
 
 func init() {
 	register(&command{
@@ -29,7 +28,8 @@ func init() {
 		short: "serve MCP on stdin/stdout; its tools call the daemon when a client uses them",
 		long: `Serve the Model Context Protocol on stdin and stdout (newline-delimited
 JSON-RPC), for tools that speak MCP. The tools call the running daemon:
-repo_list and repo_show (read-only), repo_sync and repo_clone. Configure it
+repo_list, repo_show, issue_list and issue_show (read-only), repo_sync,
+repo_clone, issue_open and issue_comment. Configure it
 in an MCP client as the command "mecli" with the argument "mcp" (add
 "--root DIR" for a node that is not the default one).`,
 		run: runMCP,
@@ -116,6 +116,7 @@ func newMCPServer(root string) *mcp.Server {
 		}
 		return mcpCall(ctx, root, func(c *rpc.Client) (rpc.CloneResult, error) { return c.RepoClone(ctx, p, nil) })
 	})
+	addIssueTools(s, root)
 	return s
 }
 

@@ -89,6 +89,28 @@ func TestMCPServer(t *testing.T) {
 	if head := gitIn(t, dest, "log", "-1", "--format=%s"); head != "first" {
 		t.Errorf("the clone's head is %q", head)
 	}
+	issueTools(t, ctx, cs, repo)
+}
+
+// issueTools opens an issue, comments on it, and lists and shows it
+// through the issue tools; an unknown issue is a tool error.
+func issueTools(t *testing.T, ctx context.Context, cs *mcp.ClientSession, repo string) {
+	t.Helper()
+	var opened struct {
+		Change string `json:"change"`
+	}
+	out := callTool(t, ctx, cs, "issue_open", map[string]any{"repo_id": repo, "title": "Tool-made issue", "body": "opened over MCP"}, false)
+	if err := json.Unmarshal([]byte(out), &opened); err != nil || opened.Change == "" {
+		t.Fatalf("issue_open: %s (%v)", out, err)
+	}
+	callTool(t, ctx, cs, "issue_comment", map[string]any{"repo_id": repo, "id": opened.Change, "body": "a comment over MCP"}, false)
+	if list := callTool(t, ctx, cs, "issue_list", map[string]any{"repo_id": repo}, false); !strings.Contains(list, "Tool-made issue") || !strings.Contains(list, `"comment_count":1`) {
+		t.Errorf("issue_list: %s", list)
+	}
+	if show := callTool(t, ctx, cs, "issue_show", map[string]any{"repo_id": repo, "id": opened.Change}, false); !strings.Contains(show, "opened over MCP") || !strings.Contains(show, "a comment over MCP") {
+		t.Errorf("issue_show: %s", show)
+	}
+	callTool(t, ctx, cs, "issue_show", map[string]any{"repo_id": repo, "id": strings.Repeat("e", 64)}, true)
 }
 
 // checkTools lists the server's tools and checks each one's input schema
@@ -112,6 +134,10 @@ func checkTools(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
 		{"repo_show", true, []string{"repo_id"}},
 		{"repo_sync", false, []string{"repo_id"}},
 		{"repo_clone", false, []string{"path", "repo_id"}},
+		{"issue_list", true, []string{"repo_id"}},
+		{"issue_show", true, []string{"id", "repo_id"}},
+		{"issue_open", false, []string{"repo_id", "title"}},
+		{"issue_comment", false, []string{"body", "id", "repo_id"}},
 	} {
 		tool := byName[tc.name]
 		if tool == nil {
