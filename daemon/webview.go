@@ -14,6 +14,8 @@ import (
 
 // webBackend answers the web view from the node's RPC methods, so the
 // view shows what mecli shows; rpc's "not found" becomes web.ErrNotFound.
+// The view checks issue ids (hex) itself: rpc's server, which checks the
+// params of calls over the socket, is not in this path.
 type webBackend struct{ n *Node }
 
 var _ web.Backend = webBackend{}
@@ -64,11 +66,8 @@ func (b webBackend) Repos(ctx context.Context) ([]web.Repo, error) {
 
 func (b webBackend) Repo(ctx context.Context, id identity.RepoID) (web.Repo, error) {
 	d, err := b.n.RepoShow(ctx, rpc.RepoIDParams{RepoID: id.String()})
-	if re, ok := errors.AsType[*rpc.Error](err); ok && re.Code == rpc.CodeNotFound {
-		return web.Repo{}, fmt.Errorf("%w: %s", web.ErrNotFound, re.Message)
-	}
 	if err != nil {
-		return web.Repo{}, err
+		return web.Repo{}, webError(err)
 	}
 	r := web.Repo{
 		RepoID: d.RepoID, Name: d.Name, Description: d.Description, DefaultBranch: d.DefaultBranch,
@@ -88,4 +87,43 @@ func (b webBackend) Repo(ctx context.Context, id identity.RepoID) (web.Repo, err
 		}
 	}
 	return r, nil
+}
+
+func (b webBackend) Issues(ctx context.Context, repo identity.RepoID) ([]web.Issue, error) {
+	list, err := b.n.IssueList(ctx, rpc.IssueListParams{RepoID: repo.String(), State: rpc.IssueAll})
+	if err != nil {
+		return nil, webError(err)
+	}
+	out := make([]web.Issue, len(list))
+	for i, is := range list {
+		out[i] = webIssue(is)
+	}
+	return out, nil
+}
+
+func (b webBackend) Issue(ctx context.Context, repo identity.RepoID, id string) (web.IssueThread, error) {
+	d, err := b.n.IssueShow(ctx, rpc.IssueIDParams{RepoID: repo.String(), ID: id})
+	if err != nil {
+		return web.IssueThread{}, webError(err)
+	}
+	th := web.IssueThread{Issue: webIssue(d.IssueSummary), Body: d.Body}
+	for _, c := range d.Comments {
+		th.Thread = append(th.Thread, web.Comment{ID: c.ID, Author: c.Author, AuthorAlias: c.AuthorAlias, Body: c.Body,
+			ReplyTo: c.ReplyTo, Created: time.UnixMilli(int64(c.CreatedMS)), Edited: c.Edited, Redacted: c.Redacted})
+	}
+	return th, nil
+}
+
+func webIssue(is rpc.IssueSummary) web.Issue {
+	return web.Issue{ID: is.ID, Title: is.Title, State: is.State, Reason: is.Reason, Author: is.Author, AuthorAlias: is.AuthorAlias,
+		Labels: is.Labels, Assignees: is.Assignees, Comments: is.CommentCount,
+		Created: time.UnixMilli(int64(is.CreatedMS)), Updated: time.UnixMilli(int64(is.UpdatedMS))}
+}
+
+// webError turns rpc's "not found" into web.ErrNotFound.
+func webError(err error) error {
+	if re, ok := errors.AsType[*rpc.Error](err); ok && re.Code == rpc.CodeNotFound {
+		return fmt.Errorf("%w: %s", web.ErrNotFound, re.Message)
+	}
+	return err
 }

@@ -44,9 +44,8 @@ const (
 const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // Backend is what the view asks the node: the same facts node.info,
-// node.peers, node.list, repo.list and repo.show give (the daemon's root
-// answers from those methods). Issue pages, once issues exist, add
-// IssueList and IssueShow here.
+// node.peers, node.list, repo.list, repo.show, issue.list and issue.show
+// give (the daemon's root answers from those methods).
 type Backend interface {
 	NodeInfo(ctx context.Context) (NodeInfo, error)
 	NodePeers(ctx context.Context) ([]Peer, error)
@@ -55,6 +54,34 @@ type Backend interface {
 	// Repo returns an error wrapping ErrNotFound for a repository the node
 	// does not know.
 	Repo(ctx context.Context, id identity.RepoID) (Repo, error)
+	// Issues lists a repository's issues, open and closed; Issue returns
+	// one with its thread (an error wrapping ErrNotFound if there is none).
+	// id is 4 to 64 lowercase hex digits (a prefix of the issue's id).
+	Issues(ctx context.Context, repo identity.RepoID) ([]Issue, error)
+	Issue(ctx context.Context, repo identity.RepoID, id string) (IssueThread, error)
+}
+
+// Issue is one issue as the node folds it.
+type Issue struct {
+	ID, Title, State, Reason string
+	Author, AuthorAlias      string
+	Labels, Assignees        []string
+	Comments                 int
+	Created, Updated         time.Time
+}
+
+// IssueThread is an issue with its body and comments.
+type IssueThread struct {
+	Issue
+	Body   string
+	Thread []Comment
+}
+
+// Comment is one comment of an issue.
+type Comment struct {
+	ID, Author, AuthorAlias, Body, ReplyTo string
+	Created                                time.Time
+	Edited, Redacted                       bool
 }
 
 // ErrNotFound is wrapped by a Backend's errors for what does not exist.
@@ -196,6 +223,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /repos/{repo}/blob/{rest...}", s.blob)
 	mux.HandleFunc("GET /repos/{repo}/commits/{rest...}", s.history)
 	mux.HandleFunc("GET /repos/{repo}/commit/{oid}", s.commit)
+	mux.HandleFunc("GET /repos/{repo}/issues", s.issues)
+	mux.HandleFunc("GET /repos/{repo}/issues/{id}", s.issue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("no such page")) })
 	return s.guard(mux)
 }

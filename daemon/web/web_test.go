@@ -38,6 +38,7 @@ type site struct {
 	node   *daemon.Node
 	base   string // http://host:port
 	repo   string // did:repo:…
+	issue  string // an issue's id
 	head   string // the default branch's commit
 	first  string // the root commit
 	client *http.Client
@@ -119,7 +120,14 @@ func startSite(t testing.TB) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{node: n, base: "http://" + n.WebAddr(), repo: info.RepoID, head: head, first: first,
+	opened, err := n.IssueOpen(ctx, rpc.IssueOpenParams{RepoID: info.RepoID, Title: hostileSubject, Body: readme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.IssueComment(ctx, rpc.IssueCommentParams{RepoID: info.RepoID, ID: opened.Change, Body: "a **reply** <script>alert(4)</script>"}); err != nil {
+		t.Fatal(err)
+	}
+	s := &site{node: n, base: "http://" + n.WebAddr(), repo: info.RepoID, head: head, first: first, issue: opened.Change,
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	testutil.WaitFor(t, "the web view to answer", 10*time.Second, func() bool {
 		resp, err := s.client.Get(s.base + "/")
@@ -212,6 +220,9 @@ func TestPages(t *testing.T) {
 		"Ada Author", `-	println(&#34;hi&#34;)`, `&#43;	println(&#34;hello&#34;)`, `class="add"`, s.first[:10])
 	s.mustGet(t, r+"/commit/"+s.first, "a root commit", "&#43;# Hello *web*")
 	s.mustGet(t, "/style.css", "table.code")
+	s.mustGet(t, r+"/issues", "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt; fix", `href="/repos/`+s.repo+`/issues/`+s.issue+`"`, "open")
+	s.mustGet(t, r+"/issues/"+s.issue, "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt; fix", "<h1>Hello <em>web</em></h1>",
+		"a <strong>reply</strong>", "raw HTML omitted", "Comments (1)")
 	if code, _, h := s.get(t, http.MethodGet, r+"/tree/main/README.md"); code != http.StatusFound || !strings.HasSuffix(h.Get("Location"), "/blob/main/README.md") {
 		t.Errorf("tree of a file: %d to %q, want a redirect to its blob page", code, h.Get("Location"))
 	}
@@ -242,6 +253,10 @@ func TestRefused(t *testing.T) {
 		{"GET", r + "/commit/" + strings.Repeat("0", 40), 404},
 		{"GET", r + "/commit/notanoid", 404},
 		{"GET", r + "/commits/main?page=0", 400},
+		{"GET", r + "/issues/" + strings.Repeat("f", 64), 404},
+		{"GET", r + "/issues/not-hex", 404},
+		{"GET", r + "/issues/ab", 404},
+		{"GET", "/repos/" + other + "/issues", 404},
 		{"GET", r + "/blob/main/../../../etc/passwd", 400},
 		{"GET", r + "/blob/main/src/../README.md", 400},
 		{"GET", r + "/blob/main/%2e%2e/%2e%2e/etc/passwd", 400},
@@ -326,6 +341,10 @@ func (noBackend) NodeList(context.Context) ([]web.KnownNode, error) { return nil
 func (noBackend) Repos(context.Context) ([]web.Repo, error)         { return nil, nil }
 func (noBackend) Repo(context.Context, identity.RepoID) (web.Repo, error) {
 	return web.Repo{}, web.ErrNotFound
+}
+func (noBackend) Issues(context.Context, identity.RepoID) ([]web.Issue, error) { return nil, nil }
+func (noBackend) Issue(context.Context, identity.RepoID, string) (web.IssueThread, error) {
+	return web.IssueThread{}, web.ErrNotFound
 }
 
 // An address without a host binds to loopback quietly; any other address
