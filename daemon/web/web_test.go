@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -369,5 +370,38 @@ func TestBindWarning(t *testing.T) {
 		if warned := strings.Contains(logs.String(), "level=WARN"); warned == tc.loopback {
 			t.Errorf("%s: warning logged %v, want %v: %s", tc.addr, warned, !tc.loopback, logs.String())
 		}
+	}
+}
+
+// heardOf knows one repository by announcement only: no name, no refs.
+type heardOf struct {
+	noBackend
+	id string
+}
+
+func (h heardOf) Repos(context.Context) ([]web.Repo, error) {
+	return []web.Repo{{RepoID: h.id, Replica: "not-replicated"}}, nil
+}
+
+// A repository known only from gossip is listed by its id.
+func TestIndexListsNamelessRepository(t *testing.T) {
+	key, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.NewRepoID(make([]byte, 20), key.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := web.New(web.Config{Addr: "127.0.0.1:0", Backend: heardOf{id: id.String()}, Git: &gitstore.Runner{},
+		ReplicaDir: func(identity.RepoID) string { return "/nonexistent" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), id.String()[:16]) || !strings.Contains(rec.Body.String(), "not-replicated") {
+		t.Errorf("GET /: %d\n%s", rec.Code, rec.Body.String())
 	}
 }
