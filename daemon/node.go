@@ -22,6 +22,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/daemon/web"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
@@ -42,6 +43,7 @@ type Config struct {
 	Relay     bool            // announce kind relay; default false
 	Bootstrap []identity.Addr // nodes to keep connected to; default none
 	Announce  []string        // host:port addresses to announce; default derived from Listen
+	HTTP      string          // TCP host:port of the read-only web view (empty host: 127.0.0.1); default "" (off)
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
 	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
@@ -124,6 +126,7 @@ type Node struct {
 	gossip  *gossip.Engine
 	replica *replica.Service
 	collab  *collab.Service
+	web     *web.Server // nil unless Config.HTTP
 	events  *broker
 	rpcLn   net.Listener
 	stop    context.CancelFunc // ends Serve (node.stop); set by Serve before the rpc service starts
@@ -180,6 +183,9 @@ func New(cfg Config) (*Node, error) {
 		if n.store != nil {
 			n.store.Close()
 		}
+		if n.web != nil {
+			n.web.Close()
+		}
 		ln.Close()
 		return nil, err
 	}
@@ -216,6 +222,13 @@ func (n *Node) open() error {
 	if err := n.openCollab(); err != nil {
 		return err
 	}
+	if n.cfg.HTTP != "" {
+		web, err := web.New(web.Config{Addr: n.cfg.HTTP, Backend: webBackend{n}, Git: n.git, ReplicaDir: n.replica.Dir, Log: log.With("part", "web")})
+		if err != nil {
+			return err
+		}
+		n.web = web
+	}
 	tcfg := transport.DefaultConfig(n.key, n.cfg.Listen)
 	tcfg.IdleTimeout = n.cfg.IdleTimeout
 	tcfg.Logger = log.With("part", "transport")
@@ -234,6 +247,14 @@ func (n *Node) open() error {
 		Log: log.With("part", "dialer"),
 	})
 	return nil
+}
+
+// WebAddr is the web view's bound host:port ("" when it is off).
+func (n *Node) WebAddr() string {
+	if n.web == nil {
+		return ""
+	}
+	return n.web.Addr()
 }
 
 // ID is the node's id.
@@ -281,6 +302,9 @@ func (n *Node) Serve(ctx context.Context) error {
 		{"routing", n.expireNodes},
 		{"disk", n.disk.Serve},
 		{"rpc", func(ctx context.Context) error { return srv.Serve(ctx, n.rpcLn) }},
+	}
+	if n.web != nil {
+		services = append(services, service{"web", n.web.Serve})
 	}
 	if err := n.announceSelf(); err != nil {
 		n.log.Error("announcing this node", "err", err)

@@ -17,6 +17,7 @@ import (
 
 // env is what a command may touch besides its arguments; tests supply their own.
 type env struct {
+	stdin          io.Reader // read by mecli mcp only; nil means os.Stdin
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	// getwd returns the directory relative paths are resolved against;

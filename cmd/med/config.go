@@ -33,7 +33,6 @@ var notInFile = map[string]bool{"root": true, "version": true, "help": true}
 // A key leaves this list by becoming a flag (the file accepts every flag).
 var notYet = map[string]string{
 	"network": "separate networks",
-	"http":    "the web view",
 }
 
 // configSource says where each setting came from, for error messages.

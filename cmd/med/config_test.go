@@ -34,7 +34,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{`{"alias": "a", "colour": "blue"}`, []string{`unknown key "colour"`, "alias, announce, bootstrap"}},
 		{`{"root": "/elsewhere"}`, []string{`unknown key "root"`}},
 		{`{"network": "lab"}`, []string{`key "network"`, "not supported"}},
-		{`{"http": "127.0.0.1:8080"}`, []string{`key "http"`, "not supported"}},
+		{`{"http": "nowhere"}`, []string{`key "http"`, `"nowhere"`, "host:port"}},
 		{`{"replicate": "some"}`, []string{`key "replicate"`, `"some"`, "all or none"}},
 		{`{"target-peers": "eight"}`, []string{`key "target-peers"`, "whole number"}},
 		{`{"target-peers": 1.5}`, []string{`key "target-peers"`, "whole number"}},

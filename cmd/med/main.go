@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,6 +36,7 @@ given here wins over the file.
 
 Examples:
   med --alias node1 --listen 127.0.0.1:9000
+  med --alias node1 --http 127.0.0.1:8777      # and the web view on http://127.0.0.1:8777/
   med --root ~/.megaengine2 --alias node2 --listen 127.0.0.1:9001 \
       --bootstrap did:key:z6Mk…@127.0.0.1:9000
 
@@ -56,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	alias := fs.String("alias", defaults.Alias, "human-readable name announced to other nodes")
 	bootstrap := fs.StringArray("bootstrap", nil, "node to connect to, did:key:…@host:port (repeatable)")
 	relay := fs.Bool("relay", defaults.Relay, "announce this node as a relay")
+	httpAddr := fs.String("http", "", "serve the read-only web view on this TCP host:port, e.g. 127.0.0.1:8777 (off unless given; an empty host is 127.0.0.1)")
 	announce := fs.StringArray("announce", defaults.Announce, "host:port to announce instead of the listen address (repeatable)")
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
@@ -97,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
 	cfg.MinFree = int64(minFree)
+	cfg.HTTP = *httpAddr
 	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
 		fmt.Fprintf(stderr, "med: %s: %q: want all or none\n", src.name("replicate"), *replicate)
 		return 2
@@ -109,6 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if err := identity.CheckHostPort(*listen); err != nil && !strings.HasSuffix(*listen, ":0") {
 		fmt.Fprintf(stderr, "med: %s: %q: %v\n", src.name("listen"), *listen, err)
+		return 2
+	}
+	if _, _, err := net.SplitHostPort(*httpAddr); *httpAddr != "" && err != nil {
+		fmt.Fprintf(stderr, "med: %s: %q: want host:port, e.g. 127.0.0.1:8777\n", src.name("http"), *httpAddr)
 		return 2
 	}
 	return serve(ctx, cfg, stdout, stderr)
@@ -126,6 +134,9 @@ func serve(ctx context.Context, cfg daemon.Config, stdout, stderr io.Writer) int
 		return 1
 	}
 	fmt.Fprintf(stdout, "did:     %s\naddress: %s\nsocket:  %s\n", node.ID(), node.Addr(), node.SocketPath())
+	if web := node.WebAddr(); web != "" {
+		fmt.Fprintf(stdout, "web:     http://%s/\n", web)
+	}
 	if err := node.Serve(ctx); err != nil {
 		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 1

@@ -28,6 +28,7 @@ _mecli() {
         "issue react") COMPREPLY=($(compgen -W "--comment --help --json --remove --repo --root" -- "$cur")) ;;
         "issue reopen") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
         "issue show") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "mcp") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node connect") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node id") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node list") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
@@ -49,10 +50,10 @@ _mecli() {
         return
     fi
     case $cmdpath in
-    "") COMPREPLY=($(compgen -W "auth completion events help issue node repo" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "auth completion events help issue mcp node repo" -- "$cur")) ;;
     "auth") COMPREPLY=($(compgen -W "init" -- "$cur")) ;;
     "completion") COMPREPLY=($(compgen -W "bash fish zsh" -- "$cur")) ;;
-    "help") COMPREPLY=($(compgen -W "auth completion events issue node repo" -- "$cur")) ;;
+    "help") COMPREPLY=($(compgen -W "auth completion events issue mcp node repo" -- "$cur")) ;;
     "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
     "repo") COMPREPLY=($(compgen -W "add clone list pull remove seed show sync unseed verify" -- "$cur")) ;;
