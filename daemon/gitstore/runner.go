@@ -26,7 +26,9 @@ const (
 
 // waitDelay bounds how long Wait may wait for git's output pipes after the
 // process has exited or been killed (a stray grandchild could hold them).
-const waitDelay = time.Second
+// Generous: on a loaded machine the copying goroutines can lag for a second
+// after a git that exited normally, and that must not fail the call.
+const waitDelay = 10 * time.Second
 
 // copyBufSize is the chunk size used to feed git's stdin.
 const copyBufSize = 64 << 10
