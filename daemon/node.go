@@ -21,6 +21,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/protocol/handshake"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
@@ -39,6 +40,7 @@ type Config struct {
 	Listen    string          // UDP host:port; default "0.0.0.0:9000"
 	Alias     string          // human name announced to others; default none
 	Relay     bool            // announce kind relay; default false
+	Network   string          // network name (--network); default handshake.DefaultNetwork
 	Bootstrap []identity.Addr // nodes to keep connected to; default none
 	Announce  []string        // host:port addresses to announce; default derived from Listen
 
@@ -71,6 +73,7 @@ func DefaultConfig(root string) Config {
 	return Config{
 		Root:           root,
 		Listen:         "0.0.0.0:9000",
+		Network:        handshake.DefaultNetwork,
 		Replicate:      rc.Replicate,
 		WatchInterval:  rc.WatchInterval,
 		ResyncInterval: rc.ResyncInterval,
@@ -93,6 +96,8 @@ func (c *Config) validate() error {
 		return errors.New("config: no root directory")
 	case c.Listen == "":
 		return errors.New("config: no listen address")
+	case c.Network != "" && handshake.CheckNetwork(c.Network) != nil:
+		return fmt.Errorf("config: %w", handshake.CheckNetwork(c.Network))
 	case c.TargetPeers < 0:
 		return fmt.Errorf("config: target peers %d is negative", c.TargetPeers)
 	case c.MinFree < 0:
@@ -212,6 +217,7 @@ func (n *Node) open() error {
 	}
 	tcfg := transport.DefaultConfig(n.key, n.cfg.Listen)
 	tcfg.IdleTimeout = n.cfg.IdleTimeout
+	tcfg.Network = n.cfg.Network
 	tcfg.Logger = log.With("part", "transport")
 	tcfg.Admit = n.gossip.Banned
 	tcfg.Rank = n.rank

@@ -40,6 +40,7 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 		ListenAddresses: []string{n.tr.LocalAddr().String()},
 		Addresses:       n.announceAddrs(),
 		Kind:            kind,
+		Network:         n.tr.Network(),
 		Version:         rpc.Version,
 		ProtocolVersion: wire.ProtocolVersion,
 		StartedAt:       n.started,

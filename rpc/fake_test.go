@@ -68,6 +68,7 @@ func fixtureInfo() NodeInfo {
 		ListenAddresses: []string{"0.0.0.0:9000"},
 		Addresses:       []string{"203.0.113.5:9000"},
 		Kind:            KindNormal,
+		Network:         "main",
 		Version:         "v0.1.0",
 		ProtocolVersion: 1,
 		StartedAt:       at(9, 0, 0),

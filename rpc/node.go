@@ -32,6 +32,9 @@ type NodeInfo struct {
 	Addresses []string `json:"addresses"`
 	// Kind is KindNormal or KindRelay.
 	Kind string `json:"kind"`
+	// Network is the name of the network the node pairs in ("main" unless
+	// med runs with --network); nodes of different networks never connect.
+	Network string `json:"network"`
 	// Version is the daemon's version; the server fills in Version when
 	// the Service leaves it empty.
 	Version string `json:"version"`

@@ -32,8 +32,7 @@ var notInFile = map[string]bool{"root": true, "version": true, "help": true}
 // default one instead would pair with nodes its owner meant to keep apart.
 // A key leaves this list by becoming a flag (the file accepts every flag).
 var notYet = map[string]string{
-	"network": "separate networks",
-	"http":    "the web view",
+	"http": "the web view",
 }
 
 // configSource says where each setting came from, for error messages.

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/megaengine/megaengine/daemon"
+	"github.com/megaengine/megaengine/protocol/handshake"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
 )
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	alias := fs.String("alias", defaults.Alias, "human-readable name announced to other nodes")
 	bootstrap := fs.StringArray("bootstrap", nil, "node to connect to, did:key:…@host:port (repeatable)")
 	relay := fs.Bool("relay", defaults.Relay, "announce this node as a relay")
+	network := fs.String("network", defaults.Network, "network to join: only nodes of the same network pair (a-z 0-9 . _ -, at most 64 bytes)")
 	announce := fs.StringArray("announce", defaults.Announce, "host:port to announce instead of the listen address (repeatable)")
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
@@ -102,6 +104,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 2
 	}
 	cfg.Replicate = *replicate
+	if err := handshake.CheckNetwork(*network); err != nil {
+		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("network"), err)
+		return 2
+	}
+	cfg.Network = *network
 	cfg.ReplicateMax, cfg.OriginMax = *replicateMax<<20, *originMax<<20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
 		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("bootstrap"), err)

@@ -29,8 +29,9 @@ import (
 )
 
 const (
-	// ALPN is the TLS application protocol of MegaEngine connections.
-	ALPN = "megaengine/1"
+	// ALPN is the TLS application protocol of the default network; a named
+	// network's is handshake.ALPN(name) (spec/handshake.md §3.2).
+	ALPN = handshake.BaseALPN
 	// ExporterLabel is the TLS exporter label of the Noise channel binding.
 	ExporterLabel = "EXPORTER-megaengine/1 noise-ik" // as spec/handshake.md
 )
@@ -62,12 +63,19 @@ var (
 	ErrSelf   = errors.New("cannot connect to self")
 	ErrBusy   = errors.New("outbound connection limit reached")
 	ErrClosed = errors.New("transport closed")
+	// ErrNetwork means the peer is on another network (--network): the
+	// TLS handshake found no common application protocol.
+	ErrNetwork = errors.New("networks differ")
 )
 
 // Config configures a Transport. DefaultConfig gives every field a value.
 type Config struct {
 	Key    *identity.Key
 	Listen string // UDP address to bind, e.g. "0.0.0.0:9000" (port 0 picks one)
+	// Network is the network name (handshake.CheckNetwork); default
+	// handshake.DefaultNetwork. It goes into the ALPN and the Noise
+	// prologue, so nodes of different networks never pair.
+	Network string
 
 	MaxInbound       int           // peers that dialled us; default 64
 	MaxOutbound      int           // peers we dialled; default 32
@@ -103,7 +111,7 @@ type Config struct {
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig(key *identity.Key, listen string) Config {
 	return Config{
-		Key: key, Listen: listen,
+		Key: key, Listen: listen, Network: handshake.DefaultNetwork,
 		MaxInbound: 64, MaxOutbound: 32,
 		HandshakeTimeout: 10 * time.Second,
 		KeepAlive:        5 * time.Second,
@@ -151,6 +159,12 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := DefaultConfig(cfg.Key, cfg.Listen)
+	if cfg.Network == "" {
+		cfg.Network = d.Network
+	}
+	if err := handshake.CheckNetwork(cfg.Network); err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = d.MaxInbound
 	}
@@ -188,11 +202,11 @@ func New(cfg Config) (*Transport, error) {
 		pending: map[*quic.Conn]*pendingConn{},
 		dialing: map[identity.NodeID]*dialCall{},
 		tlsS: &tls.Config{
-			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			MinVersion: tls.VersionTLS13, NextProtos: []string{handshake.ALPN(cfg.Network)},
 			Certificates: []tls.Certificate{cert},
 		},
 		tlsC: &tls.Config{
-			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			MinVersion: tls.VersionTLS13, NextProtos: []string{handshake.ALPN(cfg.Network)},
 			// Identity comes from the Noise handshake, bound to this TLS
 			// session by the exporter; the certificate proves nothing.
 			InsecureSkipVerify: true,
@@ -251,6 +265,9 @@ func (t *Transport) LocalAddr() *net.UDPAddr { return t.udp.LocalAddr().(*net.UD
 
 // ID is this node's id.
 func (t *Transport) ID() identity.NodeID { return t.cfg.Key.ID() }
+
+// Network is the name of the network this transport pairs in.
+func (t *Transport) Network() string { return t.cfg.Network }
 
 // shutdown closes every connection and the socket, and waits for the
 // transport's goroutines to end.
@@ -323,7 +340,7 @@ func (t *Transport) respond(ctx context.Context, conn *quic.Conn) (*Peer, bool, 
 	if err != nil {
 		return fail(err)
 	}
-	res, err := handshake.RespondAdmitting(ctx, st, t.cfg.Key, b, t.admit)
+	res, err := handshake.RespondOn(ctx, st, t.cfg.Key, b, t.cfg.Network, t.admit)
 	switch {
 	case errors.Is(err, ErrFull):
 		conn.CloseWithError(CodeBusy, "too many peers")
@@ -417,7 +434,7 @@ func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, 
 	}
 	conn, err := t.tr.Dial(ctx, raddr, t.tlsC, t.qc)
 	if err != nil {
-		return nil, false, err
+		return nil, false, t.networkError(err)
 	}
 	st, err := conn.OpenStreamSync(ctx)
 	if err != nil {
@@ -426,7 +443,7 @@ func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, 
 	}
 	b, err := binding(conn)
 	if err == nil {
-		_, err = handshake.Initiate(ctx, st, t.cfg.Key, addr.ID, b)
+		_, err = handshake.InitiateOn(ctx, st, t.cfg.Key, addr.ID, b, t.cfg.Network)
 	}
 	if err != nil {
 		conn.CloseWithError(CodeHandshake, "handshake failed")
