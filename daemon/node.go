@@ -18,6 +18,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/relay"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
@@ -127,6 +128,7 @@ type Node struct {
 	dialer  *transport.Dialer
 	gossip  *gossip.Engine
 	replica *replica.Service
+	relay   *relay.Service
 	events  *broker
 	rpcLn   net.Listener
 	stop    context.CancelFunc // ends Serve (node.stop); set by Serve before the rpc service starts
@@ -136,6 +138,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	known map[identity.NodeID]bool // nodes in the routing table, for "discovered" events
+	reach reachState               // announced addresses and private ones peers shared (reach.go)
 }
 
 // ErrDaemonRunning is returned by New when another daemon uses the root.
@@ -208,7 +211,7 @@ func (n *Node) open() error {
 		Key: n.key, Store: n.store, Git: n.git, Net: replicaNet{n}, Root: n.cfg.Root, Log: log.With("part", "replica"),
 		Announce:    func(ra *wire.RepoAnnouncement) error { _, err := n.gossip.Publish(ra); return err },
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
-		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
+		Replicate:   n.replicatePolicy(), WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow,
 	})
@@ -226,11 +229,18 @@ func (n *Node) open() error {
 	tcfg.OnDatagram = n.onDatagram
 	tcfg.OnUniStream = n.onUniStream
 	tcfg.OnStream = n.onStream
+	tcfg.OnObserved = n.onObserved
+	n.relayLimits(&tcfg)
 	if n.tr, err = transport.New(tcfg); err != nil {
 		return err
 	}
+	n.relay = relay.New(relay.Config{
+		Transport: n.tr, Relay: n.cfg.Relay, IsRelay: n.isRelay,
+		OnChange: func(relay.Reachability) { n.reannounce() }, Log: log.With("part", "relay"),
+	})
 	n.dialer = transport.NewDialer(n.tr, transport.DialerConfig{
 		Bootstrap: n.cfg.Bootstrap, Target: n.cfg.TargetPeers, Candidates: n.dialCandidates,
+		Relays: n.relayCandidates, RelayTarget: n.relayTarget(), IsRelay: n.isRelay,
 		Log: log.With("part", "dialer"),
 	})
 	return nil
@@ -278,6 +288,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		{"gossip", n.gossip.Serve},
 		{"replica", n.replica.Serve},
 		{"dialer", n.dialer.Serve},
+		{"relay", n.relay.Serve},
 		{"routing", n.expireNodes},
 		{"disk", n.disk.Serve},
 		{"rpc", func(ctx context.Context) error { return srv.Serve(ctx, n.rpcLn) }},

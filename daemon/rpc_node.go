@@ -41,6 +41,7 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 		Addresses:       n.announceAddrs(),
 		Kind:            kind,
 		Network:         n.tr.Network(),
+		Reachability:    n.relay.Reachability().String(),
 		Version:         rpc.Version,
 		ProtocolVersion: wire.ProtocolVersion,
 		StartedAt:       n.started,

@@ -69,6 +69,7 @@ func fixtureInfo() NodeInfo {
 		Addresses:       []string{"203.0.113.5:9000"},
 		Kind:            KindNormal,
 		Network:         "main",
+		Reachability:    "reachable",
 		Version:         "v0.1.0",
 		ProtocolVersion: 1,
 		StartedAt:       at(9, 0, 0),

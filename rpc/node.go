@@ -35,6 +35,10 @@ type NodeInfo struct {
 	// Network is the name of the network the node pairs in ("main" unless
 	// med runs with --network); nodes of different networks never connect.
 	Network string `json:"network"`
+	// Reachability says whether others can dial the node, as a relay's
+	// dial-back found: "reachable", "unreachable" (behind NAT or a
+	// firewall: reached through relays) or "unknown" (spec/nat.md §2).
+	Reachability string `json:"reachability"`
 	// Version is the daemon's version; the server fills in Version when
 	// the Service leaves it empty.
 	Version string `json:"version"`

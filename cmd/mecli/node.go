@@ -80,6 +80,7 @@ func runNodeStatus(ctx context.Context, e *env, c *rpc.Client, _ []string) error
 		fmt.Fprintf(tw, "alias:\t%s\n", dash(info.Alias))
 		fmt.Fprintf(tw, "kind:\t%s\n", info.Kind)
 		fmt.Fprintf(tw, "network:\t%s\n", dash(info.Network))
+		fmt.Fprintf(tw, "reachability:\t%s\n", dash(info.Reachability))
 		fmt.Fprintf(tw, "listening:\t%s\n", strings.Join(info.ListenAddresses, ", "))
 		fmt.Fprintf(tw, "announced:\t%s\n", dash(strings.Join(info.Addresses, ", ")))
 		fmt.Fprintf(tw, "version:\t%s (protocol %d)\n", info.Version, info.ProtocolVersion)

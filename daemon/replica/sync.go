@@ -105,7 +105,14 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		holders = s.rankHolders(repo, prefer)
 	}
 	var errs []error
+	servedConnected := false // a connected holder answered this pass
 	for _, h := range holders {
+		if servedConnected && !s.cfg.Net.Connected(h) {
+			// Never wait on dialling (perhaps an address behind NAT that
+			// cannot answer) when a connected holder has the repository:
+			// when it gets newer refs it announces them, and that syncs again.
+			break
+		}
 		if err := s.backedOff(h); err != nil {
 			errs = append(errs, fmt.Errorf("%s (skipped for now): %w", h.Short(), err))
 			continue
@@ -127,6 +134,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		delete(s.failed, h)
 		s.served[h] = time.Now()
 		s.mu.Unlock()
+		servedConnected = servedConnected || s.cfg.Net.Connected(h)
 		res.Bytes += fr.Bytes
 		if fr.Namespaces > 0 {
 			res.Updated, res.From = true, h

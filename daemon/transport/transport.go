@@ -42,6 +42,11 @@ const (
 	StreamGossip   byte = 1 // unidirectional: one gossip envelope, then FIN
 	StreamSnapshot byte = 2 // unidirectional: length-prefixed envelopes, then FIN
 	StreamFetch    byte = 3 // bidirectional: repository fetch
+	// Reachability and NAT traversal (spec/nat.md, protocol/nat).
+	StreamObserved  byte = 4 // unidirectional: nat.Observed, then FIN (handled by the transport)
+	StreamDialBack  byte = 5 // bidirectional: nat.DialBack → nat.Reply, and a probe packet
+	StreamIntroduce byte = 6 // bidirectional: nat.Introduce → nat.Reply (hole punching)
+	StreamRelay     byte = 7 // bidirectional: nat.Introduce → nat.Reply, then relayed packets
 )
 
 // Datagram kinds: the first byte of every datagram. ONLY APPEND.
@@ -106,6 +111,9 @@ type Config struct {
 	OnDatagram  func(p *Peer, data []byte)
 	OnStream    func(p *Peer, kind byte, s *quic.Stream)
 	OnUniStream func(p *Peer, kind byte, s *quic.ReceiveStream)
+	// OnObserved, if set, is called when a peer told us the address it
+	// sees us at (spec/nat.md §1).
+	OnObserved func(p *Peer)
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -141,6 +149,7 @@ type Transport struct {
 	outbound int
 	dialing  map[identity.NodeID]*dialCall
 	closed   bool
+	probes   map[string]chan struct{} // nonce → closed when its probe arrived (observed.go)
 }
 
 type dialCall struct {
@@ -222,6 +231,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.tr = &quic.Transport{Conn: udp, VerifySourceAddress: t.needRetry, ConnContext: t.quicAdmit}
 	t.closing = make(chan struct{})
+	t.probes = map[string]chan struct{}{}
 	return t, nil
 }
 
@@ -233,10 +243,14 @@ func (t *Transport) Serve(ctx context.Context) error {
 		t.shutdown()
 		return fmt.Errorf("listening on %s: %w", t.cfg.Listen, err)
 	}
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go func() {
 		defer t.wg.Done()
 		t.acceptLoop(ctx, ln)
+	}()
+	go func() {
+		defer t.wg.Done()
+		t.readNonQUIC(ctx)
 	}()
 	<-ctx.Done()
 	return t.shutdown()
@@ -530,6 +544,7 @@ func (t *Transport) run(p *Peer) {
 		t.cfg.OnPeer(p)
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { t.sendObserved(p) })
 	wg.Go(func() { t.datagrams(p) })
 	wg.Go(func() { t.streams(p, &wg) })
 	wg.Go(func() { t.uniStreams(p, &wg) })
@@ -597,6 +612,10 @@ func (t *Transport) uniStreams(p *Peer, handlers *sync.WaitGroup) {
 		}
 		handlers.Go(func() {
 			kind, ok := readKind(s)
+			if ok && kind == StreamObserved {
+				t.readObserved(p, s)
+				return
+			}
 			if !ok || t.cfg.OnUniStream == nil {
 				s.CancelRead(0)
 				return
@@ -634,6 +653,9 @@ type Peer struct {
 	t    *Transport
 	conn *quic.Conn
 	done chan struct{}
+	nat  peerNAT // what the peer told us about addresses (observed.go)
+
+	relayed bool // the connection runs inside a relayed stream (path.go)
 }
 
 // Done is closed when the peer's connection has ended and its handlers returned.
