@@ -213,7 +213,7 @@ func (n *Node) open() error {
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
 		Replicate:   n.replicatePolicy(), WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
-		DiskLow: n.DiskLow, OnFollow: n.follow,
+		DiskLow: n.DiskLow, OnFollow: n.follow, Forward: n.cfg.Relay,
 	})
 	if err != nil {
 		return err

@@ -69,6 +69,10 @@ type Config struct {
 	// replicate (Followed) at start and whenever that set changes; gossip
 	// subscribes to them.
 	OnFollow func(repos []identity.RepoID)
+	// Forward makes the node announce a repository again after every
+	// fetch that brought other nodes' newer refs (a relay's store and
+	// forward, spec/nat.md §3): nodes still behind then fetch from it.
+	Forward bool
 	// DiskLow, if set, returns an error while the disk is below the node's
 	// free-space floor: then no object from the network is accepted.
 	DiskLow func() error

@@ -141,7 +141,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			res.Namespaces += fr.Namespaces
 			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
 		}
-		if !hadDoc {
+		if !hadDoc || (s.cfg.Forward && fr.Namespaces > 0) {
 			if err := s.announce(repo); err != nil {
 				s.log.Warn("announcing replica", "err", err)
 			}
@@ -252,11 +252,14 @@ func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnoun
 		return
 	}
 	_, hasDoc, _ := s.store.RepoDoc(ra.Repo)
-	if hasDoc && ra.RefsSeq == 0 {
+	if hasDoc && ra.RefsSeq == 0 && !s.Behind(ra.Repo) {
 		return
 	}
 	if hasDoc {
-		if _, have, ok, _ := s.store.SignedRefs(ra.Repo, origin); ok && have >= ra.RefsSeq {
+		// An announcement of a holder that has nothing newer of its own
+		// still helps while the replica is behind: a relay announces
+		// again when it stored others' newer refs (Config.Forward).
+		if _, have, ok, _ := s.store.SignedRefs(ra.Repo, origin); ok && have >= ra.RefsSeq && !s.Behind(ra.Repo) {
 			return
 		}
 	}
