@@ -87,3 +87,55 @@ func waitHead(t *testing.T, root, id, head string) {
 		return ok && r.Head == head, why + " head " + r.Head
 	})
 }
+
+// peerPath is the part of node.peers' elements the NAT tests read.
+type peerPath struct {
+	DID     string `json:"did"`
+	Path    string `json:"path"`
+	Address string `json:"address"`
+}
+
+// connectByID runs mecli node connect <did> on root and returns the path
+// and how long it took.
+func connectByID(t *testing.T, root, did string) (peerPath, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	var p peerPath
+	if err := mecliJSON(t, &p, "--root", root, "node", "connect", did); err != nil {
+		t.Fatal(err)
+	}
+	return p, time.Since(began)
+}
+
+// Behind two NATs that map endpoint-independently, node connect <did>
+// asks the relay to introduce the nodes and they punch a hole: a direct
+// connection between the NATs' public addresses.
+func TestHolePunchThroughRelay(t *testing.T) {
+	lab := newNATLab(t)
+	n := startNATNodes(t, lab)
+	p, took := connectByID(t, n.aRoot, n.bDID)
+	if p.Path != "direct" || p.Address != "198.18.0.12:9000" {
+		t.Fatalf("node connect: %+v, want a direct connection to b's NAT 198.18.0.12:9000", p)
+	}
+	t.Logf("direct connection after node connect in %v", took)
+	waitPeer(t, n.bRoot, n.aDID, true, 10*time.Second)
+}
+
+// With hole punching blocked at one NAT, node connect <did> falls back to
+// a relayed connection, and replication works over it.
+func TestRelayedFallback(t *testing.T) {
+	lab := newNATLab(t)
+	lab.blockPunching(t, 2)
+	n := startNATNodes(t, lab)
+	p, took := connectByID(t, n.aRoot, n.bDID)
+	if p.Path != "relayed" {
+		t.Fatalf("node connect with punching blocked: %+v, want relayed", p)
+	}
+	t.Logf("relayed connection after node connect in %v", took)
+	src := newSourceRepo(t)
+	var added repoJSON
+	if err := mecliJSON(t, &added, "--root", n.aRoot, "repo", "add", "--path", src); err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, n.bRoot, added.RepoID, gitIn(t, src, "rev-parse", "main"))
+}

@@ -82,7 +82,10 @@ func sweepLabs() {
 	}
 }
 
-// natRouter connects nat<i> to the bridge and host behind it.
+// natRouter connects nat<i> to the bridge and host behind it. Like a home
+// router it drops unsolicited packets addressed to itself: accepted, such
+// a packet (an early hole punch) would leave a conntrack entry that makes
+// masquerade pick another port for the host's own packets to that peer.
 func (l *natLab) natRouter(t *testing.T, i int, host string) {
 	nat, w := fmt.Sprintf("nat%d", i), fmt.Sprintf("w%d", i)
 	l.run(t, "pub", "ip", "link", "add", w, "type", "veth", "peer", "name", "wan", "netns", l.ns(nat))
@@ -104,6 +107,11 @@ table ip filter {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
 		iifname "lan" accept
+	}
+	chain input_filter {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		iifname { "lan", "lo" } accept
 	}
 }`)
 }

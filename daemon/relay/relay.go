@@ -74,7 +74,7 @@ type Service struct {
 	reach    Reachability
 	checked  time.Time
 	dialBack map[identity.NodeID]time.Time // last dial-back served per peer
-	relayed  relayState
+	relayed  int                           // relayed streams carried now (relayed.go)
 }
 
 // New makes the service.

@@ -520,6 +520,9 @@ func (t *Transport) run(p *Peer) {
 		// The accept loops can end a moment before the connection's
 		// context records why it closed: wait for the reason.
 		<-p.conn.Context().Done()
+		if p.closer != nil {
+			p.closer()
+		}
 		t.mu.Lock()
 		if p.Outbound {
 			t.outbound--
@@ -655,7 +658,8 @@ type Peer struct {
 	done chan struct{}
 	nat  peerNAT // what the peer told us about addresses (observed.go)
 
-	relayed bool // the connection runs inside a relayed stream (path.go)
+	relayed bool   // the connection runs inside a relayed stream (path.go)
+	closer  func() // closes what carries a relayed connection (relayed.go)
 }
 
 // Done is closed when the peer's connection has ended and its handlers returned.
