@@ -24,7 +24,7 @@ type natNodes struct {
 	rDID, aDID, bDID    string
 }
 
-func startNATNodes(t *testing.T, lab *natLab) *natNodes {
+func startNATNodes(t testing.TB, lab *natLab) *natNodes {
 	n := &natNodes{lab: lab, rRoot: tempRoot(t), aRoot: tempRoot(t), bRoot: tempRoot(t)}
 	n.rDID, n.aDID, n.bDID = authInit(t, n.rRoot), authInit(t, n.aRoot), authInit(t, n.bRoot)
 	n.relay = lab.med(t, "pub", n.rRoot, "--relay", "--listen", relayIP+":9000")
@@ -80,7 +80,7 @@ func TestRelayBetweenNATs(t *testing.T) {
 }
 
 // waitHead waits until root's replica of id has head.
-func waitHead(t *testing.T, root, id, head string) {
+func waitHead(t testing.TB, root, id, head string) {
 	t.Helper()
 	testutil.WaitForState(t, root+" to replicate "+head, 30*time.Second, func() (bool, string) {
 		r, ok, why := repoOn(t, root, id)
@@ -97,7 +97,7 @@ type peerPath struct {
 
 // connectByID runs mecli node connect <did> on root and returns the path
 // and how long it took.
-func connectByID(t *testing.T, root, did string) (peerPath, time.Duration) {
+func connectByID(t testing.TB, root, did string) (peerPath, time.Duration) {
 	t.Helper()
 	began := time.Now()
 	var p peerPath

@@ -30,7 +30,7 @@ func (l *natLab) ns(role string) string { return l.prefix + role }
 
 // newNATLab builds the topology, or skips the test with the reason when
 // it cannot (not root, ip or nft missing).
-func newNATLab(t *testing.T) *natLab {
+func newNATLab(t testing.TB) *natLab {
 	t.Helper()
 	needBinaries(t)
 	if os.Geteuid() != 0 {
@@ -86,7 +86,7 @@ func sweepLabs() {
 // router it drops unsolicited packets addressed to itself: accepted, such
 // a packet (an early hole punch) would leave a conntrack entry that makes
 // masquerade pick another port for the host's own packets to that peer.
-func (l *natLab) natRouter(t *testing.T, i int, host string) {
+func (l *natLab) natRouter(t testing.TB, i int, host string) {
 	nat, w := fmt.Sprintf("nat%d", i), fmt.Sprintf("w%d", i)
 	l.run(t, "pub", "ip", "link", "add", w, "type", "veth", "peer", "name", "wan", "netns", l.ns(nat))
 	l.run(t, "pub", "ip", "link", "set", w, "master", "br0", "up")
@@ -118,7 +118,7 @@ table ip filter {
 
 // blockPunching makes nat<i> drop every packet from the other NAT, so only
 // the relay's traffic crosses it: hole punching cannot succeed.
-func (l *natLab) blockPunching(t *testing.T, i int) {
+func (l *natLab) blockPunching(t testing.TB, i int) {
 	t.Helper()
 	other := fmt.Sprintf("198.18.0.1%d", 3-i)
 	l.nft(t, fmt.Sprintf("nat%d", i), fmt.Sprintf(`table ip block {
@@ -126,7 +126,7 @@ func (l *natLab) blockPunching(t *testing.T, i int) {
 }`, other))
 }
 
-func (l *natLab) nft(t *testing.T, role, rules string) {
+func (l *natLab) nft(t testing.TB, role, rules string) {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", l.ns(role), "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
@@ -136,7 +136,7 @@ func (l *natLab) nft(t *testing.T, role, rules string) {
 }
 
 // run runs a command in the lab's namespace role ("" : on the host).
-func (l *natLab) run(t *testing.T, role string, args ...string) {
+func (l *natLab) run(t testing.TB, role string, args ...string) {
 	t.Helper()
 	if role != "" {
 		args = append([]string{"ip", "netns", "exec", l.ns(role)}, args...)
@@ -148,7 +148,7 @@ func (l *natLab) run(t *testing.T, role string, args ...string) {
 
 // med starts med in role's namespace (ip netns exec replaces itself with
 // med, so the process the test kills is the daemon).
-func (l *natLab) med(t *testing.T, role, root string, args ...string) *proc {
+func (l *natLab) med(t testing.TB, role, root string, args ...string) *proc {
 	t.Helper()
 	full := append([]string{"netns", "exec", l.ns(role), medBin, "--root", root, "--alias", role,
 		"--idle-timeout", idleTimeout.String()}, args...)
