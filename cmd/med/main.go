@@ -99,16 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
 	cfg.MinFree = int64(minFree)
-	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
-		fmt.Fprintf(stderr, "med: %s: %q: want all or none\n", src.name("replicate"), *replicate)
+	if err := checkChoices(src, *replicate, *network); err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 2
 	}
-	cfg.Replicate = *replicate
-	if err := handshake.CheckNetwork(*network); err != nil {
-		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("network"), err)
-		return 2
-	}
-	cfg.Network = *network
+	cfg.Replicate, cfg.Network = *replicate, *network
 	cfg.ReplicateMax, cfg.OriginMax = *replicateMax<<20, *originMax<<20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
 		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("bootstrap"), err)
@@ -219,5 +214,16 @@ func (s *sizeFlag) Set(v string) error {
 		return fmt.Errorf("%q is not a size like 512MiB or 2GiB", v)
 	}
 	*s = sizeFlag(n << sh)
+	return nil
+}
+
+// checkChoices validates the flags that take one of a set of values.
+func checkChoices(src configSource, replicate, network string) error {
+	if replicate != daemon.ReplicateAll && replicate != daemon.ReplicateNone {
+		return fmt.Errorf("%s: %q: want all or none", src.name("replicate"), replicate)
+	}
+	if err := handshake.CheckNetwork(network); err != nil {
+		return fmt.Errorf("%s: %v", src.name("network"), err)
+	}
 	return nil
 }
