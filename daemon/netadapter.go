@@ -136,12 +136,12 @@ func (r replicaNet) peer(ctx context.Context, id identity.NodeID) (*transport.Pe
 	if p := r.n.tr.Peer(id); p != nil {
 		return p, nil
 	}
-	na, _, ok := r.n.store.Node(id)
-	if !ok || len(na.Addresses) == 0 {
+	addrs := r.n.dialAddrs(id)
+	if len(addrs) == 0 {
 		return nil, errors.New("no known address")
 	}
 	var last error
-	for _, a := range na.Addresses {
+	for _, a := range addrs {
 		dctx, cancel := context.WithTimeout(ctx, fetchDialTimeout)
 		p, err := r.n.tr.Dial(dctx, identity.Addr{ID: id, HostPort: a})
 		cancel()
@@ -166,6 +166,9 @@ func (s quicStream) Close() error {
 func (n *Node) onStream(p *transport.Peer, kind byte, s *quic.Stream) {
 	if kind == transport.StreamFetch {
 		n.replica.ServeFetch(p.Context(), p.ID, quicStream{s})
+		return
+	}
+	if n.relay.HandleStream(p, kind, s) { // NAT traversal (daemon/relay)
 		return
 	}
 	s.CancelRead(0)

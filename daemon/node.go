@@ -19,10 +19,12 @@ import (
 	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/relay"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/daemon/transport"
 	"github.com/megaengine/megaengine/daemon/web"
+	"github.com/megaengine/megaengine/protocol/handshake"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
@@ -41,6 +43,7 @@ type Config struct {
 	Listen    string          // UDP host:port; default "0.0.0.0:9000"
 	Alias     string          // human name announced to others; default none
 	Relay     bool            // announce kind relay; default false
+	Network   string          // network name (--network); default handshake.DefaultNetwork
 	Bootstrap []identity.Addr // nodes to keep connected to; default none
 	Announce  []string        // host:port addresses to announce; default derived from Listen
 	HTTP      string          // TCP host:port of the read-only web view (empty host: 127.0.0.1); default "" (off)
@@ -74,6 +77,7 @@ func DefaultConfig(root string) Config {
 	return Config{
 		Root:           root,
 		Listen:         "0.0.0.0:9000",
+		Network:        handshake.DefaultNetwork,
 		Replicate:      rc.Replicate,
 		WatchInterval:  rc.WatchInterval,
 		ResyncInterval: rc.ResyncInterval,
@@ -96,6 +100,8 @@ func (c *Config) validate() error {
 		return errors.New("config: no root directory")
 	case c.Listen == "":
 		return errors.New("config: no listen address")
+	case c.Network != "" && handshake.CheckNetwork(c.Network) != nil:
+		return fmt.Errorf("config: %w", handshake.CheckNetwork(c.Network))
 	case c.TargetPeers < 0:
 		return fmt.Errorf("config: target peers %d is negative", c.TargetPeers)
 	case c.MinFree < 0:
@@ -127,6 +133,7 @@ type Node struct {
 	replica *replica.Service
 	collab  *collab.Service
 	web     *web.Server // nil unless Config.HTTP
+	relay   *relay.Service
 	events  *broker
 	rpcLn   net.Listener
 	stop    context.CancelFunc // ends Serve (node.stop); set by Serve before the rpc service starts
@@ -136,6 +143,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	known map[identity.NodeID]bool // nodes in the routing table, for "discovered" events
+	reach reachState               // announced addresses and private ones peers shared (reach.go)
 }
 
 // ErrDaemonRunning is returned by New when another daemon uses the root.
@@ -211,10 +219,10 @@ func (n *Node) open() error {
 		Key: n.key, Store: n.store, Git: n.git, Net: replicaNet{n}, Root: n.cfg.Root, Log: log.With("part", "replica"),
 		Announce:    func(ra *wire.RepoAnnouncement) error { _, err := n.gossip.Publish(ra); return err },
 		OnMisbehave: func(p identity.NodeID, why string) { n.gossip.Penalise(p, gossip.PenaltyMalformed, why) },
-		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
+		Replicate:   n.replicatePolicy(), WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
-		OnEvent: n.replicaEvent,
+		OnEvent: n.replicaEvent, Forward: n.cfg.Relay, IsRelay: n.isRelay,
 	})
 	if err != nil {
 		return err
@@ -231,6 +239,7 @@ func (n *Node) open() error {
 	}
 	tcfg := transport.DefaultConfig(n.key, n.cfg.Listen)
 	tcfg.IdleTimeout = n.cfg.IdleTimeout
+	tcfg.Network = n.cfg.Network
 	tcfg.Logger = log.With("part", "transport")
 	tcfg.Admit = n.gossip.Banned
 	tcfg.Rank = n.rank
@@ -239,11 +248,18 @@ func (n *Node) open() error {
 	tcfg.OnDatagram = n.onDatagram
 	tcfg.OnUniStream = n.onUniStream
 	tcfg.OnStream = n.onStream
+	tcfg.OnObserved = n.onObserved
+	n.relayLimits(&tcfg)
 	if n.tr, err = transport.New(tcfg); err != nil {
 		return err
 	}
+	n.relay = relay.New(relay.Config{
+		Transport: n.tr, Relay: n.cfg.Relay, IsRelay: n.isRelay,
+		OnChange: func(relay.Reachability) { n.reannounce() }, Log: log.With("part", "relay"),
+	})
 	n.dialer = transport.NewDialer(n.tr, transport.DialerConfig{
 		Bootstrap: n.cfg.Bootstrap, Target: n.cfg.TargetPeers, Candidates: n.dialCandidates,
+		Relays: n.relayCandidates, RelayTarget: n.relayTarget(), IsRelay: n.isRelay,
 		Log: log.With("part", "dialer"),
 	})
 	return nil
@@ -299,6 +315,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		{"gossip", n.gossip.Serve},
 		{"replica", n.replica.Serve},
 		{"dialer", n.dialer.Serve},
+		{"relay", n.relay.Serve},
 		{"routing", n.expireNodes},
 		{"disk", n.disk.Serve},
 		{"rpc", func(ctx context.Context) error { return srv.Serve(ctx, n.rpcLn) }},

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -141,7 +139,7 @@ func (n *Node) rank(id identity.NodeID) int {
 	if slices.ContainsFunc(n.cfg.Bootstrap, func(a identity.Addr) bool { return a.ID == id }) {
 		r += 100
 	}
-	if na, _, ok := n.store.Node(id); ok && na.Kind == wire.KindRelay {
+	if n.isRelay(id) {
 		r += 50
 	}
 	if n.replica.ServedUs(id) {
@@ -187,9 +185,13 @@ func (n *Node) announceSelf() error {
 	if n.cfg.Relay {
 		kind = wire.KindRelay
 	}
+	addrs := n.announceAddrs()
+	n.mu.Lock()
+	n.reach.announced = addrs
+	n.mu.Unlock()
 	_, err := n.gossip.Publish(&wire.NodeAnnouncement{
 		Alias:     n.cfg.Alias,
-		Addresses: n.announceAddrs(),
+		Addresses: addrs,
 		Kind:      kind,
 		Version:   versionForWire(),
 		Features:  []string{},
@@ -207,37 +209,4 @@ func versionForWire() string {
 		}
 	}
 	return string(out[:min(len(out), wire.MaxVersionLen)])
-}
-
-// announceAddrs are the addresses others should dial: the configured ones,
-// else the bound address, with an unspecified host replaced by this
-// machine's interface addresses.
-func (n *Node) announceAddrs() []string {
-	if len(n.cfg.Announce) > 0 {
-		return n.cfg.Announce[:min(len(n.cfg.Announce), wire.MaxAddresses)]
-	}
-	bound := n.tr.LocalAddr()
-	port := fmt.Sprint(bound.Port)
-	if !bound.IP.IsUnspecified() {
-		return []string{net.JoinHostPort(bound.IP.String(), port)}
-	}
-	var out, loopback []string
-	ifaddrs, _ := net.InterfaceAddrs()
-	for _, a := range ifaddrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsMulticast() {
-			continue
-		}
-		if bound.IP.To4() != nil && ipn.IP.To4() == nil && bound.IP.Equal(net.IPv4zero) {
-			continue // bound to IPv4 only
-		}
-		hp := net.JoinHostPort(ipn.IP.String(), port)
-		if ipn.IP.IsLoopback() {
-			loopback = append(loopback, hp)
-		} else {
-			out = append(out, hp)
-		}
-	}
-	out = append(out, loopback...)
-	return out[:min(len(out), wire.MaxAddresses)]
 }

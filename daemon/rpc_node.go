@@ -42,6 +42,8 @@ func (n *Node) NodeInfo(context.Context) (rpc.NodeInfo, error) {
 		ListenAddresses: []string{n.tr.LocalAddr().String()},
 		Addresses:       n.announceAddrs(),
 		Kind:            kind,
+		Network:         n.tr.Network(),
+		Reachability:    n.relay.Reachability().String(),
 		Version:         rpc.Version,
 		ProtocolVersion: wire.ProtocolVersion,
 		StartedAt:       n.started,
@@ -59,6 +61,8 @@ func (n *Node) peerInfo(p *transport.Peer) rpc.Peer {
 		DID:         p.ID.String(),
 		RemoteAddr:  p.Remote.String(),
 		Direction:   p.Direction(),
+		Path:        p.Path(),
+		Address:     p.Remote.String(),
 		Kind:        rpc.KindNormal,
 		ConnectedAt: p.ConnectedAt,
 		Score:       n.gossip.Score(p.ID),
@@ -116,11 +120,17 @@ func (n *Node) NodeList(context.Context) ([]rpc.NodeEntry, error) {
 
 // NodeConnect implements rpc.Service.
 func (n *Node) NodeConnect(ctx context.Context, p rpc.ConnectParams) (rpc.Peer, error) {
+	var peer *transport.Peer
 	addr, err := identity.ParseAddr(p.Addr)
-	if err != nil {
+	if id, idErr := identity.ParseNodeID(p.Addr); idErr == nil {
+		// A did:key without an address: find a way (spec/nat.md §4).
+		addr = identity.Addr{ID: id, HostPort: "(found through relays)"}
+		peer, err = n.connectID(ctx, id)
+	} else if err != nil {
 		return rpc.Peer{}, rpc.Errorf(rpc.CodeInvalidParams, "%v", err)
+	} else {
+		peer, err = n.tr.Dial(ctx, addr)
 	}
-	peer, err := n.tr.Dial(ctx, addr)
 	if err != nil {
 		return rpc.Peer{}, dialError(addr, err)
 	}

@@ -68,6 +68,8 @@ func fixtureInfo() NodeInfo {
 		ListenAddresses: []string{"0.0.0.0:9000"},
 		Addresses:       []string{"203.0.113.5:9000"},
 		Kind:            KindNormal,
+		Network:         "main",
+		Reachability:    "reachable",
 		Version:         "v0.1.0",
 		ProtocolVersion: 1,
 		StartedAt:       at(9, 0, 0),
@@ -83,9 +85,9 @@ func fixtureInfo() NodeInfo {
 func fixturePeers() []Peer {
 	return []Peer{
 		{DID: didBob, Alias: "bob", Addresses: []string{"198.51.100.20:9000"}, RemoteAddr: "198.51.100.20:41822",
-			Direction: DirectionInbound, Kind: KindNormal, ConnectedAt: at(9, 15, 2), Score: 3},
+			Direction: DirectionInbound, Path: "direct", Address: "198.51.100.20:41822", Kind: KindNormal, ConnectedAt: at(9, 15, 2), Score: 3},
 		{DID: didRelay, Alias: "relay-eu-1", Addresses: []string{"relay1.example.net:9000"}, RemoteAddr: "192.0.2.10:9000",
-			Direction: DirectionOutbound, Kind: KindRelay, ConnectedAt: at(9, 0, 1), Score: 10},
+			Direction: DirectionOutbound, Path: "direct", Address: "192.0.2.10:9000", Kind: KindRelay, ConnectedAt: at(9, 0, 1), Score: 10},
 	}
 }
 
@@ -224,7 +226,7 @@ func (f *fakeService) NodeConnect(ctx context.Context, p ConnectParams) (Peer, e
 		return Peer{}, fmt.Errorf("connecting: %w", e)
 	}
 	return Peer{DID: addr.ID.String(), Alias: "carol", Addresses: []string{addr.HostPort}, RemoteAddr: addr.HostPort,
-		Direction: DirectionOutbound, Kind: KindNormal, ConnectedAt: at(10, 0, 6)}, nil
+		Direction: DirectionOutbound, Path: "direct", Address: addr.HostPort, Kind: KindNormal, ConnectedAt: at(10, 0, 6)}, nil
 }
 
 func (f *fakeService) NodeStop(ctx context.Context) error {

@@ -32,6 +32,13 @@ type NodeInfo struct {
 	Addresses []string `json:"addresses"`
 	// Kind is KindNormal or KindRelay.
 	Kind string `json:"kind"`
+	// Network is the name of the network the node pairs in ("main" unless
+	// med runs with --network); nodes of different networks never connect.
+	Network string `json:"network"`
+	// Reachability says whether others can dial the node, as a relay's
+	// dial-back found: "reachable", "unreachable" (behind NAT or a
+	// firewall: reached through relays) or "unknown" (spec/nat.md §2).
+	Reachability string `json:"reachability"`
 	// Version is the daemon's version; the server fills in Version when
 	// the Service leaves it empty.
 	Version string `json:"version"`
@@ -79,6 +86,12 @@ type Peer struct {
 	RemoteAddr string `json:"remote_addr"`
 	// Direction is DirectionInbound or DirectionOutbound.
 	Direction string `json:"direction"`
+	// Path is "direct" (packets go straight between the nodes, perhaps
+	// through a punched hole) or "relayed" (inside a relay's stream).
+	Path string `json:"path"`
+	// Address is where the connection's packets go: the peer's ip:port,
+	// or "relayed:…" for a relayed connection.
+	Address string `json:"address"`
 	// Kind is KindNormal or KindRelay ("" before the peer announced itself).
 	Kind string `json:"kind"`
 	// ConnectedAt is when the connection was authenticated.
@@ -113,8 +126,11 @@ type NodeEntry struct {
 
 // ConnectParams are the params of node.connect.
 type ConnectParams struct {
-	// Addr is "did:key:…@host:port" (required). The connection succeeds
-	// only if the node there proves it holds that did:key.
+	// Addr is "did:key:…@host:port", or a did:key alone (required). The
+	// connection succeeds only if the node there proves it holds that
+	// did:key. Without an address the daemon dials the addresses the node
+	// announced, else asks a connected relay to introduce the two nodes
+	// (hole punching), else connects through the relay (spec/nat.md §4–5).
 	Addr string `json:"addr"`
 }
 
@@ -165,7 +181,9 @@ func handleNodeConnect(ctx context.Context, svc Service, c *call) (any, error) {
 		return nil, Errorf(CodeInvalidParams, "%s: addr is required (did:key:…@host:port)", c.Method)
 	}
 	if _, err := identity.ParseAddr(p.Addr); err != nil {
-		return nil, Errorf(CodeInvalidParams, "%s: invalid addr: %w", c.Method, err)
+		if _, idErr := identity.ParseNodeID(p.Addr); idErr != nil {
+			return nil, Errorf(CodeInvalidParams, "%s: invalid addr: %w", c.Method, err)
+		}
 	}
 	return svc.NodeConnect(ctx, p)
 }

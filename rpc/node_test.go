@@ -45,7 +45,7 @@ func TestTypedClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPeer := Peer{DID: didCarol, Alias: "carol", Addresses: []string{"192.0.2.44:9000"}, RemoteAddr: "192.0.2.44:9000",
-		Direction: DirectionOutbound, Kind: KindNormal, ConnectedAt: at(10, 0, 6)}
+		Direction: DirectionOutbound, Path: "direct", Address: "192.0.2.44:9000", Kind: KindNormal, ConnectedAt: at(10, 0, 6)}
 	if !reflect.DeepEqual(peer, wantPeer) {
 		t.Errorf("NodeConnect:\n got %+v\nwant %+v", peer, wantPeer)
 	}

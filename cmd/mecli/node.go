@@ -40,11 +40,13 @@ func init() {
 	})
 	register(&command{
 		path:   "node connect",
-		args:   "ADDR",
+		args:   "ADDR|DID",
 		nargs:  1,
 		method: rpc.MethodNodeConnect,
-		long:   "Connect to a node and wait until the connection is authenticated.",
-		run:    withClient(runNodeConnect),
+		long: `Connect to a node and wait until the connection is authenticated. ADDR is
+did:key:…@host:port; a did:key alone asks a connected relay to introduce the
+two nodes (hole punching), falling back to a relayed connection.`,
+		run: withClient(runNodeConnect),
 	})
 	register(&command{
 		path:  "node start",
@@ -79,6 +81,8 @@ func runNodeStatus(ctx context.Context, e *env, c *rpc.Client, _ []string) error
 		fmt.Fprintf(tw, "did:\t%s\n", info.DID)
 		fmt.Fprintf(tw, "alias:\t%s\n", dash(info.Alias))
 		fmt.Fprintf(tw, "kind:\t%s\n", info.Kind)
+		fmt.Fprintf(tw, "network:\t%s\n", dash(info.Network))
+		fmt.Fprintf(tw, "reachability:\t%s\n", dash(info.Reachability))
 		fmt.Fprintf(tw, "listening:\t%s\n", strings.Join(info.ListenAddresses, ", "))
 		fmt.Fprintf(tw, "announced:\t%s\n", dash(strings.Join(info.Addresses, ", ")))
 		fmt.Fprintf(tw, "version:\t%s (protocol %d)\n", info.Version, info.ProtocolVersion)
@@ -107,9 +111,9 @@ func runNodePeers(ctx context.Context, e *env, c *rpc.Client, _ []string) error 
 			return
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DID\tALIAS\tDIRECTION\tREMOTE\tCONNECTED")
+		fmt.Fprintln(tw, "DID\tALIAS\tDIRECTION\tPATH\tREMOTE\tCONNECTED")
 		for _, p := range peers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\n", p.DID, dash(p.Alias), p.Direction, p.RemoteAddr, since(p.ConnectedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\n", p.DID, dash(p.Alias), p.Direction, dash(p.Path), p.RemoteAddr, since(p.ConnectedAt))
 		}
 		tw.Flush()
 	})

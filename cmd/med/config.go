@@ -27,14 +27,6 @@ const maxConfigSize = 1 << 20
 // the root, and the others do not configure the node.
 var notInFile = map[string]bool{"root": true, "version": true, "help": true}
 
-// notYet are keys for features this med does not have. They are refused,
-// not ignored: a node told to join network "x" that silently joined the
-// default one instead would pair with nodes its owner meant to keep apart.
-// A key leaves this list by becoming a flag (the file accepts every flag).
-var notYet = map[string]string{
-	"network": "separate networks",
-}
-
 // configSource says where each setting came from, for error messages.
 type configSource struct {
 	path string
@@ -72,9 +64,6 @@ func loadConfig(fset *pflag.FlagSet, path string) (configSource, error) {
 	for _, key := range keys {
 		f := fset.Lookup(key)
 		if f == nil || notInFile[key] {
-			if what, ok := notYet[key]; ok {
-				return src, fmt.Errorf("%s: key %q: not supported by this version of med yet (%s); remove it", path, key, what)
-			}
 			return src, fmt.Errorf("%s: unknown key %q (known keys: %s)", path, key, strings.Join(configKeys(fset), ", "))
 		}
 		if fset.Changed(key) {

@@ -23,9 +23,9 @@ func writeConfig(tb testing.TB, root, text string) string {
 	return path
 }
 
-// An unknown key, a key of a feature not built yet, a value of the wrong
-// type or a bad value in config.json is a usage error (exit 2): one line
-// that names the file and the key, before the node starts.
+// An unknown key, a value of the wrong type or a bad value in config.json
+// is a usage error (exit 2): one line that names the file and the key,
+// before the node starts.
 func TestConfigFileErrors(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -33,7 +33,7 @@ func TestConfigFileErrors(t *testing.T) {
 	}{
 		{`{"alias": "a", "colour": "blue"}`, []string{`unknown key "colour"`, "alias, announce, bootstrap"}},
 		{`{"root": "/elsewhere"}`, []string{`unknown key "root"`}},
-		{`{"network": "lab"}`, []string{`key "network"`, "not supported"}},
+		{`{"network": "Lab/x"}`, []string{`key "network"`, "invalid network name"}},
 		{`{"http": "nowhere"}`, []string{`key "http"`, `"nowhere"`, "host:port"}},
 		{`{"replicate": "some"}`, []string{`key "replicate"`, `"some"`, "all or none"}},
 		{`{"target-peers": "eight"}`, []string{`key "target-peers"`, "whole number"}},
@@ -76,6 +76,7 @@ type infoJSON struct {
 	DID             string   `json:"did"`
 	Alias           string   `json:"alias"`
 	Kind            string   `json:"kind"`
+	Network         string   `json:"network"`
 	ListenAddresses []string `json:"listen_addresses"`
 	Addresses       []string `json:"addresses"`
 }
@@ -99,7 +100,7 @@ func TestConfigFile(t *testing.T) {
 	root := tempRoot(t)
 	writeConfig(t, root, `{"alias": "from-file", "listen": "127.0.0.1:0", "relay": true,
 		"idle-timeout": "3s", "log-format": "json", "target-peers": 0, "replicate": "none",
-		"min-free": "32MiB", "bootstrap": [], "announce": ["127.0.0.1:9999"]}`)
+		"min-free": "32MiB", "bootstrap": [], "announce": ["127.0.0.1:9999"], "network": "lab"}`)
 	for _, tc := range []struct {
 		bin       string
 		args      []string
@@ -115,6 +116,9 @@ func TestConfigFile(t *testing.T) {
 		info := waitInfo(t, root)
 		if info.Alias != tc.wantAlias || info.Kind != "relay" {
 			t.Errorf("%s: alias %q, kind %q; want %q and the file's relay", name, info.Alias, info.Kind, tc.wantAlias)
+		}
+		if info.Network != "lab" {
+			t.Errorf("%s: network %q, not the file's lab", name, info.Network)
 		}
 		if len(info.Addresses) != 1 || info.Addresses[0] != "127.0.0.1:9999" {
 			t.Errorf("%s announces %q, not the file's 127.0.0.1:9999", name, info.Addresses)

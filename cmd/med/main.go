@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/megaengine/megaengine/daemon"
+	"github.com/megaengine/megaengine/protocol/handshake"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
 )
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	bootstrap := fs.StringArray("bootstrap", nil, "node to connect to, did:key:…@host:port (repeatable)")
 	relay := fs.Bool("relay", defaults.Relay, "announce this node as a relay")
 	httpAddr := fs.String("http", "", "serve the read-only web view on this TCP host:port, e.g. 127.0.0.1:8777 (off unless given; an empty host is 127.0.0.1)")
+	network := fs.String("network", defaults.Network, "network to join: only nodes of the same network pair (a-z 0-9 . _ -, at most 64 bytes)")
 	announce := fs.StringArray("announce", defaults.Announce, "host:port to announce instead of the listen address (repeatable)")
 	targetPeers := fs.Int("target-peers", defaults.TargetPeers, "dial nodes learned from gossip until this many peers (0: bootstrap nodes only)")
 	idle := fs.Duration("idle-timeout", defaults.IdleTimeout, "drop a peer that has been silent this long")
@@ -101,11 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
 	cfg.MinFree = int64(minFree)
 	cfg.HTTP = *httpAddr
-	if *replicate != daemon.ReplicateAll && *replicate != daemon.ReplicateNone {
-		fmt.Fprintf(stderr, "med: %s: %q: want all or none\n", src.name("replicate"), *replicate)
+	if err := checkChoices(src, *replicate, *network); err != nil {
+		fmt.Fprintf(stderr, "med: %v\n", err)
 		return 2
 	}
-	cfg.Replicate = *replicate
+	cfg.Replicate, cfg.Network = *replicate, *network
 	cfg.ReplicateMax, cfg.OriginMax = *replicateMax<<20, *originMax<<20
 	if cfg.Bootstrap, err = parseBootstrap(*bootstrap); err != nil {
 		fmt.Fprintf(stderr, "med: %s: %v\n", src.name("bootstrap"), err)
@@ -227,5 +229,16 @@ func (s *sizeFlag) Set(v string) error {
 		return fmt.Errorf("%q is not a size like 512MiB or 2GiB", v)
 	}
 	*s = sizeFlag(n << sh)
+	return nil
+}
+
+// checkChoices validates the flags that take one of a set of values.
+func checkChoices(src configSource, replicate, network string) error {
+	if replicate != daemon.ReplicateAll && replicate != daemon.ReplicateNone {
+		return fmt.Errorf("%s: %q: want all or none", src.name("replicate"), replicate)
+	}
+	if err := handshake.CheckNetwork(network); err != nil {
+		return fmt.Errorf("%s: %v", src.name("network"), err)
+	}
 	return nil
 }

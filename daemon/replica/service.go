@@ -65,6 +65,9 @@ type Config struct {
 	Announce func(ra *wire.RepoAnnouncement) error
 	// OnMisbehave is told of a peer that broke the fetch protocol.
 	OnMisbehave func(peer identity.NodeID, reason string)
+	// IsRelay, if set, says whether a node announced itself as a relay
+	// (which stores and forwards: see Forward).
+	IsRelay func(id identity.NodeID) bool
 	// OnEvent, if set, is told of syncs and publications as they happen.
 	OnEvent func(Event)
 	// DiscoverWait is how long a sync of a repository nothing is known of
@@ -78,6 +81,10 @@ type Config struct {
 	// OnUpdated, if set, is told of a repository whose replica a fetch
 	// changed (collaborative objects refold).
 	OnUpdated func(repo identity.RepoID)
+	// Forward makes the node announce a repository again after every
+	// fetch that brought other nodes' newer refs (a relay's store and
+	// forward, spec/nat.md §3): nodes still behind then fetch from it.
+	Forward bool
 	// DiskLow, if set, returns an error while the disk is below the node's
 	// free-space floor: then no object from the network is accepted.
 	DiskLow func() error
@@ -179,6 +186,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IsRelay == nil {
+		cfg.IsRelay = func(identity.NodeID) bool { return false }
 	}
 	if cfg.DiskLow == nil {
 		cfg.DiskLow = func() error { return nil }

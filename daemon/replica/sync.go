@@ -111,7 +111,15 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		holders = s.rankHolders(repo, prefer)
 	}
 	var errs []error
+	servedByRelay := false // a connected relay answered this pass
 	for _, h := range holders {
+		if servedByRelay && !s.cfg.Net.Connected(h) {
+			// Never wait on dialling (perhaps an address behind NAT that
+			// cannot answer) when a connected relay has the repository:
+			// when it gets newer refs it announces them (Forward), and that
+			// syncs again. Other holders do not forward: dial on.
+			break
+		}
 		if err := s.backedOff(h); err != nil {
 			errs = append(errs, fmt.Errorf("%s (skipped for now): %w", h.Short(), err))
 			continue
@@ -133,6 +141,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		delete(s.failed, h)
 		s.served[h] = time.Now()
 		s.mu.Unlock()
+		servedByRelay = servedByRelay || (s.cfg.Net.Connected(h) && s.cfg.IsRelay(h))
 		res.Bytes += fr.Bytes
 		if fr.Namespaces > 0 {
 			res.Updated, res.From = true, h
@@ -140,7 +149,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
 			s.cfg.OnUpdated(repo)
 		}
-		if !hadDoc {
+		if !hadDoc || (s.cfg.Forward && fr.Namespaces > 0) {
 			if err := s.announce(repo); err != nil {
 				s.log.Warn("announcing replica", "err", err)
 			}
@@ -256,11 +265,14 @@ func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnoun
 		return
 	}
 	_, hasDoc, _ := s.store.RepoDoc(ra.Repo)
-	if hasDoc && ra.RefsSeq == 0 {
+	if hasDoc && ra.RefsSeq == 0 && !s.Behind(ra.Repo) {
 		return
 	}
 	if hasDoc {
-		if _, have, ok, _ := s.store.SignedRefs(ra.Repo, origin); ok && have >= ra.RefsSeq {
+		// An announcement of a holder that has nothing newer of its own
+		// still helps while the replica is behind: a relay announces
+		// again when it stored others' newer refs (Config.Forward).
+		if _, have, ok, _ := s.store.SignedRefs(ra.Repo, origin); ok && have >= ra.RefsSeq && !s.Behind(ra.Repo) {
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +20,15 @@ type DialerConfig struct {
 	// Candidates returns up to max learned nodes to dial, leaving out those
 	// skip reports true for.
 	Candidates func(max int, skip func(identity.NodeID) bool) []identity.Addr
-	Log        *slog.Logger
+	// RelayTarget is how many relays to keep connected (0: none beyond
+	// the bootstrap nodes); a node behind NAT is reached through them.
+	// Bootstrap relays count first; Relays supplies learned ones.
+	RelayTarget int
+	// Relays returns up to max learned relays to dial, as Candidates.
+	Relays func(max int, skip func(identity.NodeID) bool) []identity.Addr
+	// IsRelay reports whether a peer is a relay.
+	IsRelay func(identity.NodeID) bool
+	Log     *slog.Logger
 }
 
 // Redial back-off: 1 s doubling to 1 min per node; a check every second.
@@ -51,8 +60,15 @@ func NewDialer(t *Transport, cfg DialerConfig) *Dialer {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	none := func(int, func(identity.NodeID) bool) []identity.Addr { return nil }
 	if cfg.Candidates == nil {
-		cfg.Candidates = func(int, func(identity.NodeID) bool) []identity.Addr { return nil }
+		cfg.Candidates = none
+	}
+	if cfg.Relays == nil {
+		cfg.Relays = none
+	}
+	if cfg.IsRelay == nil {
+		cfg.IsRelay = func(identity.NodeID) bool { return false }
 	}
 	return &Dialer{t: t, cfg: cfg, log: cfg.Log, backoff: map[identity.NodeID]*backoff{}}
 }
@@ -94,11 +110,38 @@ func (d *Dialer) needed(now time.Time) []identity.Addr {
 			want = append(want, b)
 		}
 	}
+	skip := func(id identity.NodeID) bool {
+		return d.t.Peer(id) != nil || slices.ContainsFunc(want, func(a identity.Addr) bool { return a.ID == id }) || !d.due(id, now)
+	}
+	if missing := d.cfg.RelayTarget - d.connectedRelays() - d.relaysIn(want); missing > 0 {
+		want = append(want, d.cfg.Relays(missing, skip)...)
+	}
 	if missing := d.cfg.Target - len(d.t.Peers()) - len(want); missing > 0 {
-		skip := func(id identity.NodeID) bool { return d.t.Peer(id) != nil || !d.due(id, now) }
 		want = append(want, d.cfg.Candidates(missing, skip)...)
 	}
 	return want
+}
+
+// connectedRelays counts the peers that are relays.
+func (d *Dialer) connectedRelays() int {
+	n := 0
+	for _, p := range d.t.Peers() {
+		if d.cfg.IsRelay(p.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// relaysIn counts the relays among addrs.
+func (d *Dialer) relaysIn(addrs []identity.Addr) int {
+	n := 0
+	for _, a := range addrs {
+		if d.cfg.IsRelay(a.ID) {
+			n++
+		}
+	}
+	return n
 }
 
 // due reports whether id may be dialled now, and if so books the attempt.

@@ -29,8 +29,9 @@ import (
 )
 
 const (
-	// ALPN is the TLS application protocol of MegaEngine connections.
-	ALPN = "megaengine/1"
+	// ALPN is the TLS application protocol of the default network; a named
+	// network's is handshake.ALPN(name) (spec/handshake.md §3.2).
+	ALPN = handshake.BaseALPN
 	// ExporterLabel is the TLS exporter label of the Noise channel binding.
 	ExporterLabel = "EXPORTER-megaengine/1 noise-ik" // as spec/handshake.md
 )
@@ -41,6 +42,11 @@ const (
 	StreamGossip   byte = 1 // unidirectional: one gossip envelope, then FIN
 	StreamSnapshot byte = 2 // unidirectional: length-prefixed envelopes, then FIN
 	StreamFetch    byte = 3 // bidirectional: repository fetch
+	// Reachability and NAT traversal (spec/nat.md, protocol/nat).
+	StreamObserved  byte = 4 // unidirectional: nat.Observed, then FIN (handled by the transport)
+	StreamDialBack  byte = 5 // bidirectional: nat.DialBack → nat.Reply, and a probe packet
+	StreamIntroduce byte = 6 // bidirectional: nat.Introduce → nat.Reply (hole punching)
+	StreamRelay     byte = 7 // bidirectional: nat.Introduce → nat.Reply, then relayed packets
 )
 
 // Datagram kinds: the first byte of every datagram. ONLY APPEND.
@@ -62,12 +68,19 @@ var (
 	ErrSelf   = errors.New("cannot connect to self")
 	ErrBusy   = errors.New("outbound connection limit reached")
 	ErrClosed = errors.New("transport closed")
+	// ErrNetwork means the peer is on another network (--network): the
+	// TLS handshake found no common application protocol.
+	ErrNetwork = errors.New("networks differ")
 )
 
 // Config configures a Transport. DefaultConfig gives every field a value.
 type Config struct {
 	Key    *identity.Key
 	Listen string // UDP address to bind, e.g. "0.0.0.0:9000" (port 0 picks one)
+	// Network is the network name (handshake.CheckNetwork); default
+	// handshake.DefaultNetwork. It goes into the ALPN and the Noise
+	// prologue, so nodes of different networks never pair.
+	Network string
 
 	MaxInbound       int           // peers that dialled us; default 64
 	MaxOutbound      int           // peers we dialled; default 32
@@ -98,12 +111,15 @@ type Config struct {
 	OnDatagram  func(p *Peer, data []byte)
 	OnStream    func(p *Peer, kind byte, s *quic.Stream)
 	OnUniStream func(p *Peer, kind byte, s *quic.ReceiveStream)
+	// OnObserved, if set, is called when a peer told us the address it
+	// sees us at (spec/nat.md §1).
+	OnObserved func(p *Peer)
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig(key *identity.Key, listen string) Config {
 	return Config{
-		Key: key, Listen: listen,
+		Key: key, Listen: listen, Network: handshake.DefaultNetwork,
 		MaxInbound: 64, MaxOutbound: 32,
 		HandshakeTimeout: 10 * time.Second,
 		KeepAlive:        5 * time.Second,
@@ -133,6 +149,7 @@ type Transport struct {
 	outbound int
 	dialing  map[identity.NodeID]*dialCall
 	closed   bool
+	probes   map[string]chan struct{} // nonce → closed when its probe arrived (observed.go)
 }
 
 type dialCall struct {
@@ -151,6 +168,12 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := DefaultConfig(cfg.Key, cfg.Listen)
+	if cfg.Network == "" {
+		cfg.Network = d.Network
+	}
+	if err := handshake.CheckNetwork(cfg.Network); err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
 	if cfg.MaxInbound <= 0 {
 		cfg.MaxInbound = d.MaxInbound
 	}
@@ -188,11 +211,11 @@ func New(cfg Config) (*Transport, error) {
 		pending: map[*quic.Conn]*pendingConn{},
 		dialing: map[identity.NodeID]*dialCall{},
 		tlsS: &tls.Config{
-			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			MinVersion: tls.VersionTLS13, NextProtos: []string{handshake.ALPN(cfg.Network)},
 			Certificates: []tls.Certificate{cert},
 		},
 		tlsC: &tls.Config{
-			MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN},
+			MinVersion: tls.VersionTLS13, NextProtos: []string{handshake.ALPN(cfg.Network)},
 			// Identity comes from the Noise handshake, bound to this TLS
 			// session by the exporter; the certificate proves nothing.
 			InsecureSkipVerify: true,
@@ -208,6 +231,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.tr = &quic.Transport{Conn: udp, VerifySourceAddress: t.needRetry, ConnContext: t.quicAdmit}
 	t.closing = make(chan struct{})
+	t.probes = map[string]chan struct{}{}
 	return t, nil
 }
 
@@ -219,10 +243,14 @@ func (t *Transport) Serve(ctx context.Context) error {
 		t.shutdown()
 		return fmt.Errorf("listening on %s: %w", t.cfg.Listen, err)
 	}
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go func() {
 		defer t.wg.Done()
 		t.acceptLoop(ctx, ln)
+	}()
+	go func() {
+		defer t.wg.Done()
+		t.readNonQUIC(ctx)
 	}()
 	<-ctx.Done()
 	return t.shutdown()
@@ -251,6 +279,9 @@ func (t *Transport) LocalAddr() *net.UDPAddr { return t.udp.LocalAddr().(*net.UD
 
 // ID is this node's id.
 func (t *Transport) ID() identity.NodeID { return t.cfg.Key.ID() }
+
+// Network is the name of the network this transport pairs in.
+func (t *Transport) Network() string { return t.cfg.Network }
 
 // shutdown closes every connection and the socket, and waits for the
 // transport's goroutines to end.
@@ -323,7 +354,7 @@ func (t *Transport) respond(ctx context.Context, conn *quic.Conn) (*Peer, bool, 
 	if err != nil {
 		return fail(err)
 	}
-	res, err := handshake.RespondAdmitting(ctx, st, t.cfg.Key, b, t.admit)
+	res, err := handshake.RespondOn(ctx, st, t.cfg.Key, b, t.cfg.Network, t.admit)
 	switch {
 	case errors.Is(err, ErrFull):
 		conn.CloseWithError(CodeBusy, "too many peers")
@@ -417,7 +448,7 @@ func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, 
 	}
 	conn, err := t.tr.Dial(ctx, raddr, t.tlsC, t.qc)
 	if err != nil {
-		return nil, false, err
+		return nil, false, t.networkError(err)
 	}
 	st, err := conn.OpenStreamSync(ctx)
 	if err != nil {
@@ -426,7 +457,7 @@ func (t *Transport) initiate(ctx context.Context, addr identity.Addr) (p *Peer, 
 	}
 	b, err := binding(conn)
 	if err == nil {
-		_, err = handshake.Initiate(ctx, st, t.cfg.Key, addr.ID, b)
+		_, err = handshake.InitiateOn(ctx, st, t.cfg.Key, addr.ID, b, t.cfg.Network)
 	}
 	if err != nil {
 		conn.CloseWithError(CodeHandshake, "handshake failed")
@@ -489,6 +520,9 @@ func (t *Transport) run(p *Peer) {
 		// The accept loops can end a moment before the connection's
 		// context records why it closed: wait for the reason.
 		<-p.conn.Context().Done()
+		if p.closer != nil {
+			p.closer()
+		}
 		t.mu.Lock()
 		if p.Outbound {
 			t.outbound--
@@ -513,6 +547,7 @@ func (t *Transport) run(p *Peer) {
 		t.cfg.OnPeer(p)
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { t.sendObserved(p) })
 	wg.Go(func() { t.datagrams(p) })
 	wg.Go(func() { t.streams(p, &wg) })
 	wg.Go(func() { t.uniStreams(p, &wg) })
@@ -580,6 +615,10 @@ func (t *Transport) uniStreams(p *Peer, handlers *sync.WaitGroup) {
 		}
 		handlers.Go(func() {
 			kind, ok := readKind(s)
+			if ok && kind == StreamObserved {
+				t.readObserved(p, s)
+				return
+			}
 			if !ok || t.cfg.OnUniStream == nil {
 				s.CancelRead(0)
 				return
@@ -617,6 +656,10 @@ type Peer struct {
 	t    *Transport
 	conn *quic.Conn
 	done chan struct{}
+	nat  peerNAT // what the peer told us about addresses (observed.go)
+
+	relayed bool   // the connection runs inside a relayed stream (path.go)
+	closer  func() // closes what carries a relayed connection (relayed.go)
 }
 
 // Done is closed when the peer's connection has ended and its handlers returned.

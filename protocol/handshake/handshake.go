@@ -96,7 +96,14 @@ var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.Ha
 // deadline and cancellation abort blocked I/O; otherwise ctx is checked
 // between steps. The caller should close rw if Initiate fails.
 func Initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote identity.NodeID, binding []byte) (Result, error) {
-	r, _, err := initiate(ctx, rw, key, remote, binding, nil)
+	return InitiateOn(ctx, rw, key, remote, binding, DefaultNetwork)
+}
+
+// InitiateOn is Initiate on network (see CheckNetwork): the name is mixed
+// into the prologue, so a responder of another network cannot decrypt
+// message 1.
+func InitiateOn(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote identity.NodeID, binding []byte, network string) (Result, error) {
+	r, _, err := initiate(ctx, rw, key, remote, binding, network, nil)
 	return r, err
 }
 
@@ -112,7 +119,12 @@ func Respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding [
 // gets nothing back (no message 2), and the error wraps ErrRefused and
 // admit's error. A nil admit admits everyone.
 func RespondAdmitting(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, admit func(identity.NodeID) error) (Result, error) {
-	r, _, err := respond(ctx, rw, key, binding, nil, admit)
+	return RespondOn(ctx, rw, key, binding, DefaultNetwork, admit)
+}
+
+// RespondOn is RespondAdmitting on network (see InitiateOn).
+func RespondOn(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, network string, admit func(identity.NodeID) error) (Result, error) {
+	r, _, err := respond(ctx, rw, key, binding, network, nil, admit)
 	return r, err
 }
 
@@ -123,8 +135,8 @@ var ErrRefused = errors.New("initiator refused")
 // initiate is Initiate with an injectable source of ephemeral randomness
 // (nil means crypto/rand) that also returns the final handshake hash; the
 // test vectors use both.
-func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote identity.NodeID, binding []byte, rng io.Reader) (Result, []byte, error) {
-	if err := checkArgs(key, binding); err != nil {
+func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote identity.NodeID, binding []byte, network string, rng io.Reader) (Result, []byte, error) {
+	if err := checkArgs(key, binding, network); err != nil {
 		return Result{}, nil, err
 	}
 	// NodeID values can be built by conversion from any 32 bytes; a
@@ -132,7 +144,7 @@ func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote i
 	if _, err := identity.NodeIDFromPublicKey(remote[:]); err != nil {
 		return Result{}, nil, fmt.Errorf("checking the dialled node id: %w", err)
 	}
-	hs, err := newState(key, true, remote.X25519(), binding, rng)
+	hs, err := newState(key, true, remote.X25519(), prologue(binding, network), rng)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -152,7 +164,7 @@ func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote i
 	msg2, err := s.read("reading message 2")
 	if errors.Is(err, ErrHandshakeClosed) {
 		// A responder says nothing when message 1 fails; guess why for the log.
-		return Result{}, nil, fmt.Errorf("%w: wrong key or channel binding?", err)
+		return Result{}, nil, fmt.Errorf("%w: wrong key, channel binding or network (ours is %q)?", err, networkName(network))
 	}
 	if err != nil {
 		return Result{}, nil, err
@@ -171,11 +183,11 @@ func initiate(ctx context.Context, rw io.ReadWriter, key *identity.Key, remote i
 
 // respond is Respond with injectable randomness, returning the handshake
 // hash (see initiate).
-func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, rng io.Reader, admit func(identity.NodeID) error) (Result, []byte, error) {
-	if err := checkArgs(key, binding); err != nil {
+func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding []byte, network string, rng io.Reader, admit func(identity.NodeID) error) (Result, []byte, error) {
+	if err := checkArgs(key, binding, network); err != nil {
 		return Result{}, nil, err
 	}
-	hs, err := newState(key, false, nil, binding, rng)
+	hs, err := newState(key, false, nil, prologue(binding, network), rng)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -212,7 +224,12 @@ func respond(ctx context.Context, rw io.ReadWriter, key *identity.Key, binding [
 }
 
 // checkArgs validates the caller's arguments before any I/O.
-func checkArgs(key *identity.Key, binding []byte) error {
+func checkArgs(key *identity.Key, binding []byte, network string) error {
+	if network != "" {
+		if err := CheckNetwork(network); err != nil {
+			return fmt.Errorf("starting handshake: %w", err)
+		}
+	}
 	if key == nil {
 		return errors.New("starting handshake: nil identity key")
 	}
@@ -234,13 +251,13 @@ func checkStatic(id identity.NodeID, static []byte) error {
 
 // newState prepares a Noise IK handshake state. The static key pair is the
 // X25519 form of the node's Ed25519 identity.
-func newState(key *identity.Key, initiator bool, peerStatic, binding []byte, rng io.Reader) (*noise.HandshakeState, error) {
+func newState(key *identity.Key, initiator bool, peerStatic, prologue []byte, rng io.Reader) (*noise.HandshakeState, error) {
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   suite,
 		Random:        rng,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     initiator,
-		Prologue:      prologue(binding),
+		Prologue:      prologue,
 		StaticKeypair: noise.DHKey{Private: key.X25519Private(), Public: key.X25519Public()},
 		PeerStatic:    peerStatic,
 	})
@@ -250,11 +267,23 @@ func newState(key *identity.Key, initiator bool, peerStatic, binding []byte, rng
 	return hs, nil
 }
 
-// prologue returns PrologueVersion ‖ binding.
-func prologue(binding []byte) []byte {
-	p := make([]byte, 0, len(PrologueVersion)+len(binding))
+// prologue returns PrologueVersion ‖ binding ‖ the network suffix (empty
+// for the default network, "/" ‖ name otherwise). The binding has a fixed
+// length, so the suffix is unambiguous.
+func prologue(binding []byte, network string) []byte {
+	suffix := networkSuffix(network)
+	p := make([]byte, 0, len(PrologueVersion)+len(binding)+len(suffix))
 	p = append(p, PrologueVersion...)
-	return append(p, binding...)
+	p = append(p, binding...)
+	return append(p, suffix...)
+}
+
+// networkName is name, or DefaultNetwork for "".
+func networkName(name string) string {
+	if name == "" {
+		return DefaultNetwork
+	}
+	return name
 }
 
 // writeMessage produces the next Noise message carrying our payload.

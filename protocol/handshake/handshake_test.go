@@ -106,7 +106,7 @@ func wantErr(t *testing.T, side string, err, target error) {
 func rawInitiate(conn io.ReadWriter, static noise.DHKey, remote, binding, payload []byte) error {
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite: suite, Pattern: noise.HandshakeIK, Initiator: true,
-		Prologue: prologue(binding), StaticKeypair: static, PeerStatic: remote,
+		Prologue: prologue(binding, ""), StaticKeypair: static, PeerStatic: remote,
 	})
 	if err != nil {
 		return err
@@ -131,7 +131,7 @@ func rawInitiate(conn io.ReadWriter, static noise.DHKey, remote, binding, payloa
 func rawRespond(conn io.ReadWriter, static noise.DHKey, binding, payload []byte) error {
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite: suite, Pattern: noise.HandshakeIK, Initiator: false,
-		Prologue: prologue(binding), StaticKeypair: static,
+		Prologue: prologue(binding, ""), StaticKeypair: static,
 	})
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func TestProtocolName(t *testing.T) {
 	if got := "Noise_" + noise.HandshakeIK.Name + "_" + string(suite.Name()); got != ProtocolName {
 		t.Fatalf("noise configuration gives %q, constant says %q", got, ProtocolName)
 	}
-	p := prologue(testBinding(7))
+	p := prologue(testBinding(7), "")
 	if len(p) != len(PrologueVersion)+BindingSize || !bytes.HasPrefix(p, []byte(PrologueVersion)) {
 		t.Fatalf("prologue %x", p)
 	}
@@ -211,7 +211,7 @@ func TestWrongResponderKey(t *testing.T) {
 	ini, resp := runPair(t, ik, rk, other.ID(), testBinding(1), testBinding(1))
 	wantErr(t, "responder", resp.err, ErrDecrypt)
 	wantErr(t, "initiator", ini.err, ErrHandshakeClosed)
-	if !errors.Is(ini.err, io.EOF) || !strings.Contains(ini.err.Error(), "wrong key or channel binding?") {
+	if !errors.Is(ini.err, io.EOF) || !strings.Contains(ini.err.Error(), "wrong key, channel binding or network") {
 		t.Fatalf("initiator error lacks EOF or the hint: %v", ini.err)
 	}
 }

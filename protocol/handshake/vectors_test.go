@@ -113,9 +113,9 @@ func generateVectors(t *testing.T) vectorFile {
 	)
 	wg.Go(func() {
 		defer c2.Close()
-		_, rHash, respErr = respond(context.Background(), r2, rk, bind, bytes.NewReader(unhex(t, vecResponderEphemeral)), nil)
+		_, rHash, respErr = respond(context.Background(), r2, rk, bind, "", bytes.NewReader(unhex(t, vecResponderEphemeral)), nil)
 	})
-	_, iHash, err := initiate(context.Background(), r1, ik, rk.ID(), bind, bytes.NewReader(unhex(t, vecInitiatorEphemeral)))
+	_, iHash, err := initiate(context.Background(), r1, ik, rk.ID(), bind, "", bytes.NewReader(unhex(t, vecInitiatorEphemeral)))
 	c1.Close()
 	wg.Wait()
 	if err != nil || respErr != nil {
@@ -130,7 +130,7 @@ func generateVectors(t *testing.T) vectorFile {
 			"Ephemeral keys are the X25519 private keys the Noise DH function draws from its random source. " +
 			"handshake_hash is the Noise h after message 2 (informative; not used by the protocol).",
 		Protocol: ProtocolName, PrologueVersion: PrologueVersion,
-		Binding: vecBinding, Prologue: hex.EncodeToString(prologue(bind)),
+		Binding: vecBinding, Prologue: hex.EncodeToString(prologue(bind, "")),
 		Initiator: party(t, vecInitiatorSeed, vecInitiatorEphemeral),
 		Responder: party(t, vecResponderSeed, vecResponderEphemeral),
 		Message1:  hex.EncodeToString(f1[2:]), Message2: hex.EncodeToString(f2[2:]),
@@ -175,7 +175,7 @@ func checkVectorInputs(t *testing.T, v vectorFile) {
 	if v.Protocol != ProtocolName || v.PrologueVersion != PrologueVersion {
 		t.Fatalf("protocol %q, prologue version %q", v.Protocol, v.PrologueVersion)
 	}
-	if v.Prologue != hex.EncodeToString(prologue(unhex(t, v.Binding))) {
+	if v.Prologue != hex.EncodeToString(prologue(unhex(t, v.Binding), "")) {
 		t.Fatal("prologue")
 	}
 	for _, p := range []vectorParty{v.Initiator, v.Responder} {
@@ -196,7 +196,7 @@ func replayResponder(t *testing.T, v vectorFile) {
 		io.Reader
 		io.Writer
 	}{bytes.NewReader(unhex(t, v.Frame1)), &out}
-	res, hash, err := respond(context.Background(), rw, vectorKey(t, v.Responder.Seed), unhex(t, v.Binding),
+	res, hash, err := respond(context.Background(), rw, vectorKey(t, v.Responder.Seed), unhex(t, v.Binding), "",
 		bytes.NewReader(unhex(t, v.Responder.EphemeralPrivate)), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func replayInitiator(t *testing.T, v vectorFile) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, hash, err := initiate(context.Background(), rw, vectorKey(t, v.Initiator.Seed), remote, unhex(t, v.Binding),
+	res, hash, err := initiate(context.Background(), rw, vectorKey(t, v.Initiator.Seed), remote, unhex(t, v.Binding), "",
 		bytes.NewReader(unhex(t, v.Initiator.EphemeralPrivate)))
 	if err != nil {
 		t.Fatal(err)

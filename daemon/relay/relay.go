@@ -1,0 +1,239 @@
+// Package relay is the node's NAT policy (design D8, spec/nat.md): it
+// finds out whether the node can be dialled (a relay sends a probe to the
+// address it sees the node at, from another socket), serves those
+// dial-backs and introductions when the node is a relay, punches holes
+// for direct connections between two nodes behind NAT, and carries a
+// rate- and time-limited relayed stream where punching fails.
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/megaengine/megaengine/daemon/transport"
+	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/nat"
+)
+
+// Reachability is what the node knows of whether others can dial it.
+type Reachability int
+
+// Reachability states.
+const (
+	Unknown     Reachability = iota // no relay has answered a dial-back yet
+	Reachable                       // a relay's probe from another socket arrived
+	Unreachable                     // a relay sent a probe and it did not arrive
+)
+
+func (r Reachability) String() string {
+	switch r {
+	case Reachable:
+		return "reachable"
+	case Unreachable:
+		return "unreachable"
+	}
+	return "unknown"
+}
+
+// Config configures a Service.
+type Config struct {
+	Transport *transport.Transport
+	// Relay makes the node serve dial-backs, introductions and relayed
+	// streams (--relay).
+	Relay bool
+	// IsRelay reports whether the routing table knows id as a relay.
+	IsRelay func(id identity.NodeID) bool
+	// OnChange is called when the reachability changes.
+	OnChange func(Reachability)
+	Log      *slog.Logger
+}
+
+// Timing of reachability checks.
+const (
+	checkEvery    = 2 * time.Second // how often an unknown reachability is retried
+	recheckEvery  = 5 * time.Minute // how often a known one is checked again
+	probeWait     = 3 * time.Second // how long a probe may take to arrive
+	dialBackGap   = 5 * time.Second // a relay answers one dial-back per peer per gap
+	streamTimeout = 10 * time.Second
+)
+
+// Service is the node's NAT policy; Serve runs its checks.
+type Service struct {
+	cfg Config
+	t   *transport.Transport
+	log *slog.Logger
+
+	mu       sync.Mutex
+	reach    Reachability
+	checked  time.Time
+	dialBack map[identity.NodeID]time.Time // last dial-back served per peer
+	relayed  int                           // relayed streams carried now (relayed.go)
+}
+
+// New makes the service.
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IsRelay == nil {
+		cfg.IsRelay = func(identity.NodeID) bool { return false }
+	}
+	return &Service{cfg: cfg, t: cfg.Transport, log: cfg.Log, dialBack: map[identity.NodeID]time.Time{}}
+}
+
+// Reachability is the node's current knowledge of whether it can be dialled.
+func (s *Service) Reachability() Reachability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reach
+}
+
+// Serve checks reachability until ctx is done.
+func (s *Service) Serve(ctx context.Context) error {
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		due := s.reach == Unknown || time.Since(s.checked) > recheckEvery
+		s.mu.Unlock()
+		if due {
+			s.checkOnce(ctx)
+		}
+	}
+}
+
+// checkOnce asks one connected relay for a dial-back.
+func (s *Service) checkOnce(ctx context.Context) {
+	for _, p := range s.t.Peers() {
+		if !s.cfg.IsRelay(p.ID) || p.Path() != transport.PathDirect {
+			continue
+		}
+		r, err := s.askDialBack(ctx, p)
+		if err != nil {
+			s.log.Debug("dial-back failed", "relay", p.ID.String(), "err", err)
+			continue
+		}
+		s.set(r)
+		return
+	}
+}
+
+func (s *Service) set(r Reachability) {
+	s.mu.Lock()
+	old := s.reach
+	s.reach, s.checked = r, time.Now()
+	s.mu.Unlock()
+	if old != r {
+		s.log.Info("reachability", "state", r.String())
+		if s.cfg.OnChange != nil {
+			s.cfg.OnChange(r)
+		}
+	}
+}
+
+// askDialBack asks relay p to probe us and waits for the probe.
+func (s *Service) askDialBack(ctx context.Context, p *transport.Peer) (Reachability, error) {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	nonce := make([]byte, nat.NonceSize)
+	rand.Read(nonce)
+	probed := make(chan error, 1)
+	pctx, pcancel := context.WithTimeout(ctx, probeWait)
+	defer pcancel()
+	go func() { probed <- s.t.AwaitProbe(pctx, nonce) }()
+	st, err := p.OpenStream(ctx, transport.StreamDialBack)
+	if err != nil {
+		return Unknown, err
+	}
+	defer st.CancelRead(0)
+	st.SetDeadline(time.Now().Add(streamTimeout))
+	if err := nat.Write(st, &nat.DialBack{Nonce: nonce}); err != nil {
+		return Unknown, err
+	}
+	st.Close()
+	var rep nat.Reply
+	if err := nat.Read(st, &rep); err != nil {
+		return Unknown, err
+	}
+	if !rep.OK {
+		return Unknown, errorf("relay refused: %s", rep.Reason)
+	}
+	if <-probed == nil {
+		return Reachable, nil
+	}
+	return Unreachable, nil
+}
+
+// HandleStream serves the NAT stream kinds; it reports false for a kind
+// it does not know.
+func (s *Service) HandleStream(p *transport.Peer, kind byte, st *quic.Stream) bool {
+	switch kind {
+	case transport.StreamDialBack:
+		s.serveDialBack(p, st)
+	case transport.StreamIntroduce:
+		s.serveIntroduce(p, st)
+	case transport.StreamRelay:
+		s.serveRelay(p, st)
+	default:
+		return false
+	}
+	return true
+}
+
+// serveDialBack sends a probe to the address p's packets come from (never
+// an address p names: no reflection), from a fresh socket.
+func (s *Service) serveDialBack(p *transport.Peer, st *quic.Stream) {
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(streamTimeout))
+	var req nat.DialBack
+	if err := nat.Read(st, &req); err != nil {
+		st.CancelRead(0)
+		return
+	}
+	reply := func(r nat.Reply) { _ = nat.Write(st, &r) }
+	if !s.cfg.Relay {
+		reply(nat.Reply{Reason: "not a relay"})
+		return
+	}
+	s.mu.Lock()
+	last := s.dialBack[p.ID]
+	if time.Since(last) < dialBackGap {
+		s.mu.Unlock()
+		reply(nat.Reply{Reason: "too many dial-backs"})
+		return
+	}
+	s.dialBack[p.ID] = time.Now()
+	s.mu.Unlock()
+	if err := sendProbe(p.RemoteAddrPort(), req.Nonce); err != nil {
+		reply(nat.Reply{Reason: "probe failed"})
+		return
+	}
+	reply(nat.Reply{OK: true, Addr: p.RemoteAddrPort().String()})
+}
+
+// sendProbe sends three copies of the probe from an ephemeral socket.
+func sendProbe(to netip.AddrPort, nonce []byte) error {
+	c, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for range 3 {
+		if _, err := c.WriteToUDPAddrPort(nat.Probe(nonce), to); err != nil {
+			return err
+		}
+	}
+	return nil
+}

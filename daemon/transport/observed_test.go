@@ -1,0 +1,67 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/megaengine/megaengine/internal/testutil"
+	"github.com/megaengine/megaengine/protocol/nat"
+)
+
+// After the handshake each side learns the address the other sees it at;
+// on a private network (loopback here) it also learns the other's private
+// addresses.
+func TestObservedAddress(t *testing.T) {
+	a, _ := newNode(t, nil)
+	b, _ := newNode(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := a.Dial(ctx, addrOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := a.LocalAddr().AddrPort()
+	testutil.WaitFor(t, "a to learn its observed address", 5*time.Second, func() bool { return p.Observed() == want })
+	if got := a.ObservedAddrs(); len(got) != 1 || got[0] != want {
+		t.Fatalf("ObservedAddrs %v, want [%v]", got, want)
+	}
+	if !slices.Contains(p.LAN(), b.LocalAddr().String()) {
+		t.Fatalf("LAN %v lacks b's %s", p.LAN(), b.LocalAddr())
+	}
+	bp := b.Peer(a.ID())
+	testutil.WaitFor(t, "b to learn its observed address", 5*time.Second, func() bool { return bp.Observed() == b.LocalAddr().AddrPort() })
+}
+
+// A probe packet sent from another socket reaches AwaitProbe; the QUIC
+// side of the socket keeps working.
+func TestProbeArrives(t *testing.T) {
+	a, _ := newNode(t, nil)
+	nonce := bytes.Repeat([]byte{5}, nat.NonceSize)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- a.AwaitProbe(ctx, nonce) }()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(a.LocalAddr().String()))
+	// Send until the waiter has registered and the packet arrived.
+	for {
+		c.WriteToUDP(nat.Probe(nonce), to)
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
