@@ -623,3 +623,44 @@ func TestRemoveWithdraws(t *testing.T) {
 		t.Fatalf("removing an unknown repository: %v", err)
 	}
 }
+
+// repo show says which holders hold the creator's newest refs and how far
+// the others lag; repo list counts the ones in sync.
+func TestHoldersInSync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	b := start(t, fastCfg(shortRoot(t), "b", a))
+	c := start(t, fastCfg(shortRoot(t), "c", a, b))
+	src := workRepo(t)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := func() map[string]rpc.HolderStatus {
+		out := map[string]rpc.HolderStatus{}
+		d, err := c.RepoShow(ctx, rpc.RepoIDParams{RepoID: info.RepoID})
+		if err != nil {
+			return out // not heard of yet
+		}
+		for _, h := range d.HolderStates {
+			out[h.Node] = h
+		}
+		return out
+	}
+	testutil.WaitForState(t, "C to see all three holders in sync", 20*time.Second, func() (bool, string) {
+		st := states()
+		return len(st) == 3 && st[a.ID().String()].InSync && st[b.ID().String()].InSync && st[c.ID().String()].InSync, fmt.Sprint(st)
+	})
+	b.stop(t) // B misses the next commit
+	commit(t, src, "next.txt", "next\n")
+	testutil.WaitForState(t, "C to see B lag behind", 20*time.Second, func() (bool, string) {
+		st := states()
+		lagging := st[b.ID().String()]
+		return st[a.ID().String()].InSync && st[c.ID().String()].InSync && !lagging.InSync && lagging.Known && lagging.LagSeconds > 0, fmt.Sprint(st)
+	})
+	list, err := c.RepoList(ctx)
+	if err != nil || len(list) != 1 || list[0].HoldersInSync != 2 {
+		t.Fatalf("repo list: %+v, %v; want 2 holders in sync", list, err)
+	}
+}

@@ -103,6 +103,11 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 		RepoID: repo.String(), Holders: dids(in.Holders), Local: in.Path != "", Path: in.Path,
 		Seeded: in.Seeded, Replica: replicaStates[in.Replica], Head: in.Head, LastError: in.LastError,
 	}
+	for _, h := range n.replica.HolderStates(repo) {
+		if h.InSync {
+			out.HoldersInSync++
+		}
+	}
 	if !in.LastSync.IsZero() {
 		out.LastSync = &in.LastSync
 	}
@@ -156,6 +161,9 @@ func (n *Node) RepoShow(ctx context.Context, p rpc.RepoIDParams) (rpc.RepoDetail
 		return rpc.RepoDetail{}, err
 	}
 	d := rpc.RepoDetail{RepoInfo: info}
+	for _, h := range n.replica.HolderStates(repo) {
+		d.HolderStates = append(d.HolderStates, rpc.HolderStatus{Node: h.Node.String(), InSync: h.InSync, LagSeconds: h.Lag.Seconds(), Known: h.Known})
+	}
 	for _, ns := range nss {
 		d.Namespaces = append(d.Namespaces, rpc.NamespaceRefs{Node: ns.Node.String(), Seq: ns.Seq, Refs: refInfos(ns.Refs), Canonical: ns.Delegate})
 	}

@@ -152,6 +152,9 @@ func fixtureDetail() RepoDetail {
 		{Node: didBob, Seq: 1795197852000, Refs: []RefInfo{
 			{Name: "refs/heads/feature/german", OID: headBobFeat},
 		}},
+	}, HolderStates: []HolderStatus{
+		{Node: info.Holders[0], InSync: true, Known: true},
+		{Node: info.Holders[1], LagSeconds: 3600, Known: true},
 	}}
 }
 

@@ -96,6 +96,9 @@ type RepoInfo struct {
 	Delegates     []string `json:"delegates"`
 	// Holders are the nodes that announced they hold the repository.
 	Holders []string `json:"holders"`
+	// HoldersInSync counts the holders that hold the newest signed refs of
+	// the creator this node heard of.
+	HoldersInSync int `json:"holders_in_sync"`
 	// Local is true for repositories added on this node; Path is then the
 	// working repository the node watches and publishes from.
 	Local bool   `json:"local"`
@@ -125,6 +128,21 @@ type CloneStatus struct {
 type RepoDetail struct {
 	RepoInfo
 	Namespaces []NamespaceRefs `json:"namespaces"`
+	// HolderStates says, per holder, whether it is in sync with the
+	// creator's newest signed refs, and how far behind it is.
+	HolderStates []HolderStatus `json:"holder_states"`
+}
+
+// HolderStatus is one holder of a repository and how current its copy is.
+type HolderStatus struct {
+	Node string `json:"node"`
+	// InSync: it holds the newest signed refs of the creator heard of.
+	InSync bool `json:"in_sync"`
+	// LagSeconds is how much older its copy of the creator's refs is
+	// (signed refs seqs are millisecond timestamps); 0 when in sync.
+	LagSeconds float64 `json:"lag_seconds"`
+	// Known is false when the holder did not say which refs it holds.
+	Known bool `json:"known"`
 }
 
 // NamespaceRefs are one node's signed refs of a repository.

@@ -334,7 +334,7 @@ func runRepoList(ctx context.Context, e *env, fs *pflag.FlagSet, _ []string) err
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.RepoID, b.RepoID))
 		})
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REPO ID\tNAME\tDESCRIPTION\tCREATOR\tHOLDERS\tSTATUS")
+		fmt.Fprintln(tw, "REPO ID\tNAME\tDESCRIPTION\tCREATOR\tIN SYNC/HOLDERS\tSTATUS")
 		for _, r := range sorted {
 			fmt.Fprintln(tw, repoRow(r, aliases, wide))
 		}
@@ -355,7 +355,31 @@ func repoRow(r rpc.RepoInfo, aliases map[string]string, wide bool) string {
 			creator += " (" + oneLine(a, 32) + ")"
 		}
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s", id, dash(oneLine(r.Name, 24)), dash(desc), creator, len(r.Holders), repoStatus(r))
+	holders := fmt.Sprintf("%d/%d", r.HoldersInSync, len(r.Holders))
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", id, dash(oneLine(r.Name, 24)), dash(desc), creator, holders, repoStatus(r))
+}
+
+// holderLines are repo show's holders, each with how current its copy of
+// the creator's refs is.
+func holderLines(d rpc.RepoDetail) []string {
+	state := map[string]rpc.HolderStatus{}
+	for _, h := range d.HolderStates {
+		state[h.Node] = h
+	}
+	out := make([]string, 0, len(d.Holders))
+	for _, h := range d.Holders {
+		st, ok := state[h]
+		switch {
+		case !ok || !st.Known:
+			out = append(out, h)
+		case st.InSync:
+			out = append(out, h+"  in sync")
+		default:
+			lag := time.Duration(st.LagSeconds * float64(time.Second)).Round(time.Second)
+			out = append(out, fmt.Sprintf("%s  %s behind", h, lag))
+		}
+	}
+	return out
 }
 
 // shortRepoID is a repository id as repo list shows it: enough of it to
@@ -487,7 +511,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	row("creator:", d.Creator)
 	row("default branch:", dash(printable(d.DefaultBranch)))
 	list("delegates:", d.Delegates)
-	list("holders:", d.Holders)
+	list("holders:", holderLines(d))
 	if d.Local {
 		row("shared from:", d.Path)
 	}

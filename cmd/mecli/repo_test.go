@@ -328,7 +328,7 @@ func TestRepoList(t *testing.T) {
 		t.Errorf("repo list is not sorted by name: %v", names)
 	}
 	if !strings.Contains(hello, "Hello, world in many languages") || !strings.Contains(hello, "…"+didCarol[len(didCarol)-8:]) ||
-		!strings.Contains(hello, "  3  ") {
+		!strings.Contains(hello, "  0/3  ") {
 		t.Errorf("the hello line lacks its description on one line, short creator or holder count: %q", hello)
 	}
 	for _, l := range lines {

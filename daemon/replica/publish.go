@@ -214,6 +214,9 @@ func (s *Service) announce(repo identity.RepoID) error {
 		return err
 	}
 	ann := &wire.RepoAnnouncement{Repo: repo, Doc: doc.Digest()}
+	if _, seq, ok, err := s.store.SignedRefs(repo, CanonicalNamespace(doc)); err == nil && ok {
+		ann.CanonicalSeq = seq // which of the creator's refs this node holds
+	}
 	if raw, seq, ok, err := s.store.SignedRefs(repo, s.id); err == nil && ok {
 		ann.RefsSeq = seq
 		if sr, err := wire.UnmarshalSignedRefs(raw); err == nil {

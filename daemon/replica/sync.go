@@ -149,7 +149,10 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
 			s.cfg.OnUpdated(repo)
 		}
-		if !hadDoc || (s.cfg.Forward && fr.Namespaces > 0) {
+		// Announce a first replica, and every update: what it says of the
+		// creator's refs tells others this node is in sync (relays thereby
+		// also forward, Config.Forward).
+		if !hadDoc || fr.Namespaces > 0 {
 			if err := s.announce(repo); err != nil {
 				s.log.Warn("announcing replica", "err", err)
 			}
@@ -406,4 +409,51 @@ func (s *Service) forgetUnreachable() {
 		}
 		s.log.Info("forgot a repository no reachable node holds", "repo", repo.String())
 	}
+}
+
+// HolderState is how far one holder is with the creator's refs.
+type HolderState struct {
+	Node   identity.NodeID
+	InSync bool          // it holds the newest signed refs of the creator heard of
+	Lag    time.Duration // how much older its copy is (the seqs are ms timestamps)
+	Known  bool          // it said which it holds
+}
+
+// HolderStates lists repo's holders with whether each holds the newest
+// creator's signed refs this node heard of, sorted like Holders.
+func (s *Service) HolderStates(repo identity.RepoID) []HolderState {
+	doc, err := s.Doc(repo)
+	if err != nil {
+		return nil
+	}
+	creator := CanonicalNamespace(doc)
+	held := map[identity.NodeID]uint64{}
+	var newest uint64
+	if _, seq, ok, _ := s.store.SignedRefs(repo, creator); ok {
+		newest = seq
+	}
+	var order []identity.NodeID
+	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
+		if ra.Withdrawn {
+			return nil
+		}
+		seq := ra.CanonicalSeq
+		if a.Origin == creator {
+			seq = max(seq, ra.RefsSeq)
+		}
+		held[a.Origin] = seq
+		newest = max(newest, seq)
+		order = append(order, a.Origin)
+		return nil
+	})
+	out := make([]HolderState, 0, len(order))
+	for _, id := range order {
+		seq := held[id]
+		st := HolderState{Node: id, Known: seq > 0, InSync: seq > 0 && seq >= newest}
+		if st.Known {
+			st.Lag = time.Duration(newest-min(seq, newest)) * time.Millisecond
+		}
+		out = append(out, st)
+	}
+	return out
 }

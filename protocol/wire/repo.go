@@ -16,7 +16,9 @@ import (
 // Map keys (ONLY APPEND, never renumber): 1 repo (34-byte multihash),
 // 2 doc (32 bytes), 3 refs_seq (uint), 4 refs_digest (32 bytes) are
 // required; 5 withdrawn (bool, written only when true: the origin no longer
-// holds the repository — this newer announcement replaces its last one).
+// holds the repository — this newer announcement replaces its last one);
+// 6 canonical_seq (uint, written only when not 0: the seq of the creator's
+// signed refs the origin holds, so others can tell which holders are in sync).
 type RepoAnnouncement struct {
 	// Repo is the repository; the zero id is invalid.
 	Repo identity.RepoID
@@ -31,14 +33,18 @@ type RepoAnnouncement struct {
 	RefsDigest [sha256.Size]byte
 	// Withdrawn says the origin stopped holding the repository.
 	Withdrawn bool
+	// CanonicalSeq is the seq of the creator's signed refs the origin
+	// holds (0: none, or not said).
+	CanonicalSeq uint64
 }
 
 type repoAnnouncementCBOR struct {
-	Repo       []byte `cbor:"1,keyasint"`
-	Doc        []byte `cbor:"2,keyasint"`
-	RefsSeq    uint64 `cbor:"3,keyasint"`
-	RefsDigest []byte `cbor:"4,keyasint"`
-	Withdrawn  bool   `cbor:"5,keyasint,omitempty"`
+	Repo         []byte `cbor:"1,keyasint"`
+	Doc          []byte `cbor:"2,keyasint"`
+	RefsSeq      uint64 `cbor:"3,keyasint"`
+	RefsDigest   []byte `cbor:"4,keyasint"`
+	Withdrawn    bool   `cbor:"5,keyasint,omitempty"`
+	CanonicalSeq uint64 `cbor:"6,keyasint,omitempty"`
 }
 
 // Type returns TypeRepoAnnouncement.
@@ -64,11 +70,12 @@ func (a *RepoAnnouncement) Validate() error {
 
 func (a *RepoAnnouncement) encode() ([]byte, error) {
 	return cborx.Marshal(repoAnnouncementCBOR{
-		Repo:       a.Repo.Multihash(),
-		Doc:        a.Doc[:],
-		RefsSeq:    a.RefsSeq,
-		RefsDigest: a.RefsDigest[:],
-		Withdrawn:  a.Withdrawn,
+		Repo:         a.Repo.Multihash(),
+		Doc:          a.Doc[:],
+		RefsSeq:      a.RefsSeq,
+		RefsDigest:   a.RefsDigest[:],
+		Withdrawn:    a.Withdrawn,
+		CanonicalSeq: a.CanonicalSeq,
 	})
 }
 
@@ -81,7 +88,7 @@ func decodeRepoAnnouncement(b []byte) (*RepoAnnouncement, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
-	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq, Withdrawn: w.Withdrawn}
+	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq, Withdrawn: w.Withdrawn, CanonicalSeq: w.CanonicalSeq}
 	if err := decodeFixed(a.Doc[:], w.Doc, "doc"); err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
