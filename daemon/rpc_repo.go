@@ -69,10 +69,11 @@ func target(repoID, namespace string) (replica.Target, error) {
 }
 
 var replicaStates = map[replica.ReplicaState]string{
-	replica.ReplicaMissing:  rpc.ReplicaMissing,
-	replica.ReplicaSyncing:  rpc.ReplicaSyncing,
-	replica.ReplicaBehind:   rpc.ReplicaBehind,
-	replica.ReplicaUpToDate: rpc.ReplicaUpToDate,
+	replica.ReplicaMissing:   rpc.ReplicaMissing,
+	replica.ReplicaSyncing:   rpc.ReplicaSyncing,
+	replica.ReplicaBehind:    rpc.ReplicaBehind,
+	replica.ReplicaUpToDate:  rpc.ReplicaUpToDate,
+	replica.ReplicaWorkError: rpc.ReplicaWorkError,
 }
 
 var cloneStates = map[replica.CloneState]string{

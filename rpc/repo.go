@@ -17,6 +17,9 @@ const (
 	ReplicaBehind   = "behind"         // newer refs were announced ("has updates")
 	ReplicaSyncing  = "syncing"        // a fetch is running
 	ReplicaMissing  = "not-replicated" // known from gossip only
+	// ReplicaWorkError: the working repository shared from this node
+	// cannot be read (removed, moved, unreadable); last_error says why.
+	ReplicaWorkError = "work-unreadable"
 )
 
 // Working-copy states (CloneStatus.Status). Append-only.

@@ -300,6 +300,8 @@ func repoStatus(r rpc.RepoInfo) string {
 		return "syncing"
 	case rpc.ReplicaMissing:
 		return "not replicated"
+	case rpc.ReplicaWorkError:
+		return "WORKING REPOSITORY UNREADABLE"
 	case rpc.ReplicaUpToDate:
 	default:
 		return printable(r.Replica) // a state newer than this mecli
@@ -331,6 +333,8 @@ func replicaText(r rpc.RepoInfo) string {
 		return "syncing"
 	case rpc.ReplicaMissing:
 		return "not replicated ('mecli repo seed' replicates it)"
+	case rpc.ReplicaWorkError:
+		return "WORKING REPOSITORY UNREADABLE (new commits are not published; see the last error)"
 	}
 	return printable(r.Replica)
 }

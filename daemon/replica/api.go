@@ -21,10 +21,11 @@ type ReplicaState int
 
 // Replica states.
 const (
-	ReplicaMissing  ReplicaState = iota // known from gossip only
-	ReplicaSyncing                      // a fetch is running
-	ReplicaBehind                       // newer refs were announced
-	ReplicaUpToDate                     // the replica holds the newest signed refs heard of
+	ReplicaMissing   ReplicaState = iota // known from gossip only
+	ReplicaSyncing                       // a fetch is running
+	ReplicaBehind                        // newer refs were announced
+	ReplicaUpToDate                      // the replica holds the newest signed refs heard of
+	ReplicaWorkError                     // the working repository shared from here cannot be read (LastError says why)
 )
 
 // CloneState is how a working copy compares with the replica.
@@ -82,6 +83,8 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	}
 	info.Doc = doc
 	switch {
+	case st.Path != "" && st.WorkError:
+		info.Replica = ReplicaWorkError
 	case s.Syncing(repo):
 		info.Replica = ReplicaSyncing
 	case s.Behind(repo):

@@ -74,7 +74,7 @@ type Config struct {
 	DiskLow func() error
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
-	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
+	WatchInterval  time.Duration // how often shared working repositories are scanned besides filesystem notifications; default 1 min
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default wire.MaxPackSize
 	MaxServing     int           // fetches served at once; default 8
@@ -86,7 +86,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Replicate:      ReplicateAll,
-		WatchInterval:  time.Second,
+		WatchInterval:  time.Minute,
 		ResyncInterval: time.Minute,
 		MaxPackSize:    wire.MaxPackSize,
 		MaxServing:     8,
@@ -112,6 +112,8 @@ type Service struct {
 	store   *store.Store
 	serving chan struct{} // fetches being served
 	queue   chan syncRequest
+
+	watchChanged chan struct{} // the shared working repositories changed (watcher)
 
 	publish  sync.Mutex // serialises publishing: git takes locks on the replica
 	followMu sync.Mutex // serialises OnFollow calls
@@ -178,18 +180,19 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log, id: cfg.Key.ID(), git: cfg.Git, store: cfg.Store,
-		serving:  make(chan struct{}, cfg.MaxServing),
-		queue:    make(chan syncRequest, scheduleCapacity),
-		states:   map[identity.RepoID]*repoState{},
-		syncing:  map[identity.RepoID]*syncCall{},
-		workRefs: map[identity.RepoID][]gitstore.Ref{},
-		failed:   map[identity.NodeID]time.Time{},
-		served:   map[identity.NodeID]time.Time{},
-		heard:    map[identity.RepoID]chan struct{}{},
-		watching: map[identity.RepoID]bool{},
-		backoff:  map[identity.NodeID]backoff{},
-		lastSeq:  map[identity.RepoID]uint64{},
-		checked:  map[nsKey]signedCheck{},
+		serving:      make(chan struct{}, cfg.MaxServing),
+		queue:        make(chan syncRequest, scheduleCapacity),
+		watchChanged: make(chan struct{}, 1),
+		states:       map[identity.RepoID]*repoState{},
+		syncing:      map[identity.RepoID]*syncCall{},
+		workRefs:     map[identity.RepoID][]gitstore.Ref{},
+		failed:       map[identity.NodeID]time.Time{},
+		served:       map[identity.NodeID]time.Time{},
+		heard:        map[identity.RepoID]chan struct{}{},
+		watching:     map[identity.RepoID]bool{},
+		backoff:      map[identity.NodeID]backoff{},
+		lastSeq:      map[identity.RepoID]uint64{},
+		checked:      map[nsKey]signedCheck{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
