@@ -235,7 +235,10 @@ func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(
 	if progress != nil {
 		progress(0, 0, "checking out "+branch)
 	}
-	if err := bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch); err != nil {
+	release := s.readLock(t.Repo) // the packs being linked stay in place
+	err = bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch)
+	release()
+	if err != nil {
 		return CloneStatus{}, "", errorf(ErrInvalid, "cloning into %s: %w", dest, err)
 	}
 	gotBranch, head, err := s.git.WorkHead(ctx, dest)

@@ -115,7 +115,9 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 	if err != nil {
 		return "", err
 	}
+	release := s.readLock(repo) // objects come in: no repack meanwhile
 	refs, err := bare.Import(ctx, path, Namespace(s.id))
+	release()
 	if err != nil {
 		return "", err
 	}

@@ -114,6 +114,7 @@ type Service struct {
 	queue   chan syncRequest
 
 	watchChanged chan struct{} // the shared working repositories changed (watcher)
+	locks        replicaLocks  // per replica: object readers and the repacker
 
 	publish  sync.Mutex // serialises publishing: git takes locks on the replica
 	followMu sync.Mutex // serialises OnFollow calls
