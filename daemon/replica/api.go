@@ -299,7 +299,9 @@ func (s *Service) Pull(ctx context.Context, t Target, path string, progress Prog
 	if err != nil {
 		return PullResult{}, errorf(ErrInvalid, "%s: %w", path, err)
 	}
+	release := s.readLock(t.Repo) // git fetch reads the replica's packs
 	updated, err := bare.PullInto(ctx, ns, path)
+	release()
 	if err != nil {
 		if errors.Is(err, gitstore.ErrDiverged) || errors.Is(err, gitstore.ErrLocalChanges) {
 			return PullResult{}, errorf(ErrConflict, "%w", err)

@@ -92,6 +92,9 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 		return res, nil
 	}
 	res.Namespaces, err = s.commit(ctx, bare, repo, of)
+	if res.Bytes > 0 {
+		s.repackSoon(repo)
+	}
 	return res, err
 }
 

@@ -118,6 +118,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 	release := s.readLock(repo) // objects come in: no repack meanwhile
 	refs, err := bare.Import(ctx, path, Namespace(s.id))
 	release()
+	s.repackSoon(repo)
 	if err != nil {
 		return "", err
 	}

@@ -80,6 +80,11 @@ type Config struct {
 	MaxServing     int           // fetches served at once; default 8
 	ReplicateMax   int64         // disk budget of a repository replicated automatically; default DefaultReplicateMax
 	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
+	RepackPacks    int           // packs in a replica that make the background repack roll them up; default 4, at least 2
+
+	// OnRepacked, if set, is told of each replica the background repack
+	// rolled up (tests, the benchmark).
+	OnRepacked func(repo identity.RepoID)
 }
 
 // DefaultConfig returns the defaults of every tunable field.
@@ -92,6 +97,7 @@ func DefaultConfig() Config {
 		MaxServing:     8,
 		ReplicateMax:   DefaultReplicateMax,
 		OriginMax:      DefaultOriginMax,
+		RepackPacks:    4,
 	}
 }
 
@@ -115,6 +121,7 @@ type Service struct {
 
 	watchChanged chan struct{} // the shared working repositories changed (watcher)
 	locks        replicaLocks  // per replica: object readers and the repacker
+	repackQ      chan identity.RepoID
 
 	publish  sync.Mutex // serialises publishing: git takes locks on the replica
 	followMu sync.Mutex // serialises OnFollow calls
@@ -167,6 +174,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ReplicateMax <= 0 {
 		cfg.ReplicateMax = d.ReplicateMax
 	}
+	if cfg.RepackPacks < 2 {
+		cfg.RepackPacks = d.RepackPacks
+	}
 	if cfg.OriginMax <= 0 {
 		cfg.OriginMax = d.OriginMax
 	}
@@ -184,6 +194,7 @@ func New(cfg Config) (*Service, error) {
 		serving:      make(chan struct{}, cfg.MaxServing),
 		queue:        make(chan syncRequest, scheduleCapacity),
 		watchChanged: make(chan struct{}, 1),
+		repackQ:      make(chan identity.RepoID, scheduleCapacity),
 		states:       map[identity.RepoID]*repoState{},
 		syncing:      map[identity.RepoID]*syncCall{},
 		workRefs:     map[identity.RepoID][]gitstore.Ref{},
@@ -212,6 +223,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.followChanged()
 	s.resume(ctx)
 	wg.Go(func() { s.watch(ctx) })
+	wg.Go(func() { s.repacker(ctx) })
 	resync := time.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {
