@@ -473,6 +473,8 @@ type status struct {
 	what string
 
 	mu       sync.Mutex
+	phase    string    // the message of the progress shown
+	since    time.Time // when that phase began, for its rate
 	timer    *time.Timer
 	shown    bool // the status was printed
 	open     bool // a progress line without its newline is on the terminal
@@ -516,9 +518,15 @@ func (s *status) showLocked(detail string) {
 func (s *status) update(p rpc.Progress) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.Message != s.phase || s.since.IsZero() {
+		s.phase, s.since = p.Message, time.Now()
+	}
 	detail := p.Message
 	if p.Done > 0 {
 		detail += ", " + byteSize(p.Done)
+		if d := time.Since(s.since); d >= 200*time.Millisecond {
+			detail += ", " + byteSize(int64(float64(p.Done)/d.Seconds())) + "/s"
+		}
 	}
 	s.showLocked(detail)
 }
