@@ -291,12 +291,14 @@ func (b *Bare) Packs() (packs []string, loose int) {
 
 // Repack rolls the replica's packs (and loose objects) up into a geometric
 // progression (git repack --geometric=2 -d), so the number of packs stays
-// logarithmic in the number of fetches, and writes a multi-pack index with
-// a reachability bitmap, which full clones use. Packs it rolled up are
+// logarithmic in the number of fetches. It costs about the size of the
+// small packs it rolls up, not of the whole history. (No bitmap is
+// written: on a large history that alone takes seconds, during which the
+// replica's readers and fetches would wait.) Packs it rolled up are
 // deleted: the caller makes sure nobody reads them meanwhile.
 func (b *Bare) Repack(ctx context.Context) error {
 	_, err := b.r.run(ctx, call{
-		args:   []string{"repack", "--geometric=2", "-d", "-q", "--write-midx", "--write-bitmap-index"},
+		args:   []string{"repack", "--geometric=2", "-d", "-q"},
 		gitDir: b.Dir,
 	})
 	if err != nil {
