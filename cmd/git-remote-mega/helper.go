@@ -466,8 +466,9 @@ func plural(n int, word string) string {
 const statusDelay = 300 * time.Millisecond
 
 // status shows what a long daemon call is doing, on stderr, once it takes
-// longer than statusDelay or reports progress: with progress meters (git
-// says stderr is a terminal) on one line updated in place, else one line.
+// longer than statusDelay or reports progress, on one line updated in
+// place, when git asks for progress meters (stderr is a terminal); else
+// nothing.
 type status struct {
 	h    *helper
 	what string
@@ -508,8 +509,9 @@ func (s *status) showLocked(detail string) {
 		}
 		fmt.Fprintf(s.h.errOut, "\r\x1b[K%s", line)
 		s.open = true
-	case !s.shown:
-		fmt.Fprintf(s.h.errOut, "mega: %s\n", s.what)
+	default:
+		// Not a terminal (git said so): no progress, nor a line saying
+		// what is awaited; what the call ends with is printed by itself.
 	}
 	s.shown = true
 }

@@ -371,7 +371,7 @@ func TestStatus(t *testing.T) {
 		want      string
 	}{
 		{1, true, "\r\x1b[Kmega: syncing X: receiving objects, 1.5 KiB\r\x1b[Kmega: syncing X: receiving objects, 2.0 MiB\r\x1b[Kmega: syncing X, done.\n"},
-		{1, false, "mega: syncing X\n"},
+		{1, false, ""},
 		{0, true, ""},
 		{0, false, ""},
 	} {
@@ -389,7 +389,7 @@ func TestStatus(t *testing.T) {
 	// A quick call shows nothing, even if the timer fires late; a slow
 	// one says what it waits for.
 	var buf bytes.Buffer
-	h := &helper{errOut: &buf, verbosity: 1}
+	h := &helper{errOut: &buf, verbosity: 1, progress: true}
 	s := h.newStatus("syncing X")
 	s.done(true)
 	s.fire()
@@ -400,7 +400,7 @@ func TestStatus(t *testing.T) {
 	s.fire()
 	s.fire()
 	s.done(true)
-	if buf.String() != "mega: syncing X\n" {
+	if buf.String() != "\r\x1b[Kmega: syncing X\r\x1b[Kmega: syncing X\r\x1b[Kmega: syncing X, done.\n" {
 		t.Errorf("a slow call printed %q", buf.String())
 	}
 }
