@@ -368,7 +368,11 @@ func (r *speedRun) report() {
 	r.b.ReportMetric(float64(r.updMegaB)/float64(r.updGitB), "update-bytes-ratio")
 	r.b.ReportMetric(r.lat.med().Seconds(), "commit-peer-s")
 	r.b.ReportMetric(100*r.cpuOwner, "owner100-cpu-%")
-	r.b.Log("\n" + t.String())
+	r.b.ReportMetric(float64(max(r.rssA, r.rssB))/1e6, "peak-rss-MB")
+	r.b.ReportMetric(100*r.cpuIdle, "peer100-cpu-%")
+	// The framework keeps only 10 lines of a benchmark's log: the table
+	// goes to stderr whole.
+	fmt.Fprint(os.Stderr, t.String())
 }
 
 // packSize is the size of dir's packs, as git count-objects says.
