@@ -14,7 +14,7 @@ LDFLAGS   := -s -w -X github.com/megaengine/megaengine/rpc.Version=$(VERSION)
 CMDS      := $(notdir $(wildcard cmd/*))
 TOOLS     := $(filter-out medemo,$(CMDS))
 
-.PHONY: help build install uninstall completions test race fuzz bench lint tidy-check demo clean
+.PHONY: help build install uninstall completions test race fuzz bench bench-speed lint tidy-check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,8 +52,11 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	  done; \
 	done
 
-bench: ## run the Go benchmarks
+bench: ## run the Go benchmarks (BenchmarkSpeed among them: MegaEngine against git, side by side)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-speed: ## only the MegaEngine-against-git table; MEGAENGINE_BENCH_REPO=<path> measures a real history
+	$(GO) test -timeout 30m -run '^$$' -bench '^BenchmarkSpeed$$' -benchtime 1x ./cmd/med/
 
 lint: tidy-check ## gofmt, go vet and the go.mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -49,7 +49,7 @@ type Config struct {
 	HTTP      string          // TCP host:port of the read-only web view (empty host: 127.0.0.1); default "" (off)
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
-	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
+	WatchInterval  time.Duration // how often shared working repositories are scanned besides filesystem notifications; default 1 min
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default and maximum wire.MaxPackSize
 	MinFree        int64         // bytes kept free on the root's filesystem; 0: diskspace.DefaultFloor (5 %, at most 1 GiB, at least 32 MiB)

@@ -161,7 +161,20 @@ func headOf(t testing.TB, r *running, repo string) string {
 	if err != nil {
 		return ""
 	}
-	return got.Head
+	// What is signed, not only what the replica's refs say: a publication
+	// writes the refs first and signs them a moment later, and a peer
+	// fetches only what is signed.
+	for _, ns := range got.Namespaces {
+		if !ns.Canonical {
+			continue
+		}
+		for _, ref := range ns.Refs {
+			if ref.Name == "refs/heads/"+got.DefaultBranch && ref.OID == got.Head {
+				return got.Head
+			}
+		}
+	}
+	return ""
 }
 
 // A–B–C: B replicates A's repository, A stops, C clones from B and verifies.

@@ -69,11 +69,12 @@ func target(repoID, namespace string) (replica.Target, error) {
 }
 
 var replicaStates = map[replica.ReplicaState]string{
-	replica.ReplicaMissing:  rpc.ReplicaMissing,
-	replica.ReplicaSyncing:  rpc.ReplicaSyncing,
-	replica.ReplicaBehind:   rpc.ReplicaBehind,
-	replica.ReplicaUpToDate: rpc.ReplicaUpToDate,
-	replica.ReplicaHeardOf:  rpc.ReplicaHeardOf,
+	replica.ReplicaMissing:   rpc.ReplicaMissing,
+	replica.ReplicaSyncing:   rpc.ReplicaSyncing,
+	replica.ReplicaBehind:    rpc.ReplicaBehind,
+	replica.ReplicaUpToDate:  rpc.ReplicaUpToDate,
+	replica.ReplicaHeardOf:   rpc.ReplicaHeardOf,
+	replica.ReplicaWorkError: rpc.ReplicaWorkError,
 }
 
 var cloneStates = map[replica.CloneState]string{
@@ -282,9 +283,14 @@ func (n *Node) RepoLocate(ctx context.Context, p rpc.RepoLocateParams) (rpc.Loca
 		return rpc.LocateResult{}, err
 	}
 	var loc replica.Location
-	if p.Own {
+	var h replica.Handoff
+	switch {
+	case p.Own:
 		loc, err = n.replica.LocateOwn(ctx, t)
-	} else {
+	case p.ObjectsDir != "":
+		h, err = n.replica.HandOff(ctx, t, p.ObjectsDir)
+		loc = h.Location
+	default:
 		loc, err = n.replica.Locate(ctx, t)
 	}
 	if err == nil && p.WorkTree != "" {
@@ -293,10 +299,18 @@ func (n *Node) RepoLocate(ctx context.Context, p rpc.RepoLocateParams) (rpc.Loca
 	if err != nil {
 		return rpc.LocateResult{}, rpcError(err)
 	}
-	return rpc.LocateResult{
+	res := rpc.LocateResult{
 		RepoID: t.Repo.String(), GitDir: loc.GitDir, Namespace: loc.Namespace, Node: loc.Node.String(),
 		DefaultBranch: loc.DefaultBranch, Self: n.ID().String(),
-	}, nil
+		Head: h.Head, Keep: h.Keep,
+	}
+	if p.ObjectsDir != "" {
+		res.Refs = refInfos(h.Refs)
+	}
+	if p.Hold {
+		res.Release = n.replica.Hold(t.Repo)
+	}
+	return res, nil
 }
 
 // RepoPublish implements rpc.RepoService.

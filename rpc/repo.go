@@ -21,6 +21,9 @@ const (
 	// reachable from here: it may not exist (anyone can sign an
 	// announcement); forgotten after an hour.
 	ReplicaHeardOf = "heard-of"
+	// ReplicaWorkError: the working repository shared from this node
+	// cannot be read (removed, moved, unreadable); last_error says why.
+	ReplicaWorkError = "work-unreadable"
 )
 
 // Working-copy states (CloneStatus.Status). Append-only.
@@ -84,6 +87,16 @@ type RepoLocateParams struct {
 	// as a clone following this namespace and keeps seeding the repository,
 	// exactly as repo.clone does. Empty for a bare repository or a push.
 	WorkTree string `json:"work_tree,omitempty"`
+	// ObjectsDir, an absolute path, is the object directory of a
+	// repository being cloned (git clone mega://): the node hard-links the
+	// replica's object files into it, as git clone --local does, and
+	// answers with the namespace's refs (LocateResult.Refs), so nothing is
+	// packed again. Not with Own.
+	ObjectsDir string `json:"objects_dir,omitempty"`
+	// Hold keeps the replica's pack files in place (no background repack
+	// removes one) until the client closes its connection: for a
+	// git upload-pack reading the replica. Not with Own.
+	Hold bool `json:"hold,omitempty"`
 }
 
 // RepoInfo describes one repository as this node sees it.
@@ -206,6 +219,16 @@ type LocateResult struct {
 	DefaultBranch string `json:"default_branch"`
 	// Self is this node's did:key.
 	Self string `json:"self"`
+	// With ObjectsDir: the namespace's refs, the branch its HEAD names
+	// ("" if none), and Keep, a .keep file next to a linked pack that
+	// holds every ref's object ("" if none does), which git may be told
+	// of (the remote helper's "lock" line) to skip its connectivity walk.
+	Refs []RefInfo `json:"refs,omitempty"`
+	Head string    `json:"head,omitempty"`
+	Keep string    `json:"keep,omitempty"`
+	// Release, set by a Service for Hold, is called once the client's
+	// connection closes. Not sent.
+	Release func() `json:"-"`
 }
 
 // PublishResult is the result of repo.publish.
@@ -372,7 +395,23 @@ func handleRepoLocate(ctx context.Context, svc Service, c *call) (any, error) {
 			return nil, err
 		}
 	}
-	return svc.RepoLocate(ctx, p)
+	if p.ObjectsDir != "" {
+		if err := checkPath(c, "objects_dir", p.ObjectsDir); err != nil {
+			return nil, err
+		}
+	}
+	if p.Own && (p.ObjectsDir != "" || p.Hold) {
+		return nil, Errorf(CodeInvalidParams, "%s: own cannot go with objects_dir or hold", c.Method)
+	}
+	res, err := svc.RepoLocate(ctx, p)
+	if err == nil && res.Release != nil {
+		release := res.Release
+		c.after = func(ctx context.Context) {
+			<-ctx.Done() // the client hung up
+			release()
+		}
+	}
+	return res, err
 }
 
 func handleRepoPublish(ctx context.Context, svc Service, c *call) (any, error) {

@@ -302,7 +302,7 @@ func TestRemoteRoundTrip(t *testing.T) {
 	}
 	want := LocateResult{RepoID: repoExample, GitDir: gitDirExample, Namespace: strings.TrimPrefix(didCarol, "did:key:"),
 		Node: didCarol, DefaultBranch: "main", Self: didAlice}
-	if loc != want {
+	if !reflect.DeepEqual(loc, want) {
 		t.Errorf("RepoLocate:\n got %+v\nwant %+v", loc, want)
 	}
 	if got := f.lastRepoCall(); got != (RepoLocateParams{RepoID: repoExample}) {

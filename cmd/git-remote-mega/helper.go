@@ -51,8 +51,14 @@ type helper struct {
 	dial func(ctx context.Context) (*rpc.Client, error)
 
 	// Set by git's "option" commands.
-	verbosity int  // 0 quiet, 1 normal, 2+ verbose
-	progress  bool // progress meters (git says true when stderr is a terminal)
+	verbosity    int  // 0 quiet, 1 normal, 2+ verbose
+	progress     bool // progress meters (git says true when stderr is a terminal)
+	checkConnect bool // git may be told the objects are complete ("connectivity-ok")
+
+	// handoff, once set, is the replica handed to a clone by hard links
+	// (see handOff): git then lists and fetches through the helper's
+	// "list" and "fetch" commands instead of upload-pack.
+	handoff *rpc.LocateResult
 }
 
 func newHelper(in io.Reader, out, errOut io.Writer, env []string) *helper {
@@ -127,11 +133,21 @@ func (h *helper) run(ctx context.Context, args []string) int {
 		cmd, arg, _ := strings.Cut(line, " ")
 		switch cmd {
 		case "capabilities":
-			h.reply("option", "connect", "") // a blank line ends the list
+			h.reply("option", "connect", "fetch", "check-connectivity", "") // a blank line ends the list
 		case "option":
 			h.reply(h.option(arg))
 		case "connect":
-			return h.connect(ctx, u, arg)
+			if code, fellBack := h.connect(ctx, u, arg); !fellBack {
+				return code
+			}
+		case "list":
+			if err := h.list(); err != nil {
+				return h.fatal(err)
+			}
+		case "fetch":
+			if err := h.fetchHandedOff(line); err != nil {
+				return h.fatal(err)
+			}
 		case "":
 			return exitOK // the end of the command stream
 		default:
@@ -151,6 +167,11 @@ func (h *helper) option(arg string) string {
 		}
 		h.verbosity = n
 		return "ok"
+	case "check-connectivity":
+		h.checkConnect = value == "true"
+		return "ok"
+	case "cloning":
+		return "ok"
 	case "progress":
 		switch value {
 		case "true":
@@ -165,29 +186,35 @@ func (h *helper) option(arg string) string {
 	return "unsupported"
 }
 
-// connect serves "connect <service>": the stream becomes the service's.
-func (h *helper) connect(ctx context.Context, u identity.MegaURL, service string) int {
+// connect serves "connect <service>": the stream becomes the service's,
+// unless the helper fell back (fellBack) to its own list and fetch
+// commands, for a clone that takes the replica's objects by hard links.
+func (h *helper) connect(ctx context.Context, u identity.MegaURL, service string) (code int, fellBack bool) {
 	switch service {
 	case "git-upload-pack":
+		if h.handoff != nil { // git connects again to fetch: same answer
+			return exitOK, h.reply("fallback") == nil
+		}
 		return h.fetch(ctx, u)
 	case "git-receive-pack":
-		return h.push(ctx, u)
+		return h.push(ctx, u), false
 	case "git-upload-archive":
-		return h.fatal(errors.New("git archive --remote is not supported for mega:// URLs; clone the repository instead"))
+		return h.fatal(errors.New("git archive --remote is not supported for mega:// URLs; clone the repository instead")), false
 	}
-	return h.fatal(fmt.Errorf("git asked for the unknown service %q", service))
+	return h.fatal(fmt.Errorf("git asked for the unknown service %q", service)), false
 }
 
-// fetch syncs the repository, then serves git upload-pack from the chosen
-// namespace of the replica.
-func (h *helper) fetch(ctx context.Context, u identity.MegaURL) int {
+// fetch syncs the repository, then hands the replica's objects to a new
+// clone (fellBack: git goes on with list and fetch), or serves git
+// upload-pack from the chosen namespace of the replica.
+func (h *helper) fetch(ctx context.Context, u identity.MegaURL) (code int, fellBack bool) {
 	git, err := h.gitPath()
 	if err != nil {
-		return h.fatal(err)
+		return h.fatal(err), false
 	}
 	c, err := h.dial(ctx)
 	if err != nil {
-		return h.fatal(err)
+		return h.fatal(err), false
 	}
 	defer c.Close()
 	repo := u.Repo.String()
@@ -196,18 +223,28 @@ func (h *helper) fetch(ctx context.Context, u identity.MegaURL) int {
 	res, syncErr := c.RepoSync(ctx, repo, st.update)
 	st.done(syncErr == nil)
 	if ctx.Err() != nil {
-		return h.fatal(errors.New("interrupted"))
+		return h.fatal(errors.New("interrupted")), false
 	}
-	p := rpc.RepoLocateParams{RepoID: repo, WorkTree: h.workTree()}
+	// A new clone takes the replica's objects by hard links; anything else
+	// is served by upload-pack, with the replica held meanwhile: no repack
+	// removes a pack it reads.
+	p := rpc.RepoLocateParams{RepoID: repo, WorkTree: h.workTree(), ObjectsDir: h.newClone()}
+	p.Hold = p.ObjectsDir == ""
 	if u.HasNode() {
 		p.Namespace = u.Node.String()
 	}
 	loc, err := c.RepoLocate(ctx, p)
+	if err != nil && p.ObjectsDir != "" && !rpc.IsCode(err, rpc.CodeNotFound) {
+		// Linking failed (another file system): upload-pack sends a pack.
+		h.emptyObjects(p.ObjectsDir)
+		p.ObjectsDir, p.Hold = "", true
+		loc, err = c.RepoLocate(ctx, p)
+	}
 	if err != nil {
 		if syncErr != nil && rpc.IsCode(err, rpc.CodeNotFound) {
-			return h.fatal(syncErr) // why the node has no replica
+			return h.fatal(syncErr), false // why the node has no replica
 		}
-		return h.fatal(err)
+		return h.fatal(err), false
 	}
 	switch {
 	case syncErr != nil:
@@ -215,7 +252,11 @@ func (h *helper) fetch(ctx context.Context, u identity.MegaURL) int {
 	case res.Updated && h.verbosity > 0:
 		fmt.Fprintf(h.errOut, "mega: received %s of %s from %s\n", plural(res.Namespaces, "namespace"), repo, res.From)
 	}
-	return h.serve(git, loc, "upload-pack", "--strict")
+	if p.ObjectsDir != "" {
+		h.handoff = &loc
+		return exitOK, h.reply("fallback") == nil
+	}
+	return h.serve(git, loc, "upload-pack", "--strict"), false
 }
 
 // push runs git receive-pack into this node's own namespace, then has the
@@ -425,13 +466,16 @@ func plural(n int, word string) string {
 const statusDelay = 300 * time.Millisecond
 
 // status shows what a long daemon call is doing, on stderr, once it takes
-// longer than statusDelay or reports progress: with progress meters (git
-// says stderr is a terminal) on one line updated in place, else one line.
+// longer than statusDelay or reports progress, on one line updated in
+// place, when git asks for progress meters (stderr is a terminal); else
+// nothing.
 type status struct {
 	h    *helper
 	what string
 
 	mu       sync.Mutex
+	phase    string    // the message of the progress shown
+	since    time.Time // when that phase began, for its rate
 	timer    *time.Timer
 	shown    bool // the status was printed
 	open     bool // a progress line without its newline is on the terminal
@@ -465,8 +509,9 @@ func (s *status) showLocked(detail string) {
 		}
 		fmt.Fprintf(s.h.errOut, "\r\x1b[K%s", line)
 		s.open = true
-	case !s.shown:
-		fmt.Fprintf(s.h.errOut, "mega: %s\n", s.what)
+	default:
+		// Not a terminal (git said so): no progress, nor a line saying
+		// what is awaited; what the call ends with is printed by itself.
 	}
 	s.shown = true
 }
@@ -475,9 +520,15 @@ func (s *status) showLocked(detail string) {
 func (s *status) update(p rpc.Progress) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.Message != s.phase || s.since.IsZero() {
+		s.phase, s.since = p.Message, time.Now()
+	}
 	detail := p.Message
 	if p.Done > 0 {
 		detail += ", " + byteSize(p.Done)
+		if d := time.Since(s.since); d >= 200*time.Millisecond {
+			detail += ", " + byteSize(int64(float64(p.Done)/d.Seconds())) + "/s"
+		}
 	}
 	s.showLocked(detail)
 }

@@ -159,7 +159,7 @@ var testURL = "mega://" + strings.TrimPrefix(testRepo, "did:repo:")
 func TestCapabilitiesAndOptions(t *testing.T) {
 	code, out, errOut := runHelper(t, shortDir(t),
 		"capabilities\noption progress false\noption verbosity 0\noption depth 1\noption verbosity x\n\n", "origin", testURL)
-	want := "option\nconnect\n\n" + "ok\n" + "ok\n" + "unsupported\n" + "error invalid verbosity \"x\"\n"
+	want := "option\nconnect\nfetch\ncheck-connectivity\n\n" + "ok\n" + "ok\n" + "unsupported\n" + "error invalid verbosity \"x\"\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0, %q, nothing", code, out, errOut, want)
 	}
@@ -195,7 +195,7 @@ func TestFailures(t *testing.T) {
 			}
 			want := "" // in particular, no blank line saying the connection is up
 			if strings.HasPrefix(tc.input, "capabilities\n") && tc.args != nil && !strings.Contains(tc.args[1], "not-an-id") {
-				want = "option\nconnect\n\n"
+				want = "option\nconnect\nfetch\ncheck-connectivity\n\n"
 			}
 			if out != want {
 				t.Errorf("stdout %q, want %q", out, want)
@@ -215,7 +215,7 @@ func TestFetch(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
 	}
-	prefix := "option\nconnect\n\nok\n\n"
+	prefix := "option\nconnect\nfetch\ncheck-connectivity\n\nok\n\n"
 	if !strings.HasPrefix(out, prefix) {
 		t.Fatalf("stdout %q does not start with %q", out, prefix)
 	}
@@ -233,7 +233,7 @@ func TestFetch(t *testing.T) {
 	}
 	// The locate names the working copy git fetches into (GIT_DIR's parent),
 	// so the node records it as a clone.
-	want := []any{rpc.RepoIDParams{RepoID: testRepo}, rpc.RepoLocateParams{RepoID: testRepo, Namespace: testNode, WorkTree: "/nonexistent"}}
+	want := []any{rpc.RepoIDParams{RepoID: testRepo}, rpc.RepoLocateParams{RepoID: testRepo, Namespace: testNode, WorkTree: "/nonexistent", Hold: true}}
 	if got := f.methods(); !slices.Equal(got, want) {
 		t.Errorf("the daemon got %+v, want %+v", got, want)
 	}
@@ -266,7 +266,7 @@ func TestFetchNotHeld(t *testing.T) {
 	}
 	root := serveFake(t, f)
 	code, out, errOut := runHelper(t, root, "capabilities\nconnect git-upload-pack\n", "origin", testURL)
-	if code == 0 || out != "option\nconnect\n\n" || errOut != "fatal: mega: no node is known to hold "+testRepo+"\n" {
+	if code == 0 || out != "option\nconnect\nfetch\ncheck-connectivity\n\n" || errOut != "fatal: mega: no node is known to hold "+testRepo+"\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
@@ -280,7 +280,7 @@ func TestPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
 	}
-	if !strings.HasPrefix(out, "option\nconnect\n\n\n") || !strings.Contains(out, head+" refs/heads/main\n") {
+	if !strings.HasPrefix(out, "option\nconnect\nfetch\ncheck-connectivity\n\n\n") || !strings.Contains(out, head+" refs/heads/main\n") {
 		t.Errorf("stdout %q: want the connect reply, then receive-pack's advertisement of the namespace", out)
 	}
 	if strings.Contains(out, "secret") {
@@ -300,7 +300,7 @@ func TestPushRefused(t *testing.T) {
 	f := &fakeDaemon{locateErr: rpc.Errorf(rpc.CodePermission, "you can only push to your own namespace (%s)", testNode)}
 	root := serveFake(t, f)
 	code, out, errOut := runHelper(t, root, "capabilities\nconnect git-receive-pack\n", "origin", testURL+"/z6MkiaMbhXHNA4eJVCCj8dbzKzTgYDKf6crKgHVHid1F1WCT")
-	if code == 0 || out != "option\nconnect\n\n" || errOut != "fatal: mega: you can only push to your own namespace ("+testNode+")\n" {
+	if code == 0 || out != "option\nconnect\nfetch\ncheck-connectivity\n\n" || errOut != "fatal: mega: you can only push to your own namespace ("+testNode+")\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if got := f.methods(); len(got) != 1 || got[0].(rpc.RepoLocateParams).Namespace != "did:key:z6MkiaMbhXHNA4eJVCCj8dbzKzTgYDKf6crKgHVHid1F1WCT" {
@@ -332,7 +332,7 @@ func TestBadLocation(t *testing.T) {
 	} {
 		root := serveFake(t, &fakeDaemon{loc: loc})
 		code, out, errOut := runHelper(t, root, "capabilities\nconnect git-upload-pack\n", "origin", testURL)
-		if code == 0 || out != "option\nconnect\n\n" || !strings.HasSuffix(errOut, "not an absolute path\n") && !strings.HasSuffix(errOut, "not a node id\n") {
+		if code == 0 || out != "option\nconnect\nfetch\ncheck-connectivity\n\n" || !strings.HasSuffix(errOut, "not an absolute path\n") && !strings.HasSuffix(errOut, "not a node id\n") {
 			t.Errorf("%+v: exit %d, stdout %q, stderr %q", loc, code, out, errOut)
 		}
 	}
@@ -371,7 +371,7 @@ func TestStatus(t *testing.T) {
 		want      string
 	}{
 		{1, true, "\r\x1b[Kmega: syncing X: receiving objects, 1.5 KiB\r\x1b[Kmega: syncing X: receiving objects, 2.0 MiB\r\x1b[Kmega: syncing X, done.\n"},
-		{1, false, "mega: syncing X\n"},
+		{1, false, ""},
 		{0, true, ""},
 		{0, false, ""},
 	} {
@@ -389,7 +389,7 @@ func TestStatus(t *testing.T) {
 	// A quick call shows nothing, even if the timer fires late; a slow
 	// one says what it waits for.
 	var buf bytes.Buffer
-	h := &helper{errOut: &buf, verbosity: 1}
+	h := &helper{errOut: &buf, verbosity: 1, progress: true}
 	s := h.newStatus("syncing X")
 	s.done(true)
 	s.fire()
@@ -400,7 +400,7 @@ func TestStatus(t *testing.T) {
 	s.fire()
 	s.fire()
 	s.done(true)
-	if buf.String() != "mega: syncing X\n" {
+	if buf.String() != "\r\x1b[Kmega: syncing X\r\x1b[Kmega: syncing X\r\x1b[Kmega: syncing X, done.\n" {
 		t.Errorf("a slow call printed %q", buf.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,6 +26,9 @@ type progressLine struct {
 	mu    sync.Mutex
 	w     io.Writer
 	drawn int // runes on the line now
+
+	phase string    // the message of the phase being drawn
+	since time.Time // when that phase began, for its rate
 }
 
 // newProgress returns a progress line on e's stderr if it is a terminal,
@@ -52,9 +56,12 @@ func (l *progressLine) update(p rpc.Progress) {
 	if l == nil {
 		return
 	}
-	line := progressText(p)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if p.Message != l.phase || l.since.IsZero() {
+		l.phase, l.since = p.Message, time.Now()
+	}
+	line := progressText(p, time.Since(l.since))
 	n := utf8.RuneCountInString(line)
 	pad := max(l.drawn-n, 0) // cover what a longer line left
 	fmt.Fprintf(l.w, "\r%s%s", line, strings.Repeat(" ", pad))
@@ -75,15 +82,20 @@ func (l *progressLine) clear() {
 }
 
 // progressText is one progress report as a line of at most progressWidth
-// runes: "receiving objects: 45% (5684/12629)".
-func progressText(p rpc.Progress) string {
+// runes: "receiving objects: 45% (5684/12629)" with a total, else the
+// bytes done and their rate over elapsed, the time the phase has run:
+// "receiving objects: 12.3 MiB, 41.0 MiB/s".
+func progressText(p rpc.Progress, elapsed time.Duration) string {
 	var count string
 	switch {
 	case p.Total > 0:
 		pct := min(max(p.Done*100/p.Total, 0), 100)
 		count = fmt.Sprintf("%3d%% (%d/%d)", pct, p.Done, p.Total)
 	case p.Done > 0:
-		count = fmt.Sprint(p.Done)
+		count = byteSize(p.Done)
+		if elapsed >= 200*time.Millisecond {
+			count += ", " + byteSize(int64(float64(p.Done)/elapsed.Seconds())) + "/s"
+		}
 	}
 	msg := longDID.ReplaceAllStringFunc(printable(strings.ReplaceAll(p.Message, "\n", " ")), shortDID)
 	if msg == "" {
@@ -94,6 +106,19 @@ func progressText(p rpc.Progress) string {
 	}
 	room := progressWidth - utf8.RuneCountInString(count) - 2
 	return truncate(msg, max(room, 10)) + ": " + count
+}
+
+// byteSize is n bytes with a binary unit: "512 B", "3.4 KiB", "12.3 MiB".
+func byteSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
 // longDID matches the node ids a progress message may name: on a line of

@@ -403,6 +403,8 @@ func repoStatus(r rpc.RepoInfo) string {
 		return "not replicated"
 	case rpc.ReplicaHeardOf:
 		return "heard of (no holder reachable)"
+	case rpc.ReplicaWorkError:
+		return "WORKING REPOSITORY UNREADABLE"
 	case rpc.ReplicaUpToDate:
 	default:
 		return printable(r.Replica) // a state newer than this mecli
@@ -450,6 +452,8 @@ func replicaText(r rpc.RepoInfo) string {
 		return "not replicated ('mecli repo seed' replicates it)"
 	case rpc.ReplicaHeardOf:
 		return "heard of: announced, but no node that holds it was ever reachable (it may not exist)"
+	case rpc.ReplicaWorkError:
+		return "WORKING REPOSITORY UNREADABLE (new commits are not published; see the last error)"
 	}
 	return printable(r.Replica)
 }

@@ -598,14 +598,14 @@ func TestProgressLine(t *testing.T) {
 	nilLine.update(rpc.Progress{Done: 1})
 	nilLine.clear()
 
-	long := progressText(rpc.Progress{Done: 1 << 40, Total: 1 << 41, Message: strings.Repeat("é", 200) + "\x1b[2J"})
+	long := progressText(rpc.Progress{Done: 1 << 40, Total: 1 << 41, Message: strings.Repeat("é", 200) + "\x1b[2J"}, 0)
 	if n := utf8.RuneCountInString(long); n > progressWidth || !strings.HasSuffix(long, "…:  50% (1099511627776/2199023255552)") {
 		t.Errorf("long line (%d runes): %q", n, long)
 	}
-	if s := progressText(rpc.Progress{Done: 3, Message: "receiving objects from " + didCarol}); s != "receiving objects from …bU4hhvjP: 3" {
+	if s := progressText(rpc.Progress{Done: 3, Message: "receiving objects from " + didCarol}, 0); s != "receiving objects from …bU4hhvjP: 3 B" {
 		t.Errorf("progress naming a node: %q", s)
 	}
-	if s := progressText(rpc.Progress{Message: "evil\x1b]0;title\a"}); strings.ContainsAny(s, "\x1b\a") {
+	if s := progressText(rpc.Progress{Message: "evil\x1b]0;title\a"}, 0); strings.ContainsAny(s, "\x1b\a") {
 		t.Errorf("control characters reach the terminal: %q", s)
 	}
 	if isTerminal(&buf) {

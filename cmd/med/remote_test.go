@@ -171,6 +171,29 @@ func commitFile(tb testing.TB, dir, name, content, msg string) string {
 
 // TestGitRemote: two nodes; node1 shares a repository, node2 replicates it;
 // plain git clones, pulls and pushes through mega:// URLs on both.
+// sharesPacks checks that the clone holds the replica's pack files
+// themselves (hard links: git clone mega:// and mecli repo clone of a
+// replicated repository pack nothing again), and that git fsck passes.
+func sharesPacks(tb testing.TB, clone, replica string) {
+	tb.Helper()
+	packs, _ := filepath.Glob(filepath.Join(replica, "objects", "pack", "*.pack"))
+	theirs, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "pack", "*.pack"))
+	if len(packs) == 0 || len(theirs) != len(packs) {
+		tb.Fatalf("the clone has packs %v, the replica %v", theirs, packs)
+	}
+	for _, p := range packs {
+		a, err1 := os.Stat(p)
+		b, err2 := os.Stat(filepath.Join(clone, ".git", "objects", "pack", filepath.Base(p)))
+		if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+			tb.Errorf("the clone's %s is not the replica's (a hard link): %v %v", filepath.Base(p), err1, err2)
+		}
+	}
+	if keeps, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "pack", "*.keep")); len(keeps) > 0 {
+		tb.Errorf("the clone keeps %v", keeps)
+	}
+	gitIn(tb, clone, "fsck", "--strict", "--no-dangling")
+}
+
 func TestGitRemote(t *testing.T) {
 	needBinaries(t)
 	began := time.Now()
@@ -218,6 +241,9 @@ func TestGitRemote(t *testing.T) {
 		t.Errorf("the clone's history has %s commits, want 3", got)
 	}
 
+	replica := filepath.Join(r2, "repos", short+".git")
+	sharesPacks(t, clone2, replica)
+
 	step("1b. git ls-remote mega://<id> on node2 lists what the original has")
 	got := mustMegaGit(t, r2, work, "ls-remote", url)
 	if want := gitIn(t, src, "ls-remote", src); strings.TrimSpace(got) != want {
@@ -229,6 +255,7 @@ func TestGitRemote(t *testing.T) {
 	if res := runCmd(t, mecliBin, "--root", r2, "repo", "clone", "--repo-id", id, "--output", viaMecli); res.code != 0 {
 		t.Fatalf("mecli repo clone: %+v", res)
 	}
+	sharesPacks(t, viaMecli, replica)
 	if a, b := cloneState(t, viaMecli), cloneState(t, clone2); a != b {
 		t.Errorf("mecli repo clone and git clone differ:\n--- mecli repo clone\n%s\n--- git clone\n%s", a, b)
 	}

@@ -283,55 +283,79 @@ func (b *Bare) fastForward(ctx context.Context, dir, workdir, branch, upstream, 
 	return true, nil
 }
 
-// linkObjects hard-links every object file of the replica (loose objects,
-// and each pack with its .rev before its .idx, so git never sees an index
-// without its pack) into a new repository's object directory. Object files
-// are never modified in place, so sharing them is safe, as with git clone
-// --local. It reports whether everything was linked.
+// linkObjects hard-links every object file of the replica into a new
+// repository's object directory (see LinkObjects) and reports whether
+// everything was linked.
 func (b *Bare) linkObjects(dst string) bool {
+	_, err := b.LinkObjects(dst)
+	return err == nil
+}
+
+// LinkObjects hard-links every object file of the replica (loose objects,
+// and each pack with its .rev before its .idx, so git never sees an index
+// without its pack) into the object directory dst of another repository
+// (a clone being made), and returns the linked packs' paths in dst. Object
+// files are never modified in place, so sharing them is safe, as with git
+// clone --local. It fails if any file cannot be linked (dst on another file
+// system, say); what was linked stays (the caller removes the clone). The
+// caller keeps a repack from deleting packs meanwhile.
+func (b *Bare) LinkObjects(dst string) ([]string, error) {
 	src := filepath.Join(b.Dir, "objects")
 	dirs, err := os.ReadDir(src)
 	if err != nil {
-		return false
+		return nil, fmt.Errorf("linking objects: %w", err)
 	}
 	for _, d := range dirs {
 		if !d.IsDir() || len(d.Name()) != 2 || CheckOID(d.Name()+strings.Repeat("0", 38)) != nil {
 			continue // info/, pack/ (below), incoming-*/ quarantines
 		}
-		files, err := os.ReadDir(filepath.Join(src, d.Name()))
-		if err != nil || os.MkdirAll(filepath.Join(dst, d.Name()), 0o755) != nil {
-			return false
-		}
-		for _, f := range files {
-			if strings.HasPrefix(f.Name(), "tmp_") {
-				continue
-			}
-			if os.Link(filepath.Join(src, d.Name(), f.Name()), filepath.Join(dst, d.Name(), f.Name())) != nil {
-				return false
-			}
+		if err := linkLoose(filepath.Join(src, d.Name()), filepath.Join(dst, d.Name())); err != nil {
+			return nil, err
 		}
 	}
-	packs, err := filepath.Glob(filepath.Join(src, "pack", "pack-*.pack"))
-	if err != nil {
-		return false
+	packs, _ := filepath.Glob(filepath.Join(src, "pack", "pack-*.pack"))
+	if err := os.MkdirAll(filepath.Join(dst, "pack"), 0o755); err != nil {
+		return nil, fmt.Errorf("linking objects: %w", err)
 	}
+	var linked []string
 	for _, pack := range packs {
 		base := strings.TrimSuffix(pack, ".pack")
 		name := filepath.Join(dst, "pack", filepath.Base(base))
 		if _, err := os.Stat(base + ".idx"); err != nil {
-			return false // being written right now
+			continue // being written right now: not part of the replica yet
 		}
-		if os.Link(pack, name+".pack") != nil {
-			return false
+		exts := []string{".pack", ".rev", ".idx"}
+		for _, ext := range exts {
+			if _, err := os.Stat(base + ext); ext == ".rev" && err != nil {
+				continue
+			}
+			if err := os.Link(base+ext, name+ext); err != nil {
+				return nil, fmt.Errorf("linking objects: %w", err)
+			}
 		}
-		if _, err := os.Stat(base + ".rev"); err == nil && os.Link(base+".rev", name+".rev") != nil {
-			return false
+		linked = append(linked, name+".pack")
+	}
+	return linked, nil
+}
+
+// linkLoose links the loose objects of one fan-out directory.
+func linkLoose(src, dst string) error {
+	files, err := os.ReadDir(src)
+	if err == nil {
+		err = os.MkdirAll(dst, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("linking objects: %w", err)
+	}
+	for _, f := range files {
+		if strings.HasPrefix(f.Name(), "tmp_") {
+			continue
 		}
-		if os.Link(base+".idx", name+".idx") != nil {
-			return false
+		if err := os.Link(filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())); err != nil {
+			return fmt.Errorf("linking objects: %w", err)
 		}
 	}
-	return true
+	return nil
 }
 
 // writeCloneRefs creates a clone's refs/remotes/origin/* and refs/tags/*

@@ -24,6 +24,11 @@ type PackOptions struct {
 	// the count done and the total (0 when git does not know it yet).
 	// It is called from another goroutine, never concurrently.
 	Progress func(stage string, done, total int)
+	// Full says the receiver has nothing (no haves): git may then use
+	// reachability bitmaps and reuse whole packs, as for a git clone.
+	// Without it bitmaps are off, so a thin update sends deltas against
+	// what the receiver has rather than whole objects.
+	Full bool
 }
 
 // PackObjects writes to w a thin pack of the objects that wants need and
@@ -61,6 +66,9 @@ func (b *Bare) PackObjects(ctx context.Context, wants, haves []string, w io.Writ
 		}
 	}
 	args := []string{"-c", "pack.useBitmaps=false", "pack-objects", "--stdout", "--thin", "--revs", "--delta-base-offset"}
+	if opt.Full && len(haves) == 0 {
+		args = []string{"-c", "pack.useBitmaps=true", "-c", "pack.allowPackReuse=true", "pack-objects", "--stdout", "--revs", "--delta-base-offset"}
+	}
 	if opt.Progress != nil {
 		args = append(args, "--progress")
 	} else {
@@ -131,6 +139,12 @@ type IndexOptions struct {
 	// Progress, if set, receives index-pack's progress ("Receiving
 	// objects", "Resolving deltas"), like PackOptions.Progress.
 	Progress func(stage string, done, total int)
+	// SelfContained says the pack must need nothing outside itself (a
+	// first fetch, no haves): index-pack then also checks that every
+	// object the pack refers to is in it (--check-self-contained-and-connected),
+	// so the caller needs no connectivity walk afterwards. A pack that is
+	// not fails with ErrMissingObjects.
+	SelfContained bool
 }
 
 // IndexPack stores the pack read from rd: git index-pack --stdin --fix-thin
@@ -154,8 +168,18 @@ func (b *Bare) IndexPack(ctx context.Context, rd io.Reader, opt IndexOptions) er
 	}
 	defer os.RemoveAll(tmp)
 	packPath := filepath.Join(tmp, "incoming.pack")
+	// index-pack's own temporary files (pack/tmp_idx_*) go into the
+	// private directory too: it is index-pack's object directory, the
+	// replica's objects an alternate for the bases and the checks.
+	if err := os.Mkdir(filepath.Join(tmp, "pack"), 0o755); err != nil {
+		return fmt.Errorf("indexing pack: %w", err)
+	}
+	env := []string{"GIT_OBJECT_DIRECTORY=" + tmp, "GIT_ALTERNATE_OBJECT_DIRECTORIES=" + objects}
 
 	args := []string{"index-pack", "--stdin", "--fix-thin", "--strict"}
+	if opt.SelfContained {
+		args = []string{"index-pack", "--stdin", "--strict", "--check-self-contained-and-connected"}
+	}
 	if opt.MaxInputSize > 0 {
 		args = append(args, "--max-input-size="+strconv.FormatInt(opt.MaxInputSize, 10))
 	}
@@ -163,7 +187,10 @@ func (b *Bare) IndexPack(ctx context.Context, rd io.Reader, opt IndexOptions) er
 		args = append(args, "-v")
 	}
 	args = append(args, packPath)
-	out, err := b.r.run(ctx, call{args: args, gitDir: b.Dir, stdin: rd, progress: opt.Progress})
+	out, err := b.r.run(ctx, call{args: args, gitDir: b.Dir, env: env, stdin: rd, progress: opt.Progress})
+	if err != nil && opt.SelfContained && exitCode(err) == 1 {
+		return fmt.Errorf("indexing pack: %w: the pack refers to objects it does not hold", ErrMissingObjects)
+	}
 	if err != nil {
 		return fmt.Errorf("indexing pack: %w", err)
 	}
@@ -250,6 +277,39 @@ func (b *Bare) Connected(ctx context.Context, tips []string) error {
 			missing = missing[:maxMissingReported]
 		}
 		return fmt.Errorf("checking connectivity: %w: %s%s", ErrMissingObjects, strings.Join(missing, ", "), more)
+	}
+	return nil
+}
+
+// Packs lists the replica's pack files (objects/pack/pack-*.pack) that
+// have their index, and the number of loose objects.
+func (b *Bare) Packs() (packs []string, loose int) {
+	idx, _ := filepath.Glob(filepath.Join(b.Dir, "objects", "pack", "pack-*.idx"))
+	for _, i := range idx {
+		packs = append(packs, strings.TrimSuffix(i, ".idx")+".pack")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(b.Dir, "objects", "[0-9a-f][0-9a-f]"))
+	for _, d := range dirs {
+		entries, _ := os.ReadDir(d)
+		loose += len(entries)
+	}
+	return packs, loose
+}
+
+// Repack rolls the replica's packs (and loose objects) up into a geometric
+// progression (git repack --geometric=2 -d), so the number of packs stays
+// logarithmic in the number of fetches. It costs about the size of the
+// small packs it rolls up, not of the whole history. (No bitmap is
+// written: on a large history that alone takes seconds, during which the
+// replica's readers and fetches would wait.) Packs it rolled up are
+// deleted: the caller makes sure nobody reads them meanwhile.
+func (b *Bare) Repack(ctx context.Context) error {
+	_, err := b.r.run(ctx, call{
+		args:   []string{"repack", "--geometric=2", "-d", "-q"},
+		gitDir: b.Dir,
+	})
+	if err != nil {
+		return fmt.Errorf("repacking: %w", err)
 	}
 	return nil
 }

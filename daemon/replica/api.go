@@ -21,11 +21,12 @@ type ReplicaState int
 
 // Replica states.
 const (
-	ReplicaMissing  ReplicaState = iota // known from gossip only
-	ReplicaSyncing                      // a fetch is running
-	ReplicaBehind                       // newer refs were announced
-	ReplicaUpToDate                     // the replica holds the newest signed refs heard of
-	ReplicaHeardOf                      // announced, but no holder was ever reachable: maybe not real
+	ReplicaMissing   ReplicaState = iota // known from gossip only
+	ReplicaSyncing                       // a fetch is running
+	ReplicaBehind                        // newer refs were announced
+	ReplicaUpToDate                      // the replica holds the newest signed refs heard of
+	ReplicaHeardOf                       // announced, but no holder was ever reachable: maybe not real
+	ReplicaWorkError                     // the working repository shared from here cannot be read (LastError says why)
 )
 
 // CloneState is how a working copy compares with the replica.
@@ -89,6 +90,8 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	}
 	info.Doc = doc
 	switch {
+	case st.Path != "" && st.WorkError:
+		info.Replica = ReplicaWorkError
 	case s.Syncing(repo):
 		info.Replica = ReplicaSyncing
 	case s.Behind(repo):
@@ -258,7 +261,10 @@ func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(
 	if progress != nil {
 		progress(0, 0, "checking out "+branch)
 	}
-	if err := bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch); err != nil {
+	release := s.readLock(t.Repo) // the packs being linked stay in place
+	err = bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch)
+	release()
+	if err != nil {
 		return CloneStatus{}, "", errorf(ErrInvalid, "cloning into %s: %w", dest, err)
 	}
 	gotBranch, head, err := s.git.WorkHead(ctx, dest)
@@ -319,7 +325,9 @@ func (s *Service) Pull(ctx context.Context, t Target, path string, progress Prog
 	if err != nil {
 		return PullResult{}, errorf(ErrInvalid, "%s: %w", path, err)
 	}
+	release := s.readLock(t.Repo) // git fetch reads the replica's packs
 	updated, err := bare.PullInto(ctx, ns, path)
+	release()
 	if err != nil {
 		if errors.Is(err, gitstore.ErrDiverged) || errors.Is(err, gitstore.ErrLocalChanges) {
 			return PullResult{}, errorf(ErrConflict, "%w", err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -35,6 +36,8 @@ type offer struct {
 	docRaw  []byte
 	updates []update
 	tips    []string // object ids the updates name
+
+	selfContained bool // index-pack checked the pack needs nothing else
 }
 
 // update is one namespace's newer signed refs.
@@ -59,8 +62,9 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	if err := s.cfg.DiskLow(); err != nil {
 		return res, errorf(ErrTooLarge, "not fetching %s: %w", repo, err)
 	}
+	defer s.readLock(repo)() // no repack while a pack comes in
 
-	bare, known, err := s.request(ctx, st, repo)
+	bare, known, haves, err := s.request(ctx, st, repo)
 	if err != nil {
 		return res, err
 	}
@@ -75,7 +79,10 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 			return res, err
 		}
 	}
-	if res.Bytes, err = s.receivePack(ctx, st, bare, b, progress); err != nil {
+	// Without haves the holder sends everything: index-pack then checks
+	// the pack is complete, and no connectivity walk is needed after it.
+	of.selfContained = haves == 0
+	if res.Bytes, err = s.receivePack(ctx, st, bare, b, of.selfContained, progress); err != nil {
 		if created {
 			s.dropUnheld(repo)
 		}
@@ -85,12 +92,16 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 		return res, nil
 	}
 	res.Namespaces, err = s.commit(ctx, bare, repo, of)
+	if res.Bytes > 0 {
+		s.repackSoon(repo)
+	}
 	return res, err
 }
 
 // request sends what the replica has: the signed refs seqs and every tip.
-// It returns the replica (nil if none yet) and the seqs it holds.
-func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, error) {
+// It returns the replica (nil if none yet), the seqs it holds and the
+// number of haves sent.
+func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, int, error) {
 	req := wire.FetchRequest{Repo: repo.Multihash(), Namespaces: [][]byte{}, Known: []wire.KnownRefs{}, Haves: [][]byte{}}
 	known := map[identity.NodeID]uint64{}
 	_ = s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, _ []byte) error {
@@ -105,7 +116,7 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 	if bare != nil {
 		haves, err := bare.Tips(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		for _, h := range haves[:min(len(haves), wire.MaxHaves)] {
 			b, _ := hex.DecodeString(h)
@@ -114,10 +125,10 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 	}
 	st.SetWriteDeadline(time.Now().Add(fetchIdle))
 	if err := wire.WriteFetchMessage(st, wire.FrameRequest, req); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	st.SetWriteDeadline(time.Time{})
-	return bare, known, nil
+	return bare, known, len(req.Haves), nil
 }
 
 // readOffer reads the header and verifies it: the document is repo's (and
@@ -173,7 +184,7 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 // receivePack pipes the pack frames into index-pack as they arrive, within
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
-func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b budget, progress ProgressFunc) (int64, error) {
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b budget, selfContained bool, progress ProgressFunc) (int64, error) {
 	pr, pw := io.Pipe()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
@@ -204,7 +215,7 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit})
+					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit, SelfContained: selfContained})
 					// Unblock the writer if index-pack stopped reading early.
 					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
 					indexed <- err
@@ -251,8 +262,22 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 // commit changes the replica, now that the objects are in: each namespace
 // in one transaction, to exactly the owner's signed refs.
 func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer) (int, error) {
-	if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
-		return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
+	if of.selfContained {
+		// The pack holds all it refers to; each tip must be in it or here.
+		tips := dedupe(slices.Clone(of.tips))
+		present, err := bare.HasObjects(ctx, tips)
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range tips {
+			if !present[t] {
+				return 0, fmt.Errorf("the holder's objects are incomplete: %w: %s", gitstore.ErrMissingObjects, t)
+			}
+		}
+	} else {
+		if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
+			return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
+		}
 	}
 	// Refs and signed refs change together for a namespace check.
 	s.publish.Lock()

@@ -56,10 +56,14 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err != nil {
 		return identity.RepoID{}, err
 	}
-	if err := s.updateState(repo, func(st *repoState) { st.Path, st.Seed, st.Removed = path, seedYes, false; st.LastError = warning }); err != nil {
+	if err := s.updateState(repo, func(st *repoState) {
+		st.Path, st.Seed, st.Removed, st.WorkError = path, seedYes, false, false
+		st.LastError = warning
+	}); err != nil {
 		return identity.RepoID{}, err
 	}
 	s.followChanged()
+	s.watchChangedNotify()
 	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
 	return repo, nil
 }
@@ -114,7 +118,10 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 	if err != nil {
 		return "", err
 	}
+	release := s.readLock(repo) // objects come in: no repack meanwhile
 	refs, err := bare.Import(ctx, path, Namespace(s.id))
+	release()
+	s.repackSoon(repo)
 	if err != nil {
 		return "", err
 	}
@@ -244,40 +251,16 @@ func (s *Service) announceHeld() {
 	}
 }
 
-// watch publishes new commits, branches and tags of the working
-// repositories shared from this node, without a manual step.
-func (s *Service) watch(ctx context.Context) {
-	t := time.NewTicker(s.cfg.WatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		watched := map[identity.RepoID]string{}
-		for repo, st := range s.states {
-			if st.Path != "" {
-				watched[repo] = st.Path
-			}
-		}
-		s.mu.Unlock()
-		for repo, path := range watched {
-			s.checkWork(ctx, repo, path)
-		}
-	}
-}
-
 // checkWork publishes path's refs if they changed since last seen.
 func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path string) {
 	work, err := s.git.WorkRefs(ctx, path)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.noteError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
+			s.noteWorkError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
 		}
 		return
 	}
+	s.noteWorkError(repo, nil)
 	s.mu.Lock()
 	same := slices.Equal(work, s.workRefs[repo])
 	s.mu.Unlock()

@@ -21,6 +21,11 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 	if s.Syncing(repo) {
 		return errorf(ErrConflict, "%s is syncing now; try again when it is done", repo)
 	}
+	release, ok := s.tryWriteLock(repo) // nobody reads or adds packs meanwhile
+	if !ok {
+		return errorf(ErrConflict, "%s is in use (served or cloned) now; try again in a moment", repo)
+	}
+	defer release()
 	doc, err := s.Doc(repo)
 	held := err == nil
 	if held {

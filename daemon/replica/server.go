@@ -75,10 +75,11 @@ func (s *Service) answer(ctx context.Context, w io.Writer, repo identity.RepoID,
 	for i, h := range req.Haves {
 		haves[i] = hex.EncodeToString(h)
 	}
+	defer s.readLock(repo)() // the packs pack-objects reads stay in place
 	fw := &frameWriter{w: w, h: sha256.New()}
 	bw := bufio.NewWriterSize(fw, wire.MaxPackChunk)
 	if len(wants) > 0 {
-		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw, gitstore.PackOptions{}); err != nil {
+		if _, err := bare.PackObjects(ctx, dedupe(wants), haves, bw, gitstore.PackOptions{Full: len(haves) == 0}); err != nil {
 			return wire.WriteFetchMessage(w, wire.FrameError, wire.FetchError{Code: wire.FetchFailed, Message: "packing objects failed"})
 		}
 	}

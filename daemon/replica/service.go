@@ -90,24 +90,30 @@ type Config struct {
 	DiskLow func() error
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
-	WatchInterval  time.Duration // how often shared working repositories are checked; default 1 s
+	WatchInterval  time.Duration // how often shared working repositories are scanned besides filesystem notifications; default 1 min
 	ResyncInterval time.Duration // the slow pass that retries repositories left behind; default 60 s
 	MaxPackSize    int64         // pack bytes accepted in one fetch; default wire.MaxPackSize
 	MaxServing     int           // fetches served at once; default 8
 	ReplicateMax   int64         // disk budget of a repository replicated automatically; default DefaultReplicateMax
 	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
+	RepackPacks    int           // packs in a replica that make the background repack roll them up; default 4, at least 2
+
+	// OnRepacked, if set, is told of each replica the background repack
+	// rolled up (tests, the benchmark).
+	OnRepacked func(repo identity.RepoID)
 }
 
 // DefaultConfig returns the defaults of every tunable field.
 func DefaultConfig() Config {
 	return Config{
 		Replicate:      ReplicateAll,
-		WatchInterval:  time.Second,
+		WatchInterval:  time.Minute,
 		ResyncInterval: time.Minute,
 		MaxPackSize:    wire.MaxPackSize,
 		MaxServing:     8,
 		ReplicateMax:   DefaultReplicateMax,
 		OriginMax:      DefaultOriginMax,
+		RepackPacks:    4,
 	}
 }
 
@@ -128,6 +134,10 @@ type Service struct {
 	store   *store.Store
 	serving chan struct{} // fetches being served
 	queue   chan syncRequest
+
+	watchChanged chan struct{} // the shared working repositories changed (watcher)
+	locks        replicaLocks  // per replica: object readers and the repacker
+	repackQ      chan identity.RepoID
 
 	publish  sync.Mutex // serialises publishing: git takes locks on the replica
 	followMu sync.Mutex // serialises OnFollow calls
@@ -181,6 +191,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ReplicateMax <= 0 {
 		cfg.ReplicateMax = d.ReplicateMax
 	}
+	if cfg.RepackPacks < 2 {
+		cfg.RepackPacks = d.RepackPacks
+	}
 	if cfg.OriginMax <= 0 {
 		cfg.OriginMax = d.OriginMax
 	}
@@ -201,19 +214,21 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log, id: cfg.Key.ID(), git: cfg.Git, store: cfg.Store,
-		serving:  make(chan struct{}, cfg.MaxServing),
-		queue:    make(chan syncRequest, scheduleCapacity),
-		states:   map[identity.RepoID]*repoState{},
-		syncing:  map[identity.RepoID]*syncCall{},
-		workRefs: map[identity.RepoID][]gitstore.Ref{},
-		failed:   map[identity.NodeID]time.Time{},
-		served:   map[identity.NodeID]time.Time{},
-		heard:    map[identity.RepoID]chan struct{}{},
-		watching: map[identity.RepoID]bool{},
-		reached:  map[identity.NodeID]time.Time{},
-		backoff:  map[identity.NodeID]backoff{},
-		lastSeq:  map[identity.RepoID]uint64{},
-		checked:  map[nsKey]signedCheck{},
+		serving:      make(chan struct{}, cfg.MaxServing),
+		queue:        make(chan syncRequest, scheduleCapacity),
+		watchChanged: make(chan struct{}, 1),
+		repackQ:      make(chan identity.RepoID, scheduleCapacity),
+		states:       map[identity.RepoID]*repoState{},
+		syncing:      map[identity.RepoID]*syncCall{},
+		workRefs:     map[identity.RepoID][]gitstore.Ref{},
+		failed:       map[identity.NodeID]time.Time{},
+		served:       map[identity.NodeID]time.Time{},
+		heard:        map[identity.RepoID]chan struct{}{},
+		watching:     map[identity.RepoID]bool{},
+		reached:      map[identity.NodeID]time.Time{},
+		backoff:      map[identity.NodeID]backoff{},
+		lastSeq:      map[identity.RepoID]uint64{},
+		checked:      map[nsKey]signedCheck{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
@@ -232,6 +247,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.followChanged()
 	s.resume(ctx)
 	wg.Go(func() { s.watch(ctx) })
+	wg.Go(func() { s.repacker(ctx) })
 	resync := time.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {

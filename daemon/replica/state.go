@@ -27,6 +27,9 @@ type repoState struct {
 	Removed   bool        `json:"removed,omitempty"` // repo remove: not listed for itself, not replicated again
 	LastSync  time.Time   `json:"last_sync,omitzero"`
 	LastError string      `json:"last_error,omitempty"`
+	// WorkError: the shared working repository (Path) could not be read
+	// when last checked; LastError says why.
+	WorkError bool `json:"work_error,omitempty"`
 }
 
 // cloneInfo is a working copy made from the replica (mecli repo clone or
@@ -190,6 +193,21 @@ func (s *Service) noteError(repo identity.RepoID, err error) {
 	}
 	s.log.Warn("repository error", "repo", repo.String(), "err", err)
 	_ = s.updateState(repo, func(st *repoState) { st.LastError = err.Error() })
+}
+
+// noteWorkError records whether the shared working repository of repo
+// could be read (err nil: it could).
+func (s *Service) noteWorkError(repo identity.RepoID, err error) {
+	if err != nil {
+		if !s.state(repo).WorkError {
+			_ = s.updateState(repo, func(st *repoState) { st.WorkError = true })
+		}
+		s.noteError(repo, err)
+		return
+	}
+	if s.state(repo).WorkError {
+		_ = s.updateState(repo, func(st *repoState) { st.WorkError = false; st.LastError = "" })
+	}
 }
 
 // clearError forgets repo's error once what failed works again.

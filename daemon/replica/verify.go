@@ -279,7 +279,9 @@ func (s *Service) verifyOne(ctx context.Context, repo identity.RepoID) (VerifyRe
 	if err != nil {
 		return rep, errorf(ErrNotFound, "the replica of %s: %w", repo, err)
 	}
+	release := s.readLock(repo) // fsck reads every pack
 	rep.Fsck = bare.Fsck(ctx)
+	release()
 	nodes := map[identity.NodeID]uint64{}
 	_ = s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, _ []byte) error {
 		nodes[node] = seq
