@@ -47,7 +47,7 @@ func TestPatchRefRewriting(t *testing.T) {
 func TestSplitMessage(t *testing.T) {
 	for in, want := range map[string][2]string{
 		`Relay fallback\n\nDial through a relay.`: {"Relay fallback", "Dial through a relay."},
-		"Title only\n":                            {"Title only", ""},
+		"Title only\n": {"Title only", ""},
 	} {
 		if ti, d := splitMessage(in); ti != want[0] || d != want[1] {
 			t.Errorf("splitMessage(%q) = %q, %q", in, ti, d)
