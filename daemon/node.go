@@ -208,6 +208,7 @@ func (n *Node) open() error {
 		Replicate:   n.cfg.Replicate, WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
+		OnPublished: n.ownPublished,
 	})
 	if err != nil {
 		return err

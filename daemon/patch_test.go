@@ -109,4 +109,14 @@ func TestPatchesConverge(t *testing.T) {
 	if got := testutil.Git(t, b.replica.Dir(r), "rev-parse", "refs/namespaces/"+replica.Namespace(b.ID())+"/"+collab.PatchBranch(obj)); strings.TrimSpace(got) != head2 {
 		t.Fatalf("the author's patch branch is at %s, want %s", got, head2)
 	}
+
+	// The delegate fast-forwards main to the patch; its watcher publishes
+	// main, and the node records the merge, which reaches the author.
+	testutil.Git(t, work, "merge", "-q", "--ff-only", co.Branch)
+	for _, n := range []*running{a, b} {
+		d := waitPatch(t, ctx, n, repo, id, "the merge", func(d rpc.PatchDetail) bool { return d.State == rpc.PatchMerged })
+		if m := d.Merge; m == nil || m.Author != a.ID().String() || m.Commit != head2 || m.Revision != d.Revisions[1].ID {
+			t.Fatalf("merge %+v", d.Merge)
+		}
+	}
 }

@@ -66,7 +66,8 @@ var openedPatch = regexp.MustCompile(`mega: opened patch ([0-9a-f]{64})`)
 // Two real daemons and plain git: node 2 clones, commits on a branch and
 // pushes it to refs/patches; node 1 lists the patch and accepts it; node 2
 // sees the verdict; a second push adds a revision both nodes see; node 1
-// checks the patch out in its shared working repository.
+// checks the patch out in its shared working repository and fast-forwards
+// main to it, and both nodes show the patch merged.
 func TestPatchThroughGit(t *testing.T) {
 	needBinaries(t)
 	r1, r2 := tempRoot(t), tempRoot(t)
@@ -135,5 +136,16 @@ func TestPatchThroughGit(t *testing.T) {
 	out := mecliIn(t, src, "--root", r1, "patch", "checkout", id[:8])
 	if got := gitIn(t, src, "rev-parse", "patch/"+id[:7]); got != head2 || !strings.Contains(out, "patch/"+id[:7]) {
 		t.Fatalf("patch checkout: branch at %s, want %s; printed %q", got, head2, out)
+	}
+
+	// Node 1 fast-forwards main to the patch; its watcher publishes main
+	// and the node records the merge; both nodes show the patch merged.
+	gitIn(t, src, "merge", "-q", "--ff-only", "patch/"+id[:7])
+	for _, root := range []string{r1, r2} {
+		waitPatchOn(t, root, repo, id, "the merge", func(p patchJSON) bool { return p.State == "merged" })
+	}
+	var merged []patchJSON
+	if err := mecliJSON(t, &merged, "--root", r2, "patch", "list", "--state", "merged", "--repo", repo); err != nil || len(merged) != 1 {
+		t.Fatalf("patch list --state merged on node 2: %v %+v", err, merged)
 	}
 }
