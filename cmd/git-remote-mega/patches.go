@@ -118,8 +118,12 @@ func (h *helper) patchPush(ctx context.Context, c *rpc.Client, repo string, loc 
 }
 
 func (h *helper) openPatch(ctx context.Context, c *rpc.Client, repo string, loc rpc.LocateResult, head string, options map[string]string) error {
-	// The ref only carried the commits here: the patch branch replaces it.
-	defer h.bareGit(loc, "update-ref", "-d", "refs/namespaces/"+loc.Namespace+"/"+patchRefIn)
+	// The ref only carried the commits here, and an unsigned ref would stop
+	// the node serving its namespace: it goes before anything is
+	// announced, the patch branch replaces it (the objects stay).
+	if _, err := h.bareGit(loc, "update-ref", "-d", "refs/namespaces/"+loc.Namespace+"/"+patchRefIn, head); err != nil {
+		return fmt.Errorf("removing %s: %w", patchRefIn, err)
+	}
 	base, err := h.patchBase(ctx, c, repo, loc, head, options)
 	if err != nil {
 		return err

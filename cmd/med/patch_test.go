@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -104,12 +106,7 @@ func TestPatchThroughGit(t *testing.T) {
 	testutil.WaitForState(t, "node 1 to list the patch", 30*time.Second, func() (bool, string) {
 		list = nil
 		err := mecliJSON(t, &list, "--root", r1, "patch", "list", "--repo", repo)
-		return err == nil && len(list) == 1 && list[0].ID == id, strings.TrimSpace(func() string {
-			if err != nil {
-				return err.Error()
-			}
-			return ""
-		}())
+		return err == nil && len(list) == 1 && list[0].ID == id, fmt.Sprint(err)
 	})
 	if p := list[0]; p.Title != "Relay fallback" || p.State != "open" || p.Author != did2 {
 		t.Fatalf("node 1 lists %+v", p)
@@ -144,8 +141,37 @@ func TestPatchThroughGit(t *testing.T) {
 	for _, root := range []string{r1, r2} {
 		waitPatchOn(t, root, repo, id, "the merge", func(p patchJSON) bool { return p.State == "merged" })
 	}
+	checkDraftPush(t, r1, r2, repo, clone)
+
 	var merged []patchJSON
 	if err := mecliJSON(t, &merged, "--root", r2, "patch", "list", "--state", "merged", "--repo", repo); err != nil || len(merged) != 1 {
 		t.Fatalf("patch list --state merged on node 2: %v %+v", err, merged)
+	}
+}
+
+// checkDraftPush: a push without patch.message takes the first commit's
+// subject and body; -o patch.draft opens a draft.
+func checkDraftPush(t *testing.T, r1, r2, repo, clone string) {
+	t.Helper()
+	gitIn(t, clone, "switch", "-q", "-c", "docs", "origin/main")
+	os.WriteFile(filepath.Join(clone, "DOCS.md"), []byte("docs\n"), 0o644)
+	gitIn(t, clone, "add", "DOCS.md")
+	gitIn(t, clone, "commit", "-q", "-m", "Add docs", "-m", "How to use it.")
+	r := megaGit(t, r2, clone, "push", "origin", "HEAD:refs/patches", "-o", "patch.draft")
+	m := openedPatch.FindStringSubmatch(r.stderr)
+	if r.code != 0 || m == nil {
+		t.Fatalf("git push -o patch.draft: exit %d\n%s", r.code, r.stderr)
+	}
+	var draft struct {
+		Title       string `json:"title"`
+		Description string `json:"description"`
+		State       string `json:"state"`
+	}
+	testutil.WaitForState(t, "node 1 to show the draft", 30*time.Second, func() (bool, string) {
+		err := mecliJSON(t, &draft, "--root", r1, "patch", "show", m[1], "--repo", repo)
+		return err == nil, fmt.Sprint(err)
+	})
+	if draft.Title != "Add docs" || draft.Description != "How to use it." || draft.State != "draft" {
+		t.Fatalf("the draft: %+v", draft)
 	}
 }
