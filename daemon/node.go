@@ -223,6 +223,7 @@ func (n *Node) open() error {
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
 		OnEvent: n.replicaEvent, Forward: n.cfg.Relay, IsRelay: n.isRelay,
+		OnPublished: n.ownPublished,
 	})
 	if err != nil {
 		return err

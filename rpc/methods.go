@@ -85,6 +85,20 @@ const (
 	MethodIssueClose   = "issue.close"
 	MethodIssueReopen  = "issue.reopen"
 	MethodIssueReact   = "issue.react"
+
+	// Patches (spec/collab.md §8). Each takes the Patch…Params of its
+	// name; patch.list returns []PatchSummary, patch.show PatchDetail,
+	// patch.checkout PatchCheckoutResult, the others PatchChangeResult.
+	MethodPatchOpen     = "patch.open"
+	MethodPatchList     = "patch.list"
+	MethodPatchShow     = "patch.show"
+	MethodPatchReview   = "patch.review"
+	MethodPatchComment  = "patch.comment"
+	MethodPatchRevise   = "patch.revise"
+	MethodPatchClose    = "patch.close"
+	MethodPatchReopen   = "patch.reopen"
+	MethodPatchReady    = "patch.ready"
+	MethodPatchCheckout = "patch.checkout"
 )
 
 // MethodInfo describes one method of the table.
@@ -108,7 +122,7 @@ type method struct {
 // methodTable is the one method table: the server dispatches from it, the
 // docs, mecli's help and the tests read it. Adding a method is one entry here
 // (plus its types, handler and Client method in the file of its family —
-// node.go, events.go, repo.go, issue.go — and its section in spec/rpc.md). Order: as
+// node.go, events.go, repo.go, issue.go, patch.go — and its section in spec/rpc.md). Order: as
 // listed in the spec.
 var methodTable = []method{
 	{MethodInfo{MethodNodeInfo, false, "who this node is: id, alias, addresses, version, counters"}, handleNodeInfo},
@@ -139,6 +153,16 @@ var methodTable = []method{
 	{MethodInfo{MethodIssueClose, true, "close an issue as solved or other"}, handleIssueClose},
 	{MethodInfo{MethodIssueReopen, true, "reopen a closed issue"}, handleIssueReopen},
 	{MethodInfo{MethodIssueReact, true, "react to an issue or a comment with an emoji"}, handleIssueReact},
+	{MethodInfo{MethodPatchOpen, true, "open a patch on commits the replica holds"}, handlePatchOpen},
+	{MethodInfo{MethodPatchList, false, "the patches of a repository, newest first"}, handlePatchList},
+	{MethodInfo{MethodPatchShow, false, "one patch with its revisions, reviews and comments"}, handlePatchShow},
+	{MethodInfo{MethodPatchReview, true, "accept or reject a revision, with inline comments"}, handlePatchReview},
+	{MethodInfo{MethodPatchComment, true, "comment on a patch or one of its revisions"}, handlePatchComment},
+	{MethodInfo{MethodPatchRevise, true, "add a revision (new base and head) to a patch"}, handlePatchRevise},
+	{MethodInfo{MethodPatchClose, true, "close a patch"}, handlePatchClose},
+	{MethodInfo{MethodPatchReopen, true, "reopen a closed patch"}, handlePatchReopen},
+	{MethodInfo{MethodPatchReady, true, "mark a draft patch ready for review"}, handlePatchReady},
+	{MethodInfo{MethodPatchCheckout, true, "point the branch patch/<short-id> of a working copy at the latest revision"}, handlePatchCheckout},
 }
 
 // Methods returns the method table, in the order of the spec.

@@ -15,6 +15,9 @@ func TestMethodTable(t *testing.T) {
 		MethodIssueOpen: true, MethodIssueList: false, MethodIssueShow: false, MethodIssueComment: true,
 		MethodIssueEdit: true, MethodIssueLabel: true, MethodIssueAssign: true, MethodIssueClose: true,
 		MethodIssueReopen: true, MethodIssueReact: true,
+		MethodPatchOpen: true, MethodPatchList: false, MethodPatchShow: false, MethodPatchReview: true,
+		MethodPatchComment: true, MethodPatchRevise: true, MethodPatchClose: true, MethodPatchReopen: true,
+		MethodPatchReady: true, MethodPatchCheckout: true,
 	}
 	srv := NewServer(newFake(), nil)
 	names := map[string]bool{}

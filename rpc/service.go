@@ -45,6 +45,9 @@ type Service interface {
 
 	// IssueService serves the issue.* methods.
 	IssueService
+
+	// PatchService serves the patch.* methods.
+	PatchService
 }
 
 // handlerFunc serves one method: it checks the raw params, calls the

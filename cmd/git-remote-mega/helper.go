@@ -59,6 +59,11 @@ type helper struct {
 	// (see handOff): git then lists and fetches through the helper's
 	// "list" and "fetch" commands instead of upload-pack.
 	handoff *rpc.LocateResult
+	// extraEnv is added to the service's environment (the push hook's).
+	extraEnv []string
+	// pushProxy relays receive-pack's stream through the rewriting of
+	// patches.go instead of handing it the helper's stdin and stdout.
+	pushProxy bool
 }
 
 func newHelper(in io.Reader, out, errOut io.Writer, env []string) *helper {
@@ -284,10 +289,18 @@ func (h *helper) push(ctx context.Context, u identity.MegaURL) int {
 	// namespace (git's client already refuses a non-fast-forward without
 	// --force); only branches and tags can be signed, so other refs are
 	// hidden, which makes receive-pack refuse pushes to them.
-	code := h.serve(git, loc,
+	// Pushes to refs/patches open patches (patches.go).
+	hookDir, hookArgs, hookEnv, cleanup, err := pushHooks()
+	if err != nil {
+		return h.fatal(err)
+	}
+	defer cleanup()
+	args := append([]string{
 		"-c", "receive.denyNonFastForwards=false", "-c", "receive.denyDeletes=false",
 		"-c", "transfer.hideRefs=refs/", "-c", "transfer.hideRefs=!refs/heads/", "-c", "transfer.hideRefs=!refs/tags/",
-		"receive-pack")
+	}, hookArgs...)
+	h.extraEnv, h.pushProxy = hookEnv, true
+	code := h.serve(git, loc, append(args, "receive-pack")...)
 	if code != exitOK {
 		return code
 	}
@@ -299,6 +312,9 @@ func (h *helper) push(ctx context.Context, u identity.MegaURL) int {
 		return h.fatal(fmt.Errorf("the push is in this node's replica but not published (%w); push again to publish it", err))
 	}
 	defer c.Close()
+	if err := h.patchPush(pctx, c, repo, loc, hookDir); err != nil {
+		h.warn("%v", err)
+	}
 	pub, err := c.RepoPublish(pctx, repo)
 	if err != nil {
 		return h.fatal(fmt.Errorf("the push is in this node's replica but not published (%w); push again to publish it", err))
@@ -323,19 +339,17 @@ func (h *helper) serve(git string, loc rpc.LocateResult, args ...string) int {
 	}
 	cmd := exec.Command(git, append(args, loc.GitDir)...) // absolute: never taken for an option
 	cmd.Dir = loc.GitDir
-	cmd.Env = serviceEnv(h.env, loc.Namespace)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = h.in, h.out, h.errOut
-	if err := cmd.Start(); err != nil {
+	cmd.Env = append(serviceEnv(h.env, loc.Namespace), h.extraEnv...)
+	cmd.Stderr = h.errOut
+	start := h.startDirect
+	if h.pushProxy {
+		start = h.startProxied // patches.go
+	}
+	wait, err := start(cmd)
+	if err != nil {
 		return h.fatal(fmt.Errorf("running git: %w", err))
 	}
-	// The service has its own copies of our stdin and stdout: drop ours,
-	// so that git sees the connection end exactly when the service ends.
-	for _, f := range []any{h.in, h.out} {
-		if f, ok := f.(*os.File); ok {
-			f.Close()
-		}
-	}
-	err := cmd.Wait()
+	err = wait()
 	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		if code := ee.ExitCode(); code > 0 {
 			return code
@@ -346,6 +360,22 @@ func (h *helper) serve(git string, loc rpc.LocateResult, args ...string) int {
 		return h.fatal(fmt.Errorf("running git: %w", err))
 	}
 	return exitOK
+}
+
+// startDirect starts the service on the helper's own stdin and stdout.
+func (h *helper) startDirect(cmd *exec.Cmd) (wait func() error, err error) {
+	cmd.Stdin, cmd.Stdout = h.in, h.out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// The service has its own copies of our stdin and stdout: drop ours,
+	// so that git sees the connection end exactly when the service ends.
+	for _, f := range []any{h.in, h.out} {
+		if f, ok := f.(*os.File); ok {
+			f.Close()
+		}
+	}
+	return cmd.Wait, nil
 }
 
 // validNamespace accepts what GIT_NAMESPACE may be here: a did:key without

@@ -58,7 +58,7 @@ func TestBashCompletionCompletes(t *testing.T) {
 	}
 	_, script, _ := runCLI(t, nil, "completion", "bash")
 	for line, want := range map[string]string{
-		"mecli ":                       "auth completion events help issue mcp node repo",
+		"mecli ":                       "auth completion events help issue mcp node patch repo",
 		"mecli node s":                 "start status stop",
 		"mecli --root /tmp/x repo cl":  "clone",
 		"mecli --json node start --de": "--detach",

@@ -101,19 +101,30 @@ func (s *Service) Resolve(ctx context.Context, repo identity.RepoID, prefix stri
 }
 
 // Refresh is told that a fetch changed repo's replica: it tells OnChanged
-// of every issue whose heads differ from those seen last.
+// of every issue and patch whose heads differ from those seen last.
 func (s *Service) Refresh(ctx context.Context, repo identity.RepoID) {
 	bare, _, err := s.open(repo)
 	if err != nil {
 		return
 	}
-	objs, err := issueRefs(ctx, bare)
-	if err != nil {
-		s.log.Debug("listing issues after a fetch", "repo", repo.String(), "err", err)
-		return
+	for _, typ := range []cob.ObjectType{cob.TypeIssue, cob.TypePatch} {
+		objs, err := typeRefs(ctx, bare, typ)
+		if err != nil {
+			s.log.Debug("listing objects after a fetch", "repo", repo.String(), "type", string(typ), "err", err)
+			return
+		}
+		for _, id := range s.moved(repo, objs) {
+			s.cfg.OnChanged(repo, typ, id)
+		}
 	}
+}
+
+// moved returns the objects whose tips differ from those seen last, and
+// remembers the new ones.
+func (s *Service) moved(repo identity.RepoID, objs map[cob.ObjectID]*objectRefs) []cob.ObjectID {
 	var changed []cob.ObjectID
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	seen := s.tips[repo]
 	if seen == nil {
 		seen = map[cob.ObjectID]string{}
@@ -126,8 +137,5 @@ func (s *Service) Refresh(ctx context.Context, repo identity.RepoID) {
 			changed = append(changed, id)
 		}
 	}
-	s.mu.Unlock()
-	for _, id := range changed {
-		s.cfg.OnChanged(repo, cob.TypeIssue, id)
-	}
+	return changed
 }

@@ -18,17 +18,22 @@ type objectRefs struct {
 	ns   map[string]string // namespace → its ref's commit
 }
 
-// issueRefs lists the issues of the replica with their refs, in one git
-// for-each-ref. Refs whose names do not parse are ignored.
+// issueRefs lists the issues of the replica with their refs.
 func issueRefs(ctx context.Context, bare *gitstore.Bare) (map[cob.ObjectID]*objectRefs, error) {
-	refs, err := bare.RefsUnder(ctx, cob.RefPrefix+string(cob.TypeIssue)+"/")
+	return typeRefs(ctx, bare, cob.TypeIssue)
+}
+
+// typeRefs lists the objects of type typ in the replica with their refs,
+// in one git for-each-ref. Refs whose names do not parse are ignored.
+func typeRefs(ctx context.Context, bare *gitstore.Bare, typ cob.ObjectType) (map[cob.ObjectID]*objectRefs, error) {
+	refs, err := bare.RefsUnder(ctx, cob.RefPrefix+string(typ)+"/")
 	if err != nil {
 		return nil, err
 	}
 	out := map[cob.ObjectID]*objectRefs{}
 	for _, r := range refs {
-		typ, id, err := cob.ParseRefName(r.Name)
-		if err != nil || typ != cob.TypeIssue {
+		t, id, err := cob.ParseRefName(r.Name)
+		if err != nil || t != typ {
 			continue
 		}
 		o := out[id]
@@ -78,7 +83,12 @@ func foldKey(repo identity.RepoID, object cob.ObjectID, tips []string) string {
 // fold returns the fold of object from the commits tips, from the cache
 // when the same heads were folded before.
 func (s *Service) fold(rd *reader, repo identity.RepoID, auth cob.Authority, object cob.ObjectID, tips []string) (*folded, error) {
-	key := foldKey(repo, object, tips)
+	return s.foldType(rd, repo, auth, cob.TypeIssue, object, tips)
+}
+
+// foldType is fold for an object of type typ (an issue or a patch).
+func (s *Service) foldType(rd *reader, repo identity.RepoID, auth cob.Authority, typ cob.ObjectType, object cob.ObjectID, tips []string) (*folded, error) {
+	key := string(typ) + " " + foldKey(repo, object, tips)
 	s.mu.Lock()
 	f := s.folds[key]
 	s.mu.Unlock()
@@ -89,9 +99,13 @@ func (s *Service) fold(rd *reader, repo identity.RepoID, auth cob.Authority, obj
 	if err != nil {
 		return nil, err
 	}
-	f.issue, f.report, err = cob.FoldIssue(object, f.changes, auth)
+	if typ == cob.TypePatch {
+		f.patch, f.report, err = cob.FoldPatch(object, f.changes, auth)
+	} else {
+		f.issue, f.report, err = cob.FoldIssue(object, f.changes, auth)
+	}
 	if err != nil {
-		return nil, errorf(ErrNotFound, "issue %s: %v", object.Short(), err)
+		return nil, errorf(ErrNotFound, "%s %s: %v", typ, object.Short(), err)
 	}
 	s.remember(key, f)
 	return f, nil

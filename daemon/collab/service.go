@@ -99,7 +99,8 @@ type commitInfo struct {
 
 // folded is an object's fold and what it was made of.
 type folded struct {
-	issue   *cob.Issue
+	issue   *cob.Issue // or
+	patch   *cob.Patch
 	report  cob.Report
 	changes []*cob.Change           // the valid changes loaded
 	commits map[cob.ChangeID]string // change id → its commit

@@ -89,9 +89,18 @@ func (s *Service) check(ch *cob.Change, object cob.ObjectID, have []*cob.Change,
 	if err != nil {
 		return nil, report, errorf(ErrInvalid, "%v", err)
 	}
+	if err := refusal(ch, report); err != nil {
+		return nil, report, err
+	}
+	return issue, report, nil
+}
+
+// refusal is the error for a new change ch that the fold rejected or
+// some of whose actions it skipped (nil if it applied all of them).
+func refusal(ch *cob.Change, report cob.Report) error {
 	for _, r := range report.Rejected {
 		if r.ID == ch.ID() {
-			return nil, report, errorf(ErrInvalid, "the change would be rejected: %v", r.Err)
+			return errorf(ErrInvalid, "the change would be rejected: %v", r.Err)
 		}
 	}
 	for _, sk := range report.Skipped {
@@ -100,24 +109,24 @@ func (s *Service) check(ch *cob.Change, object cob.ObjectID, have []*cob.Change,
 		}
 		switch {
 		case errors.Is(sk.Err, cob.ErrUnauthorized):
-			return nil, report, errorf(ErrPermission, "%s: only a delegate (or, for some actions, the author) may do this: %v", sk.Type, sk.Err)
-		case errors.Is(sk.Err, cob.ErrNoSuchComment):
-			return nil, report, errorf(ErrNotFound, "%s: %v", sk.Type, sk.Err)
+			return errorf(ErrPermission, "%s: only a delegate (or, for some actions, the author) may do this: %v", sk.Type, sk.Err)
+		case errors.Is(sk.Err, cob.ErrNoSuchComment), errors.Is(sk.Err, cob.ErrNoSuchRevision):
+			return errorf(ErrNotFound, "%s: %v", sk.Type, sk.Err)
 		default:
-			return nil, report, errorf(ErrInvalid, "%s: %v", sk.Type, sk.Err)
+			return errorf(ErrInvalid, "%s: %v", sk.Type, sk.Err)
 		}
 	}
-	return issue, report, nil
+	return nil
 }
 
 // store writes ch as a commit on parents in this node's namespace, moves
 // the object's ref from old, re-signs and announces the namespace, and
 // announces the new head.
 func (s *Service) store(ctx context.Context, repo identity.RepoID, bare *gitstore.Bare, ch *cob.Change, parents []string, old string) error {
-	object := ch.ObjectID()
-	_, err := bare.WriteChange(ctx, s.self, cob.RefName(cob.TypeIssue, object), old, gitstore.ChangeCommit{
+	object, typ := ch.ObjectID(), ch.Type()
+	_, err := bare.WriteChange(ctx, s.self, cob.RefName(typ, object), old, gitstore.ChangeCommit{
 		BlobName: cob.BlobName, Blob: ch.Marshal(), Parents: parents,
-		Message: fmt.Sprintf("%s change %s", cob.TypeIssue, ch.ID()), Author: s.cfg.Key.ID().String(),
+		Message: fmt.Sprintf("%s change %s", typ, ch.ID()), Author: s.cfg.Key.ID().String(),
 	})
 	if err != nil {
 		return fmt.Errorf("writing change %s: %w", ch.ID().Short(), err)
@@ -128,8 +137,8 @@ func (s *Service) store(ctx context.Context, repo identity.RepoID, bare *gitstor
 	if err := s.cfg.Announce(&wire.ActivityAnnouncement{Repo: repo, Heads: [][32]byte{ch.ID()}}); err != nil {
 		s.log.Warn("announcing a change", "repo", repo.String(), "change", ch.ID().Short(), "err", err)
 	}
-	s.log.Info("wrote a change", "repo", repo.String(), "issue", object.Short(), "change", ch.ID().Short())
-	s.cfg.OnChanged(repo, cob.TypeIssue, object)
+	s.log.Info("wrote a change", "repo", repo.String(), string(typ), object.Short(), "change", ch.ID().Short())
+	s.cfg.OnChanged(repo, typ, object)
 	return nil
 }
 

@@ -186,6 +186,7 @@ func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
 	s.mu.Lock()
 	s.lastSeq[repo] = seq
 	s.mu.Unlock()
+	s.cfg.OnPublished(repo) // merge detection (daemon/merge.go)
 	if err := s.announce(repo); err != nil {
 		return err
 	}

@@ -85,6 +85,10 @@ type Config struct {
 	// fetch that brought other nodes' newer refs (a relay's store and
 	// forward, spec/nat.md §3): nodes still behind then fetch from it.
 	Forward bool
+	// OnPublished, if set, is told of a repository whose own namespace
+	// this node has just signed anew (a push, the watcher, a change); it
+	// runs on the publishing goroutine and must not block on publishing.
+	OnPublished func(repo identity.RepoID)
 	// DiskLow, if set, returns an error while the disk is below the node's
 	// free-space floor: then no object from the network is accepted.
 	DiskLow func() error
@@ -208,6 +212,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.OnUpdated == nil {
 		cfg.OnUpdated = func(identity.RepoID) {}
+	}
+	if cfg.OnPublished == nil {
+		cfg.OnPublished = func(identity.RepoID) {}
 	}
 	if cfg.OnMisbehave == nil {
 		cfg.OnMisbehave = func(identity.NodeID, string) {}

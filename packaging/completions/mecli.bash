@@ -2,12 +2,12 @@
 _mecli() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath="" word i
     case $prev in
-    --add|--addr|--alias|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--root|--state|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-        --add|--addr|--alias|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--root|--state|--title|--type) ((i++)) ;;
+        --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--title|--type) ((i++)) ;;
         -*) ;;
         *) cmdpath="${cmdpath:+$cmdpath }$word" ;;
         esac
@@ -36,6 +36,16 @@ _mecli() {
         "node start") COMPREPLY=($(compgen -W "--addr --alias --bootstrap-node --cert-path --detach --help --json --relay --root" -- "$cur")) ;;
         "node status") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "node stop") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "patch checkout") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "patch close") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "patch comment") COMPREPLY=($(compgen -W "--body --help --json --reply-to --repo --revision --root" -- "$cur")) ;;
+        "patch list") COMPREPLY=($(compgen -W "--help --json --repo --root --state" -- "$cur")) ;;
+        "patch open") COMPREPLY=($(compgen -W "--base --description --draft --head --help --json --repo --root --title" -- "$cur")) ;;
+        "patch ready") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "patch reopen") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
+        "patch review") COMPREPLY=($(compgen -W "--accept --comment --help --json --reject --repo --revision --root --summary" -- "$cur")) ;;
+        "patch revise") COMPREPLY=($(compgen -W "--base --description --head --help --json --repo --root" -- "$cur")) ;;
+        "patch show") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
         "repo add") COMPREPLY=($(compgen -W "--description --help --json --name --path --root" -- "$cur")) ;;
         "repo clone") COMPREPLY=($(compgen -W "--help --json --namespace --output --repo-id --root" -- "$cur")) ;;
         "repo list") COMPREPLY=($(compgen -W "--help --json --root --wide" -- "$cur")) ;;
@@ -50,12 +60,13 @@ _mecli() {
         return
     fi
     case $cmdpath in
-    "") COMPREPLY=($(compgen -W "auth completion events help issue mcp node repo" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "auth completion events help issue mcp node patch repo" -- "$cur")) ;;
     "auth") COMPREPLY=($(compgen -W "init" -- "$cur")) ;;
     "completion") COMPREPLY=($(compgen -W "bash fish zsh" -- "$cur")) ;;
-    "help") COMPREPLY=($(compgen -W "auth completion events issue mcp node repo" -- "$cur")) ;;
+    "help") COMPREPLY=($(compgen -W "auth completion events issue mcp node patch repo" -- "$cur")) ;;
     "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
+    "patch") COMPREPLY=($(compgen -W "checkout close comment list open ready reopen review revise show" -- "$cur")) ;;
     "repo") COMPREPLY=($(compgen -W "add clone list pull remove seed show sync unseed verify" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac

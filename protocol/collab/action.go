@@ -18,17 +18,14 @@ type ObjectType string
 // registry.
 const (
 	TypeIssue ObjectType = "issue"
-	// TypePatch is reserved for patches; version 1 defines no patch
-	// actions, so ParseChange and SignChange refuse it (ErrUnknownType).
+	// TypePatch is a patch (version 2; spec/collab.md §8).
 	TypePatch ObjectType = "patch"
 )
 
 func (t ObjectType) check() error {
 	switch t {
-	case TypeIssue:
+	case TypeIssue, TypePatch:
 		return nil
-	case TypePatch:
-		return fmt.Errorf("%w: %q is reserved and not defined in this version", ErrUnknownType, string(t))
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownType, truncate(string(t)))
 }

@@ -217,6 +217,9 @@ func (c *Change) validate() error {
 		return err
 	}
 	for i, a := range c.actions {
+		if !allowed(c.typ, a.Type()) {
+			return fmt.Errorf("action %d: %w: %s takes no %q", i, ErrUnknownAction, c.typ, a.Type())
+		}
 		if err := a.validate(); err != nil {
 			return fmt.Errorf("action %d (%s): %w", i, a.Type(), err)
 		}
@@ -234,22 +237,26 @@ func (c *Change) validateShape() error {
 			return invalid("root change (empty object) has parents")
 		case c.clock > MaxClockJump:
 			return fmt.Errorf("%w: %w: root clock %d above %d", ErrInvalid, ErrClockJump, c.clock, MaxClockJump)
-		case len(c.actions) != 1 || c.actions[0].Type() != ActionOpen:
-			return invalid("a root change holds exactly one action, open")
+		case len(c.actions) != 1 || c.actions[0].Type() != rootAction(c.typ):
+			return invalid("a root change of a %s holds exactly one action, %s", c.typ, rootAction(c.typ))
 		}
 		return nil
 	}
 	if len(c.parents) == 0 {
 		return invalid("change of object %s has no parents", c.object.Short())
 	}
-	comments := 0
+	comments, revisions := 0, 0
 	for _, a := range c.actions {
 		switch a.Type() {
-		case ActionOpen:
-			return invalid("open outside the root change")
-		case ActionComment:
+		case ActionOpen, ActionOpenPatch:
+			return invalid("%s outside the root change", a.Type())
+		case ActionComment, ActionCommentRevision:
 			if comments++; comments > 1 {
 				return invalid("more than one comment in a change")
+			}
+		case ActionRevise:
+			if revisions++; revisions > 1 {
+				return invalid("more than one revise in a change")
 			}
 		}
 	}

@@ -137,7 +137,8 @@ func invalidChangeCases(t testing.TB) []parseCase {
 		{"signed_by_another_key", signPayload(t, bob, payloadOf(good)), ErrBadSignature},
 		{"unknown_action", forged(func(c *Change) { c.actions = []Action{bogusAction{}} }), ErrUnknownAction},
 		{"unknown_action_after_known", forged(func(c *Change) { c.actions = append(c.actions, bogusAction{}) }), ErrUnknownAction},
-		{"reserved_type_patch", forged(func(c *Change) { c.typ = TypePatch }), ErrUnknownType},
+		{"patch_action_in_issue", forged(func(c *Change) { c.actions = []Action{&Ready{}} }), ErrUnknownAction},
+		{"patch_root_with_issue_open", signUnchecked(t, bob, &Change{typ: TypePatch, actions: root.actions, clock: 1, nonce: nonce(2)}), ErrInvalid},
 		{"unknown_type", forged(func(c *Change) { c.typ = "wiki" }), ErrUnknownType},
 		{"root_clock_jump", signUnchecked(t, bob, &Change{typ: TypeIssue, actions: root.actions, clock: MaxClockJump + 1, nonce: nonce(1)}), ErrClockJump},
 		{"clock_zero", forged(func(c *Change) { c.clock = 0 }), ErrInvalid},
@@ -191,11 +192,11 @@ func TestParseChangeRejects(t *testing.T) {
 func TestSignChangeRefuses(t *testing.T) {
 	root := open(t, bob, "t")
 	for name, f := range map[string]Fields{
-		"reserved type": {Type: TypePatch, Actions: []Action{&Open{Title: "t"}}, Clock: 1},
-		"root jump":     {Type: TypeIssue, Actions: []Action{&Open{Title: "t"}}, Clock: MaxClockJump + 1},
-		"no parents":    {Type: TypeIssue, Object: root.ID(), Actions: []Action{&Reopen{}}, Clock: 2},
-		"nil action":    {Type: TypeIssue, Object: root.ID(), Parents: []ChangeID{root.ID()}, Actions: []Action{nil}, Clock: 2},
-		"huge":          {Type: TypeIssue, Object: root.ID(), Parents: []ChangeID{root.ID()}, Clock: 2, Actions: hugeActions()},
+		"issue open in a patch": {Type: TypePatch, Actions: []Action{&Open{Title: "t"}}, Clock: 1},
+		"root jump":             {Type: TypeIssue, Actions: []Action{&Open{Title: "t"}}, Clock: MaxClockJump + 1},
+		"no parents":            {Type: TypeIssue, Object: root.ID(), Actions: []Action{&Reopen{}}, Clock: 2},
+		"nil action":            {Type: TypeIssue, Object: root.ID(), Parents: []ChangeID{root.ID()}, Actions: []Action{nil}, Clock: 2},
+		"huge":                  {Type: TypeIssue, Object: root.ID(), Parents: []ChangeID{root.ID()}, Clock: 2, Actions: hugeActions()},
 	} {
 		if _, err := SignChange(alice, f); err == nil {
 			t.Errorf("%s: signed", name)

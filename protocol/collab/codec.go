@@ -84,6 +84,7 @@ type actionWire struct {
 	Reason     string   `cbor:"11,keyasint"`
 	Emoji      string   `cbor:"12,keyasint"`
 	Withdraw   bool     `cbor:"13,keyasint"`
+	patchWire           // keys 14 and up (patch_codec.go)
 }
 
 func (a *Open) encode() any {
@@ -144,6 +145,9 @@ func decodeAction(w *actionWire) (Action, error) {
 	case ActionReact:
 		id, err := idFromBytes("comment", w.Comment, true)
 		return &React{Comment: id, Emoji: w.Emoji, Remove: w.Withdraw}, err
+	}
+	if a, ok, err := decodePatchAction(w); ok {
+		return a, err
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownAction, truncate(w.Type))
 }

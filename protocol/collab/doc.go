@@ -1,7 +1,8 @@
 // Package collab is the pure core of collaborative objects (DESIGN D7):
 // the signed change format, its strict decoder, and the fold of a set of
-// changes into the state of an issue. Nothing here touches git, disk or
-// sockets; daemon/collab stores changes as git commits and calls FoldIssue.
+// changes into the state of an issue (FoldIssue) or a patch (FoldPatch).
+// Nothing here touches git, disk or sockets; daemon/collab stores changes
+// as git commits and calls the folds.
 //
 // A change is a signed CBOR blob (spec/collab.md §2). Its id is SHA-256 of
 // its signed bytes. Changes name their parents by change id inside the

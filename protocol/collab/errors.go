@@ -27,12 +27,11 @@ var (
 	// ErrBadSignature: the signature does not verify under the author key.
 	ErrBadSignature = wire.ErrBadSignature
 
-	// ErrUnknownType: the object type is not one this version defines
-	// ("patch" is reserved and not yet defined).
+	// ErrUnknownType: the object type is not one this version defines.
 	ErrUnknownType = errors.New("unknown object type")
 
-	// ErrUnknownAction: an action's type is not one this version defines;
-	// the whole change is rejected.
+	// ErrUnknownAction: an action's type is not one this version defines,
+	// or not one the object's type takes; the whole change is rejected.
 	ErrUnknownAction = errors.New("unknown action type")
 )
 

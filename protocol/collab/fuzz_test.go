@@ -13,7 +13,7 @@ var parseErrors = []error{ErrTooLarge, ErrMalformed, ErrInvalid, ErrBadSignature
 // blob is exactly the encoding of what was decoded (one encoding per
 // change) and parses again to the same id.
 func FuzzDecodeChange(f *testing.F) {
-	for _, c := range everyAction(f) {
+	for _, c := range append(everyAction(f), everyPatchAction(f)...) {
 		f.Add(c.Marshal())
 	}
 	for _, c := range invalidChangeCases(f) {

@@ -66,12 +66,7 @@ func FoldIssue(object ObjectID, changes []*Change, auth Authority) (*Issue, Repo
 	if err != nil {
 		return nil, report, err
 	}
-	f := &issueFolder{
-		auth: auth, issue: &Issue{ID: object, Status: StatusOpen},
-		labels: map[string]bool{}, assignees: map[identity.NodeID]bool{},
-		comments:  map[ChangeID]int{},
-		reactions: map[ChangeID]map[string]map[identity.NodeID]bool{},
-	}
+	f := newIssueFolder(auth, object)
 	for _, c := range order {
 		applied := false
 		for i, a := range c.actions {
@@ -89,6 +84,15 @@ func FoldIssue(object ObjectID, changes []*Change, auth Authority) (*Issue, Repo
 	}
 	f.finish(order)
 	return f.issue, report, nil
+}
+
+func newIssueFolder(auth Authority, object ObjectID) *issueFolder {
+	return &issueFolder{
+		auth: auth, issue: &Issue{ID: object, Status: StatusOpen},
+		labels: map[string]bool{}, assignees: map[identity.NodeID]bool{},
+		comments:  map[ChangeID]int{},
+		reactions: map[ChangeID]map[string]map[identity.NodeID]bool{},
+	}
 }
 
 // partialSkip is an error for an action applied only in part (open's

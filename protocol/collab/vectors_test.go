@@ -28,6 +28,7 @@ type vectorFile struct {
 	Keys        []keyVector     `json:"keys"`
 	Change      changeVector    `json:"change"`
 	History     historyVector   `json:"history"`
+	Patch       historyVector   `json:"patch_history"`
 	Invalid     []invalidVector `json:"invalid"`
 }
 
@@ -48,6 +49,7 @@ type changeVector struct {
 }
 
 type historyVector struct {
+	Type      ObjectType        `json:"type"`
 	Object    ObjectID          `json:"object"`
 	Delegates []identity.NodeID `json:"delegates"`
 	Changes   []historyChange   `json:"changes"`
@@ -90,6 +92,7 @@ var errorNames = []struct {
 	{"missing_parent", ErrMissingParent}, {"rejected_parent", ErrRejectedParent},
 	{"clock_not_increasing", ErrClockNotIncreasing}, {"wrong_object", ErrWrongObject},
 	{"unauthorized", ErrUnauthorized}, {"no_such_comment", ErrNoSuchComment}, {"redacted", ErrRedacted},
+	{"no_such_revision", ErrNoSuchRevision}, {"merged", ErrMerged},
 }
 
 func errName(err error) string {
@@ -137,6 +140,8 @@ func actionJSON(a Action) map[string]any {
 		m["reason"] = a.Reason
 	case *React:
 		m["comment"], m["emoji"], m["remove"] = hex.EncodeToString(optionalID(a.Comment)), a.Emoji, a.Remove
+	default:
+		patchActionJSON(m, a)
 	}
 	return m
 }
@@ -204,24 +209,8 @@ func buildVectors(t testing.TB) []byte {
 		Fields: changeJSON(t, c), Payload: hex.EncodeToString(payload), SignedBytes: hex.EncodeToString(signedBytes(payload)),
 		Signature: hex.EncodeToString(blob[len(blob)-64:]), ID: c.ID(), Blob: hex.EncodeToString(blob),
 	}
-	is, rep, err := FoldIssue(history[0].ID(), history, delegates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := json.MarshalIndent(is, "    ", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.History = historyVector{Object: history[0].ID(), Delegates: delegates, State: state}
-	for _, c := range history {
-		f.History.Changes = append(f.History.Changes, historyChange{c.ID(), changeJSON(t, c), hex.EncodeToString(c.Marshal())})
-	}
-	for _, r := range rep.Rejected {
-		f.History.Rejected = append(f.History.Rejected, rejectedVector{r.ID, errName(r.Err)})
-	}
-	for _, s := range rep.Skipped {
-		f.History.Skipped = append(f.History.Skipped, skippedVector{s.Change, s.Action, s.Type, errName(s.Err)})
-	}
+	f.History = historyToVector(t, TypeIssue, history)
+	f.Patch = historyToVector(t, TypePatch, vectorPatchHistory(t))
 	for _, c := range invalidChangeCases(t) {
 		if len(c.raw) <= 4096 {
 			f.Invalid = append(f.Invalid, invalidVector{c.name, hex.EncodeToString(c.raw), errName(c.want)})
@@ -306,6 +295,12 @@ func TestVectors(t *testing.T) {
 		}
 	})
 	t.Run("history", func(t *testing.T) { checkHistoryVector(t, f.History) })
+	t.Run("patch_history", func(t *testing.T) {
+		if f.Patch.Type != TypePatch {
+			t.Fatalf("patch history of type %q", f.Patch.Type)
+		}
+		checkHistoryVector(t, f.Patch)
+	})
 	if len(f.Invalid) < 20 {
 		t.Fatalf("only %d invalid vectors", len(f.Invalid))
 	}
@@ -317,6 +312,42 @@ func TestVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// historyToVector folds history and records the state and report.
+func historyToVector(t testing.TB, typ ObjectType, history []*Change) historyVector {
+	state, rep := foldAny(t, typ, history[0].ID(), history, delegates)
+	out, err := json.MarshalIndent(state, "    ", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := historyVector{Type: typ, Object: history[0].ID(), Delegates: delegates, State: out}
+	for _, c := range history {
+		v.Changes = append(v.Changes, historyChange{c.ID(), changeJSON(t, c), hex.EncodeToString(c.Marshal())})
+	}
+	for _, r := range rep.Rejected {
+		v.Rejected = append(v.Rejected, rejectedVector{r.ID, errName(r.Err)})
+	}
+	for _, s := range rep.Skipped {
+		v.Skipped = append(v.Skipped, skippedVector{s.Change, s.Action, s.Type, errName(s.Err)})
+	}
+	return v
+}
+
+// foldAny folds an issue or a patch.
+func foldAny(t testing.TB, typ ObjectType, object ObjectID, set []*Change, d Delegates) (any, Report) {
+	var state any
+	var rep Report
+	var err error
+	if typ == TypePatch {
+		state, rep, err = FoldPatch(object, set, d)
+	} else {
+		state, rep, err = FoldIssue(object, set, d)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state, rep
 }
 
 func checkHistoryVector(t *testing.T, v historyVector) {
@@ -331,10 +362,7 @@ func checkHistoryVector(t *testing.T, v historyVector) {
 		}
 		set = append([]*Change{c}, set...) // reversed: order must not matter
 	}
-	is, rep, err := FoldIssue(v.Object, set, Delegates(v.Delegates))
-	if err != nil {
-		t.Fatal(err)
-	}
+	is, rep := foldAny(t, v.Type, v.Object, set, Delegates(v.Delegates))
 	state, _ := json.Marshal(is)
 	if !jsonEqual(state, v.State) {
 		t.Fatalf("state:\n got %s\nwant %s", state, v.State)

@@ -1,0 +1,72 @@
+package collab
+
+import (
+	"context"
+	"slices"
+
+	"github.com/megaengine/megaengine/daemon/gitstore"
+
+	cob "github.com/megaengine/megaengine/protocol/collab"
+	"github.com/megaengine/megaengine/protocol/identity"
+)
+
+// DetectMerges records the merges this node's default branch of repo now
+// holds (spec/collab.md §8.2): if this node is a delegate, for every open
+// or draft patch whose revision head (the latest first) is an ancestor of
+// (or equal to) the tip of this node's default branch, it writes a merge
+// of that revision as that tip. It returns the patches it merged. This is
+// the check the pure fold leaves to git: the node signs a merge only of a
+// commit its own branch contains.
+func (s *Service) DetectMerges(ctx context.Context, repo identity.RepoID) ([]cob.ObjectID, error) {
+	bare, doc, err := s.open(repo)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(doc.Delegates(), s.cfg.Key.ID()) {
+		return nil, nil
+	}
+	refs, err := bare.Refs(ctx, s.self)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+doc.DefaultBranch() })
+	if i < 0 {
+		return nil, nil
+	}
+	tip := refs[i].OID
+	patches, err := s.Patches(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	var merged []cob.ObjectID
+	for _, p := range patches {
+		if p.State != cob.PatchOpen && p.State != cob.PatchDraft {
+			continue
+		}
+		rev, ok := s.mergedRevision(ctx, bare, p, tip)
+		if !ok {
+			continue
+		}
+		if _, _, err := s.ActPatch(ctx, repo, p.ID, &cob.Merge{Revision: rev, Commit: tip}); err != nil {
+			s.log.Warn("recording a merge", "repo", repo.String(), "patch", p.ID.Short(), "err", err)
+			continue
+		}
+		s.log.Info("recorded a merge", "repo", repo.String(), "patch", p.ID.Short(), "commit", tip)
+		merged = append(merged, p.ID)
+	}
+	return merged, nil
+}
+
+// mergedRevision is the latest revision of p whose head tip contains.
+func (s *Service) mergedRevision(ctx context.Context, bare *gitstore.Bare, p *cob.Patch, tip string) (cob.ChangeID, bool) {
+	for i := len(p.Revisions) - 1; i >= 0; i-- {
+		r := p.Revisions[i]
+		if len(r.Head) != len(tip) {
+			continue
+		}
+		if ok, err := bare.IsAncestor(ctx, r.Head, tip); err == nil && ok {
+			return r.ID, true
+		}
+	}
+	return cob.ChangeID{}, false
+}
