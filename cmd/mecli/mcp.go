@@ -117,6 +117,7 @@ func newMCPServer(root string) *mcp.Server {
 		return mcpCall(ctx, root, func(c *rpc.Client) (rpc.CloneResult, error) { return c.RepoClone(ctx, p, nil) })
 	})
 	addIssueTools(s, root)
+	addPatchTools(s, root)
 	return s
 }
 

@@ -8,8 +8,7 @@ import (
 	"github.com/megaengine/megaengine/rpc"
 )
 
-// The issue tools of mecli mcp: one issue.* method each. Patches add
-// patch_list and patch_show here once the daemon has patch.* methods.
+// The collaboration tools of mecli mcp: one issue.* or patch.* method each.
 
 type (
 	issueListInput struct {
@@ -35,7 +34,50 @@ type (
 	issueListOutput struct {
 		Issues []rpc.IssueSummary `json:"issues"`
 	}
+	patchListInput struct {
+		RepoID string `json:"repo_id" jsonschema:"the repository: did:repo:z… (or z… alone) or its mega:// URL"`
+		State  string `json:"state,omitempty" jsonschema:"open (the default), draft, closed, merged or all"`
+	}
+	patchIDInput struct {
+		RepoID string `json:"repo_id" jsonschema:"the repository: did:repo:z… (or z… alone) or its mega:// URL"`
+		ID     string `json:"id" jsonschema:"the patch id (hex), or a unique prefix of it"`
+	}
+	patchListOutput struct {
+		Patches []rpc.PatchSummary `json:"patches"`
+	}
 )
+
+// addPatchTools adds patch_list and patch_show.
+func addPatchTools(s *mcp.Server, root string) {
+	no := false
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "patch_list",
+		Description: "List a repository's patches (open ones unless state says otherwise): proposed changes with their revisions, as every node folds them.",
+		Annotations: &mcp.ToolAnnotations{Title: "List patches", ReadOnlyHint: true, OpenWorldHint: &no},
+	}, func(ctx context.Context, _ *mcp.CallToolRequest, in patchListInput) (*mcp.CallToolResult, patchListOutput, error) {
+		id, err := parseRepoID(in.RepoID)
+		if err != nil {
+			return nil, patchListOutput{}, err
+		}
+		list, err := dialDo(ctx, root, func(c *rpc.Client) ([]rpc.PatchSummary, error) {
+			return c.PatchList(ctx, rpc.PatchListParams{RepoID: id, State: in.State})
+		})
+		return nil, patchListOutput{Patches: list}, err
+	})
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "patch_show",
+		Description: "Show one patch: its revisions (base and head commits), reviews with verdicts and inline comments, and comments.",
+		Annotations: &mcp.ToolAnnotations{Title: "Show a patch", ReadOnlyHint: true, OpenWorldHint: &no},
+	}, func(ctx context.Context, _ *mcp.CallToolRequest, in patchIDInput) (*mcp.CallToolResult, rpc.PatchDetail, error) {
+		id, err := parseRepoID(in.RepoID)
+		if err != nil {
+			return nil, rpc.PatchDetail{}, err
+		}
+		return mcpCall(ctx, root, func(c *rpc.Client) (rpc.PatchDetail, error) {
+			return c.PatchShow(ctx, rpc.PatchIDParams{RepoID: id, ID: in.ID})
+		})
+	})
+}
 
 // addIssueTools adds issue_list, issue_show, issue_open and issue_comment.
 func addIssueTools(s *mcp.Server, root string) {

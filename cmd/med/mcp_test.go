@@ -104,6 +104,10 @@ func issueTools(t *testing.T, ctx context.Context, cs *mcp.ClientSession, repo s
 		t.Fatalf("issue_open: %s (%v)", out, err)
 	}
 	callTool(t, ctx, cs, "issue_comment", map[string]any{"repo_id": repo, "id": opened.Change, "body": "a comment over MCP"}, false)
+	if list := callTool(t, ctx, cs, "patch_list", map[string]any{"repo_id": repo, "state": "all"}, false); !strings.Contains(list, `"patches":[]`) {
+		t.Errorf("patch_list of a repository without patches: %s", list)
+	}
+	callTool(t, ctx, cs, "patch_show", map[string]any{"repo_id": repo, "id": "00000000"}, true)
 	if list := callTool(t, ctx, cs, "issue_list", map[string]any{"repo_id": repo}, false); !strings.Contains(list, "Tool-made issue") || !strings.Contains(list, `"comment_count":1`) {
 		t.Errorf("issue_list: %s", list)
 	}
@@ -138,6 +142,8 @@ func checkTools(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
 		{"issue_show", true, []string{"id", "repo_id"}},
 		{"issue_open", false, []string{"repo_id", "title"}},
 		{"issue_comment", false, []string{"body", "id", "repo_id"}},
+		{"patch_list", true, []string{"repo_id"}},
+		{"patch_show", true, []string{"id", "repo_id"}},
 	} {
 		tool := byName[tc.name]
 		if tool == nil {
