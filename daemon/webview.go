@@ -127,3 +127,49 @@ func webError(err error) error {
 	}
 	return err
 }
+
+func (b webBackend) Patches(ctx context.Context, repo identity.RepoID) ([]web.Patch, error) {
+	list, err := b.n.PatchList(ctx, rpc.PatchListParams{RepoID: repo.String(), State: rpc.PatchAll})
+	if err != nil {
+		return nil, webError(err)
+	}
+	out := make([]web.Patch, len(list))
+	for i, p := range list {
+		out[i] = webPatch(p)
+	}
+	return out, nil
+}
+
+func (b webBackend) Patch(ctx context.Context, repo identity.RepoID, id string) (web.PatchThread, error) {
+	d, err := b.n.PatchShow(ctx, rpc.PatchIDParams{RepoID: repo.String(), ID: id})
+	if err != nil {
+		return web.PatchThread{}, webError(err)
+	}
+	th := web.PatchThread{Patch: webPatch(d.PatchSummary), Description: d.Description}
+	if m := d.Merge; m != nil {
+		th.MergedRevision, th.MergedAs = m.Revision, m.Commit
+	}
+	for _, r := range d.Revisions {
+		th.RevisionList = append(th.RevisionList, web.Revision{ID: r.ID, Author: r.Author, Description: r.Description,
+			Base: r.Base, Head: r.Head, Created: time.UnixMilli(int64(r.CreatedMS))})
+	}
+	for _, r := range d.Reviews {
+		rv := web.Review{Author: r.Author, AuthorAlias: r.AuthorAlias, Revision: r.Revision, Verdict: r.Verdict,
+			Summary: r.Summary, Created: time.UnixMilli(int64(r.CreatedMS))}
+		for _, c := range r.Comments {
+			rv.Inline = append(rv.Inline, web.InlineComment{Commit: c.Commit, Path: c.Path, Body: c.Body, Start: c.Start, End: c.End})
+		}
+		th.Reviews = append(th.Reviews, rv)
+	}
+	for _, c := range d.Comments {
+		th.Thread = append(th.Thread, web.Comment{ID: c.ID, Author: c.Author, AuthorAlias: c.AuthorAlias, Body: c.Body,
+			ReplyTo: c.ReplyTo, Created: time.UnixMilli(int64(c.CreatedMS)), Edited: c.Edited, Redacted: c.Redacted})
+	}
+	return th, nil
+}
+
+func webPatch(p rpc.PatchSummary) web.Patch {
+	return web.Patch{ID: p.ID, Title: p.Title, State: p.State, Author: p.Author, AuthorAlias: p.AuthorAlias,
+		Labels: p.Labels, Base: p.Base, Head: p.Head, Revisions: p.RevisionCount,
+		Created: time.UnixMilli(int64(p.CreatedMS)), Updated: time.UnixMilli(int64(p.UpdatedMS))}
+}

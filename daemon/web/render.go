@@ -19,7 +19,7 @@ var files embed.FS
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"index", "repo", "tree", "blob", "log", "commit", "issues", "issue", "error"}
+var pageNames = []string{"index", "repo", "tree", "blob", "log", "commit", "issues", "issue", "patches", "patch", "error"}
 
 // pages holds the parsed templates and the Markdown renderer.
 type pages struct {

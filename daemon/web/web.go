@@ -59,6 +59,50 @@ type Backend interface {
 	// id is 4 to 64 lowercase hex digits (a prefix of the issue's id).
 	Issues(ctx context.Context, repo identity.RepoID) ([]Issue, error)
 	Issue(ctx context.Context, repo identity.RepoID, id string) (IssueThread, error)
+	// Patches and Patch are the same for patches.
+	Patches(ctx context.Context, repo identity.RepoID) ([]Patch, error)
+	Patch(ctx context.Context, repo identity.RepoID, id string) (PatchThread, error)
+}
+
+// Patch is one patch as the node folds it; Base and Head are its latest
+// revision's.
+type Patch struct {
+	ID, Title, State         string
+	Author, AuthorAlias      string
+	Labels                   []string
+	Base, Head               string
+	Revisions                int
+	Created, Updated         time.Time
+	MergedRevision, MergedAs string // set when merged
+}
+
+// PatchThread is a patch with its description, revisions, reviews and
+// comments.
+type PatchThread struct {
+	Patch
+	Description  string
+	RevisionList []Revision
+	Reviews      []Review
+	Thread       []Comment
+}
+
+// Revision is one revision of a patch.
+type Revision struct {
+	ID, Author, Description, Base, Head string
+	Created                             time.Time
+}
+
+// Review is a reviewer's verdict on a revision, with its inline remarks.
+type Review struct {
+	Author, AuthorAlias, Revision, Verdict, Summary string
+	Inline                                          []InlineComment
+	Created                                         time.Time
+}
+
+// InlineComment is a remark on lines of a file as of a commit.
+type InlineComment struct {
+	Commit, Path, Body string
+	Start, End         uint64
 }
 
 // Issue is one issue as the node folds it.
@@ -225,6 +269,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /repos/{repo}/commit/{oid}", s.commit)
 	mux.HandleFunc("GET /repos/{repo}/issues", s.issues)
 	mux.HandleFunc("GET /repos/{repo}/issues/{id}", s.issue)
+	mux.HandleFunc("GET /repos/{repo}/patches", s.patches)
+	mux.HandleFunc("GET /repos/{repo}/patches/{id}", s.patch)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("no such page")) })
 	return s.guard(mux)
 }

@@ -40,6 +40,7 @@ type site struct {
 	base   string // http://host:port
 	repo   string // did:repo:…
 	issue  string // an issue's id
+	patch  string // a patch's id
 	head   string // the default branch's commit
 	first  string // the root commit
 	client *http.Client
@@ -128,7 +129,16 @@ func startSite(t testing.TB) *site {
 	if _, err := n.IssueComment(ctx, rpc.IssueCommentParams{RepoID: info.RepoID, ID: opened.Change, Body: "a **reply** <script>alert(4)</script>"}); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{node: n, base: "http://" + n.WebAddr(), repo: info.RepoID, head: head, first: first, issue: opened.Change,
+	patch, err := n.PatchOpen(ctx, rpc.PatchOpenParams{RepoID: info.RepoID, Title: "<i>patch</i> " + hostileSubject,
+		Description: "Makes it *greet*.", Base: first, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PatchReview(ctx, rpc.PatchReviewParams{RepoID: info.RepoID, ID: patch.Change, Verdict: "accept", Summary: "ok <b>fine</b>",
+		Comments: []rpc.PatchInlineComment{{Path: "src/main.go", Start: 4, Body: "nice <script>x</script>"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &site{node: n, base: "http://" + n.WebAddr(), repo: info.RepoID, head: head, first: first, issue: opened.Change, patch: patch.Change,
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	testutil.WaitFor(t, "the web view to answer", 10*time.Second, func() bool {
 		resp, err := s.client.Get(s.base + "/")
@@ -224,6 +234,9 @@ func TestPages(t *testing.T) {
 	s.mustGet(t, r+"/issues", "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt; fix", `href="/repos/`+s.repo+`/issues/`+s.issue+`"`, "open")
 	s.mustGet(t, r+"/issues/"+s.issue, "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt; fix", "<h1>Hello <em>web</em></h1>",
 		"a <strong>reply</strong>", "raw HTML omitted", "Comments (1)")
+	s.mustGet(t, r+"/patches", "&lt;i&gt;patch&lt;/i&gt;", `href="/repos/`+s.repo+`/patches/`+s.patch+`"`, "<td>merged</td>") // main holds its head: merged
+	s.mustGet(t, r+"/patches/"+s.patch, "&lt;i&gt;patch&lt;/i&gt;", "Makes it <em>greet</em>", "Revisions (1)", s.head[:7],
+		"<strong>accept</strong>", "ok &lt;b&gt;fine&lt;/b&gt;", "src/main.go:4", "nice &lt;script&gt;x&lt;/script&gt;", "merged as")
 	if code, _, h := s.get(t, http.MethodGet, r+"/tree/main/README.md"); code != http.StatusFound || !strings.HasSuffix(h.Get("Location"), "/blob/main/README.md") {
 		t.Errorf("tree of a file: %d to %q, want a redirect to its blob page", code, h.Get("Location"))
 	}
@@ -256,6 +269,8 @@ func TestRefused(t *testing.T) {
 		{"GET", r + "/commits/main?page=0", 400},
 		{"GET", r + "/issues/" + strings.Repeat("f", 64), 404},
 		{"GET", r + "/issues/not-hex", 404},
+		{"GET", r + "/patches/" + strings.Repeat("e", 64), 404},
+		{"GET", r + "/patches/not-hex", 404},
 		{"GET", r + "/issues/ab", 404},
 		{"GET", "/repos/" + other + "/issues", 404},
 		{"GET", r + "/blob/main/../../../etc/passwd", 400},
@@ -343,7 +358,11 @@ func (noBackend) Repos(context.Context) ([]web.Repo, error)         { return nil
 func (noBackend) Repo(context.Context, identity.RepoID) (web.Repo, error) {
 	return web.Repo{}, web.ErrNotFound
 }
-func (noBackend) Issues(context.Context, identity.RepoID) ([]web.Issue, error) { return nil, nil }
+func (noBackend) Issues(context.Context, identity.RepoID) ([]web.Issue, error)  { return nil, nil }
+func (noBackend) Patches(context.Context, identity.RepoID) ([]web.Patch, error) { return nil, nil }
+func (noBackend) Patch(context.Context, identity.RepoID, string) (web.PatchThread, error) {
+	return web.PatchThread{}, web.ErrNotFound
+}
 func (noBackend) Issue(context.Context, identity.RepoID, string) (web.IssueThread, error) {
 	return web.IssueThread{}, web.ErrNotFound
 }
