@@ -677,3 +677,21 @@ func TestHoldersInSync(t *testing.T) {
 		t.Fatalf("repo list: %+v, %v; want 2 holders in sync", list, err)
 	}
 }
+
+// A repository a node only heard of is named: announcements carry the
+// document's name and description.
+func TestAnnouncedRepositoriesAreNamed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	b := start(t, func() Config { c := fastCfg(shortRoot(t), "b", a); c.Replicate = ReplicateNone; return c }())
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: workRepo(t), Name: "named", Description: "told by gossip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.replica.Follow(mustRepo(t, info.RepoID)) // hear of it without replicating it
+	testutil.WaitForState(t, "B to list the repository by name", 10*time.Second, func() (bool, string) {
+		in, err := b.repoInfo(ctx, mustRepo(t, info.RepoID))
+		return err == nil && in.Replica == rpc.ReplicaMissing && in.Name == "named" && in.Description == "told by gossip", fmt.Sprintf("%+v %v", in, err)
+	})
+}

@@ -115,6 +115,8 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 	if d := in.Doc; d != nil {
 		out.Name, out.Description, out.DefaultBranch = d.Name(), d.Description(), d.DefaultBranch()
 		out.Creator, out.Delegates = d.Creator().String(), dids(d.Delegates())
+	} else {
+		out.Name, out.Description = in.NameHint, in.DescriptionHint // from announcements: unverified
 	}
 	for _, c := range in.Clones {
 		out.Clones = append(out.Clones, rpc.CloneStatus{Path: c.Path, Branch: c.Branch, Status: cloneStates[c.State], Reason: c.Reason})

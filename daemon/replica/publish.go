@@ -221,7 +221,7 @@ func (s *Service) announce(repo identity.RepoID) error {
 	if err != nil {
 		return err
 	}
-	ann := &wire.RepoAnnouncement{Repo: repo, Doc: doc.Digest()}
+	ann := &wire.RepoAnnouncement{Repo: repo, Doc: doc.Digest(), Name: doc.Name(), Description: doc.Description()}
 	if _, seq, ok, err := s.store.SignedRefs(repo, CanonicalNamespace(doc)); err == nil && ok {
 		ann.CanonicalSeq = seq // which of the creator's refs this node holds
 	}

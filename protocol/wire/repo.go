@@ -18,7 +18,10 @@ import (
 // required; 5 withdrawn (bool, written only when true: the origin no longer
 // holds the repository — this newer announcement replaces its last one);
 // 6 canonical_seq (uint, written only when not 0: the seq of the creator's
-// signed refs the origin holds, so others can tell which holders are in sync).
+// signed refs the origin holds, so others can tell which holders are in sync);
+// 7 name and 8 description (text, written only when not empty: copied from
+// the identity document whose digest is key 2, so a node that does not hold
+// it yet can name the repository — a hint until the document verifies).
 type RepoAnnouncement struct {
 	// Repo is the repository; the zero id is invalid.
 	Repo identity.RepoID
@@ -36,6 +39,8 @@ type RepoAnnouncement struct {
 	// CanonicalSeq is the seq of the creator's signed refs the origin
 	// holds (0: none, or not said).
 	CanonicalSeq uint64
+	// Name and Description are the identity document's, as hints.
+	Name, Description string
 }
 
 type repoAnnouncementCBOR struct {
@@ -45,6 +50,8 @@ type repoAnnouncementCBOR struct {
 	RefsDigest   []byte `cbor:"4,keyasint"`
 	Withdrawn    bool   `cbor:"5,keyasint,omitempty"`
 	CanonicalSeq uint64 `cbor:"6,keyasint,omitempty"`
+	Name         string `cbor:"7,keyasint,omitempty"`
+	Description  string `cbor:"8,keyasint,omitempty"`
 }
 
 // Type returns TypeRepoAnnouncement.
@@ -65,7 +72,12 @@ func (a *RepoAnnouncement) Validate() error {
 	if zero := a.RefsDigest == [sha256.Size]byte{}; zero != (a.RefsSeq == 0) {
 		return invalid("refs_seq %d with a zero refs_digest=%v: both or neither must be zero", a.RefsSeq, zero)
 	}
-	return nil
+	if a.Name != "" {
+		if err := CheckRepoName(a.Name); err != nil {
+			return err
+		}
+	}
+	return CheckDescription(a.Description)
 }
 
 func (a *RepoAnnouncement) encode() ([]byte, error) {
@@ -76,6 +88,8 @@ func (a *RepoAnnouncement) encode() ([]byte, error) {
 		RefsDigest:   a.RefsDigest[:],
 		Withdrawn:    a.Withdrawn,
 		CanonicalSeq: a.CanonicalSeq,
+		Name:         a.Name,
+		Description:  a.Description,
 	})
 }
 
@@ -88,7 +102,8 @@ func decodeRepoAnnouncement(b []byte) (*RepoAnnouncement, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
-	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq, Withdrawn: w.Withdrawn, CanonicalSeq: w.CanonicalSeq}
+	a := &RepoAnnouncement{Repo: repo, RefsSeq: w.RefsSeq, Withdrawn: w.Withdrawn, CanonicalSeq: w.CanonicalSeq,
+		Name: w.Name, Description: w.Description}
 	if err := decodeFixed(a.Doc[:], w.Doc, "doc"); err != nil {
 		return nil, fmt.Errorf("decoding RepoAnnouncement: %w", err)
 	}
