@@ -695,3 +695,26 @@ func TestAnnouncedRepositoriesAreNamed(t *testing.T) {
 		return err == nil && in.Replica == rpc.ReplicaMissing && in.Name == "named" && in.Description == "told by gossip", fmt.Sprintf("%+v %v", in, err)
 	})
 }
+
+// Sharing the same history again with another description keeps the
+// signed one and says so.
+func TestReAddSaysWhatIsKept(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "a"))
+	src := workRepo(t)
+	if _, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src, Description: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src, Description: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Description != "first" || !strings.Contains(info.LastError, "keeps that name and description") {
+		t.Fatalf("re-adding with a new description: %q, warning %q", info.Description, info.LastError)
+	}
+	again, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
+	if err != nil || again.LastError != "" {
+		t.Fatalf("re-adding as it was: %v, warning %q", err, again.LastError)
+	}
+}

@@ -127,7 +127,7 @@ func IsCode(err error, code int64) bool {
 // Sentinel errors, wrapped with detail; test with errors.Is.
 var (
 	// ErrDaemonRunning: Listen found a live daemon on the socket.
-	ErrDaemonRunning = errors.New("daemon already running")
+	ErrDaemonRunning = errors.New("a daemon is already running")
 	// ErrNoDaemon: Dial found no daemon listening on the socket.
 	ErrNoDaemon = errors.New("no daemon running")
 	// ErrClosed: the connection to the daemon is closed.

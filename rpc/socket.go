@@ -72,7 +72,7 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			// Someone bound it between the probe and now.
-			return nil, fmt.Errorf("a daemon is already running on this root (socket %s): %w", path, ErrDaemonRunning)
+			return nil, fmt.Errorf("%w on this root (socket %s)", ErrDaemonRunning, path)
 		}
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
@@ -101,7 +101,7 @@ func clearStale(path string) error {
 	switch {
 	case err == nil:
 		c.Close()
-		return fmt.Errorf("a daemon is already running on this root (socket %s): %w", path, ErrDaemonRunning)
+		return fmt.Errorf("%w on this root (socket %s)", ErrDaemonRunning, path)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		// Stale: the daemon that made it is gone.
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -112,7 +112,7 @@ func clearStale(path string) error {
 		return nil // removed since the Lstat
 	case errors.Is(err, syscall.EAGAIN):
 		// Linux: a listener whose backlog is full. Alive, just busy.
-		return fmt.Errorf("a daemon is already running on this root (socket %s): %w", path, ErrDaemonRunning)
+		return fmt.Errorf("%w on this root (socket %s)", ErrDaemonRunning, path)
 	default:
 		return fmt.Errorf("probing existing socket %s: %w", path, err)
 	}

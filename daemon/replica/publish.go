@@ -19,7 +19,8 @@ import (
 // document (the first time), copies the refs into this node's namespace,
 // signs and announces them, and watches path from then on. Sharing the
 // same history again keeps the first document (the id and the signed name
-// stay stable) and only moves the watched path.
+// stay stable) and only moves the watched path; a different name or
+// description given then is reported as kept, not silently dropped.
 func (s *Service) Share(ctx context.Context, path, name, description string) (identity.RepoID, error) {
 	path = filepath.Clean(path)
 	if _, _, err := s.git.IsRepo(ctx, path); err != nil {
@@ -37,10 +38,15 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err != nil {
 		return identity.RepoID{}, err
 	}
+	explicitName := name != ""
 	if name == "" {
 		name = filepath.Base(path)
 	}
 	doc, err := s.Doc(repo)
+	kept := ""
+	if err == nil && ((explicitName && name != doc.Name()) || (description != "" && description != doc.Description())) {
+		kept = fmt.Sprintf("the repository was shared before as %q: its signed identity document keeps that name and description (changing them needs a new version of the document, not supported yet)", doc.Name())
+	}
 	if errors.Is(err, ErrNotFound) {
 		doc, err = s.signDoc(repo, wire.RepoDocFields{
 			Root: root, Name: name, Description: description, DefaultBranch: branch,
@@ -55,6 +61,9 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	warning, err := s.publishWork(ctx, repo, path)
 	if err != nil {
 		return identity.RepoID{}, err
+	}
+	if warning == "" {
+		warning = kept
 	}
 	if err := s.updateState(repo, func(st *repoState) {
 		st.Path, st.Seed, st.Removed, st.WorkError = path, seedYes, false, false
