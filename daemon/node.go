@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/collab"
@@ -140,6 +141,8 @@ type Node struct {
 	started time.Time
 
 	bg sync.WaitGroup // work started by handlers (snapshots); waited for after the services
+
+	followsAll atomic.Bool // gossip was told the node wants every repository
 
 	mu    sync.Mutex
 	known map[identity.NodeID]bool // nodes in the routing table, for "discovered" events

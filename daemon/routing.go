@@ -50,7 +50,15 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 // chose, or — replicating every announced repository, or relaying for
 // others — everything.
 func (n *Node) follow(repos []identity.RepoID) {
-	n.gossip.SetSubscriptions(repos, n.cfg.Relay || n.cfg.Replicate == ReplicateAll)
+	if n.cfg.Relay || n.cfg.Replicate == ReplicateAll {
+		// It wants everything whatever it follows: say so once, with no
+		// filter, so that peers are not asked for snapshots again and again.
+		if !n.followsAll.Swap(true) {
+			n.gossip.SetSubscriptions(nil, true)
+		}
+		return
+	}
+	n.gossip.SetSubscriptions(repos, false)
 }
 
 // replicaEvent turns what the replica service did into an RPC event.
