@@ -74,6 +74,20 @@ func TestBrowser(t *testing.T) {
 	location := run(t, bctx, chromedp.Location())
 	line3 := run(t, bctx, chromedp.Text(chromedp.CSS(`#L3 td.src`)))
 	fileShot := run(t, bctx, chromedp.FullScreenshot(100))
+	// Back on the repository page, on to its issues and into the issue.
+	issuesLink := chromedp.CSS(`a[href="/repos/` + s.repo + `/issues"]`)
+	issueLink := chromedp.CSS(`a[href="/repos/` + s.repo + `/issues/` + s.issue + `"]`)
+	if err := chromedp.Do(bctx, chromedp.Navigate(s.base+"/repos/"+s.repo), chromedp.WaitVisible(issuesLink),
+		chromedp.Click(issuesLink), chromedp.WaitVisible(issueLink),
+		chromedp.Click(issueLink), chromedp.WaitVisible(chromedp.CSS(`section.comment`))); err != nil {
+		t.Fatal(err)
+	}
+	issueAt := run(t, bctx, chromedp.Location())
+	comment := run(t, bctx, chromedp.Text(chromedp.CSS(`section.comment article.readme`)))
+	issueShot := run(t, bctx, chromedp.FullScreenshot(100))
+	if !strings.HasSuffix(issueAt, "/issues/"+s.issue) || !strings.Contains(comment, "a reply") {
+		t.Errorf("after following the issue links the browser is at %s showing the comment %q", issueAt, comment)
+	}
 	if heading != "Hello web" {
 		t.Errorf("README heading %q, want the rendered %q", heading, "Hello web")
 	}
@@ -86,7 +100,7 @@ func TestBrowser(t *testing.T) {
 	if line3 != "Some **bold** text." {
 		t.Errorf("line 3 of README.md shows %q", line3)
 	}
-	for name, png := range map[string][]byte{"repo.png": repoShot, "file.png": fileShot} {
+	for name, png := range map[string][]byte{"repo.png": repoShot, "file.png": fileShot, "issue.png": issueShot} {
 		if len(png) < 1000 || string(png[1:4]) != "PNG" {
 			t.Fatalf("screenshot %s: %d bytes, not a PNG image", name, len(png))
 		}
