@@ -34,6 +34,7 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		isNew := !n.known[env.Origin]
 		n.known[env.Origin] = true
 		n.mu.Unlock()
+		n.dialer.Kick() // new node or new addresses: worth a look now
 		if isNew {
 			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
 			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
@@ -178,6 +179,7 @@ func (n *Node) onPeer(p *transport.Peer) {
 
 func (n *Node) onPeerGone(p *transport.Peer, err error) {
 	n.gossip.PeerGone(p.ID)
+	n.dialer.Kick()
 	_ = n.store.Touch(p.ID, time.Now())
 	reason := "closed"
 	if err != nil {

@@ -46,8 +46,32 @@ type Dialer struct {
 	cfg DialerConfig
 	log *slog.Logger
 
+	kick chan struct{} // something changed: look again now
+
 	mu      sync.Mutex
 	backoff map[identity.NodeID]*backoff
+}
+
+// idleEvery bounds how long a dialer with nothing to do waits before it
+// looks again by itself (Kick wakes it at once).
+const idleEvery = 16 * time.Second
+
+// Kick makes the dialer look at once: a peer left, a node was learned.
+func (d *Dialer) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// settled reports whether every bootstrap node is connected.
+func (d *Dialer) settled() bool {
+	for _, b := range d.cfg.Bootstrap {
+		if d.t.Peer(b.ID) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 type backoff struct {
@@ -70,18 +94,21 @@ func NewDialer(t *Transport, cfg DialerConfig) *Dialer {
 	if cfg.IsRelay == nil {
 		cfg.IsRelay = func(identity.NodeID) bool { return false }
 	}
-	return &Dialer{t: t, cfg: cfg, log: cfg.Log, backoff: map[identity.NodeID]*backoff{}}
+	return &Dialer{t: t, cfg: cfg, log: cfg.Log, kick: make(chan struct{}, 1), backoff: map[identity.NodeID]*backoff{}}
 }
 
-// Serve dials what is needed every second until ctx is done, and waits
+// Serve dials what is needed (every second while there is work, up to
+// idleEvery apart when settled) until ctx is done, and waits
 // for the dials it started.
 func (d *Dialer) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	tick := time.NewTicker(dialEvery)
-	defer tick.Stop()
+	wait := dialEvery
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
-		for _, a := range d.needed(time.Now()) {
+		want := d.needed(time.Now())
+		for _, a := range want {
 			wg.Go(func() {
 				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 				defer cancel()
@@ -93,10 +120,20 @@ func (d *Dialer) Serve(ctx context.Context) error {
 				d.Forget(a.ID) // connected: the next loss starts from the shortest delay
 			})
 		}
+		// Nothing to do: look less and less often (an idle node should not
+		// scan its tables every second), until kicked.
+		if len(want) == 0 && d.settled() {
+			wait = min(2*wait, idleEvery)
+		} else {
+			wait = dialEvery
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
+		case <-d.kick:
+			wait = dialEvery
 		}
 	}
 }
