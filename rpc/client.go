@@ -162,6 +162,13 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// callFor is Call for a typed answer: the typed client methods are this.
+func callFor[T any](ctx context.Context, c *Client, method string, params any, onNotify func(string, json.RawMessage)) (T, error) {
+	var out T
+	err := c.Call(ctx, method, params, &out, onNotify)
+	return out, err
+}
+
 // Call calls method with params (nil: none) and decodes the answer into
 // result (a pointer, or nil to discard it). onNotify, if not nil, receives
 // the notifications the daemon sends for this call before its answer

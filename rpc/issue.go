@@ -311,62 +311,52 @@ func handleIssueReact(ctx context.Context, svc Service, c *call) (any, error) {
 	return svc.IssueReact(ctx, p)
 }
 
-func (c *Client) issueChange(ctx context.Context, method string, p any) (IssueChangeResult, error) {
-	var res IssueChangeResult
-	err := c.Call(ctx, method, p, &res, nil)
-	return res, err
-}
-
 // IssueOpen calls issue.open.
 func (c *Client) IssueOpen(ctx context.Context, p IssueOpenParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueOpen, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueOpen, p, nil)
 }
 
 // IssueList calls issue.list.
 func (c *Client) IssueList(ctx context.Context, p IssueListParams) ([]IssueSummary, error) {
-	var out []IssueSummary
-	err := c.Call(ctx, MethodIssueList, p, &out, nil)
-	return out, err
+	return callFor[[]IssueSummary](ctx, c, MethodIssueList, p, nil)
 }
 
 // IssueShow calls issue.show.
 func (c *Client) IssueShow(ctx context.Context, p IssueIDParams) (IssueDetail, error) {
-	var out IssueDetail
-	err := c.Call(ctx, MethodIssueShow, p, &out, nil)
-	return out, err
+	return callFor[IssueDetail](ctx, c, MethodIssueShow, p, nil)
 }
 
 // IssueComment calls issue.comment.
 func (c *Client) IssueComment(ctx context.Context, p IssueCommentParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueComment, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueComment, p, nil)
 }
 
 // IssueEdit calls issue.edit.
 func (c *Client) IssueEdit(ctx context.Context, p IssueEditParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueEdit, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueEdit, p, nil)
 }
 
 // IssueLabel calls issue.label.
 func (c *Client) IssueLabel(ctx context.Context, p IssueLabelParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueLabel, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueLabel, p, nil)
 }
 
 // IssueAssign calls issue.assign.
 func (c *Client) IssueAssign(ctx context.Context, p IssueAssignParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueAssign, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueAssign, p, nil)
 }
 
 // IssueClose calls issue.close.
 func (c *Client) IssueClose(ctx context.Context, p IssueCloseParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueClose, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueClose, p, nil)
 }
 
 // IssueReopen calls issue.reopen.
 func (c *Client) IssueReopen(ctx context.Context, p IssueIDParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueReopen, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueReopen, p, nil)
 }
 
 // IssueReact calls issue.react.
 func (c *Client) IssueReact(ctx context.Context, p IssueReactParams) (IssueChangeResult, error) {
-	return c.issueChange(ctx, MethodIssueReact, p)
+	return callFor[IssueChangeResult](ctx, c, MethodIssueReact, p, nil)
 }

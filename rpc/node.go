@@ -200,36 +200,26 @@ func handleNodeStop(ctx context.Context, svc Service, c *call) (any, error) {
 
 // NodeInfo calls node.info.
 func (c *Client) NodeInfo(ctx context.Context) (NodeInfo, error) {
-	var info NodeInfo
-	err := c.Call(ctx, MethodNodeInfo, nil, &info, nil)
-	return info, err
+	return callFor[NodeInfo](ctx, c, MethodNodeInfo, nil, nil)
 }
 
 // NodePeers calls node.peers.
 func (c *Client) NodePeers(ctx context.Context) ([]Peer, error) {
-	var peers []Peer
-	err := c.Call(ctx, MethodNodePeers, nil, &peers, nil)
-	return peers, err
+	return callFor[[]Peer](ctx, c, MethodNodePeers, nil, nil)
 }
 
 // NodeList calls node.list.
 func (c *Client) NodeList(ctx context.Context) ([]NodeEntry, error) {
-	var nodes []NodeEntry
-	err := c.Call(ctx, MethodNodeList, nil, &nodes, nil)
-	return nodes, err
+	return callFor[[]NodeEntry](ctx, c, MethodNodeList, nil, nil)
 }
 
 // NodeConnect calls node.connect with addr, "did:key:…@host:port".
 func (c *Client) NodeConnect(ctx context.Context, addr string) (Peer, error) {
-	var peer Peer
-	err := c.Call(ctx, MethodNodeConnect, ConnectParams{Addr: addr}, &peer, nil)
-	return peer, err
+	return callFor[Peer](ctx, c, MethodNodeConnect, ConnectParams{Addr: addr}, nil)
 }
 
 // NodeStop calls node.stop: the daemon answers, then shuts down. The
 // result's PID is the process to wait for.
 func (c *Client) NodeStop(ctx context.Context) (StopResult, error) {
-	var r StopResult
-	err := c.Call(ctx, MethodNodeStop, nil, &r, nil)
-	return r, err
+	return callFor[StopResult](ctx, c, MethodNodeStop, nil, nil)
 }

@@ -317,64 +317,52 @@ func handlePatchCheckout(ctx context.Context, svc Service, c *call) (any, error)
 	return svc.PatchCheckout(ctx, p)
 }
 
-func (c *Client) patchChange(ctx context.Context, method string, p any) (PatchChangeResult, error) {
-	var res PatchChangeResult
-	err := c.Call(ctx, method, p, &res, nil)
-	return res, err
-}
-
 // PatchOpen calls patch.open.
 func (c *Client) PatchOpen(ctx context.Context, p PatchOpenParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchOpen, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchOpen, p, nil)
 }
 
 // PatchList calls patch.list.
 func (c *Client) PatchList(ctx context.Context, p PatchListParams) ([]PatchSummary, error) {
-	var out []PatchSummary
-	err := c.Call(ctx, MethodPatchList, p, &out, nil)
-	return out, err
+	return callFor[[]PatchSummary](ctx, c, MethodPatchList, p, nil)
 }
 
 // PatchShow calls patch.show.
 func (c *Client) PatchShow(ctx context.Context, p PatchIDParams) (PatchDetail, error) {
-	var out PatchDetail
-	err := c.Call(ctx, MethodPatchShow, p, &out, nil)
-	return out, err
+	return callFor[PatchDetail](ctx, c, MethodPatchShow, p, nil)
 }
 
 // PatchReview calls patch.review.
 func (c *Client) PatchReview(ctx context.Context, p PatchReviewParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchReview, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchReview, p, nil)
 }
 
 // PatchComment calls patch.comment.
 func (c *Client) PatchComment(ctx context.Context, p PatchCommentParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchComment, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchComment, p, nil)
 }
 
 // PatchRevise calls patch.revise.
 func (c *Client) PatchRevise(ctx context.Context, p PatchReviseParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchRevise, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchRevise, p, nil)
 }
 
 // PatchClose calls patch.close.
 func (c *Client) PatchClose(ctx context.Context, p PatchIDParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchClose, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchClose, p, nil)
 }
 
 // PatchReopen calls patch.reopen.
 func (c *Client) PatchReopen(ctx context.Context, p PatchIDParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchReopen, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchReopen, p, nil)
 }
 
 // PatchReady calls patch.ready.
 func (c *Client) PatchReady(ctx context.Context, p PatchIDParams) (PatchChangeResult, error) {
-	return c.patchChange(ctx, MethodPatchReady, p)
+	return callFor[PatchChangeResult](ctx, c, MethodPatchReady, p, nil)
 }
 
 // PatchCheckout calls patch.checkout.
 func (c *Client) PatchCheckout(ctx context.Context, p PatchCheckoutParams) (PatchCheckoutResult, error) {
-	var out PatchCheckoutResult
-	err := c.Call(ctx, MethodPatchCheckout, p, &out, nil)
-	return out, err
+	return callFor[PatchCheckoutResult](ctx, c, MethodPatchCheckout, p, nil)
 }

@@ -482,48 +482,36 @@ func checkPath(c *call, name, p string) error {
 
 // RepoAdd calls repo.add. p.Path must be absolute.
 func (c *Client) RepoAdd(ctx context.Context, p RepoAddParams) (RepoInfo, error) {
-	var info RepoInfo
-	err := c.Call(ctx, MethodRepoAdd, p, &info, nil)
-	return info, err
+	return callFor[RepoInfo](ctx, c, MethodRepoAdd, p, nil)
 }
 
 // RepoList calls repo.list.
 func (c *Client) RepoList(ctx context.Context) ([]RepoInfo, error) {
-	var repos []RepoInfo
-	err := c.Call(ctx, MethodRepoList, nil, &repos, nil)
-	return repos, err
+	return callFor[[]RepoInfo](ctx, c, MethodRepoList, nil, nil)
 }
 
 // RepoShow calls repo.show for the repository id ("did:repo:z…").
 func (c *Client) RepoShow(ctx context.Context, id string) (RepoDetail, error) {
-	var d RepoDetail
-	err := c.Call(ctx, MethodRepoShow, RepoIDParams{RepoID: id}, &d, nil)
-	return d, err
+	return callFor[RepoDetail](ctx, c, MethodRepoShow, RepoIDParams{RepoID: id}, nil)
 }
 
 // RepoSync calls repo.sync. onProgress, if not nil, receives the progress
 // reports that come before the answer, in order, on the connection's read
 // goroutine: it must not block.
 func (c *Client) RepoSync(ctx context.Context, id string, onProgress func(Progress)) (SyncResult, error) {
-	var res SyncResult
-	err := c.Call(ctx, MethodRepoSync, RepoIDParams{RepoID: id}, &res, progressRoute(onProgress))
-	return res, err
+	return callFor[SyncResult](ctx, c, MethodRepoSync, RepoIDParams{RepoID: id}, progressRoute(onProgress))
 }
 
 // RepoClone calls repo.clone; onProgress is as for RepoSync. p.Path must be
 // absolute.
 func (c *Client) RepoClone(ctx context.Context, p RepoCloneParams, onProgress func(Progress)) (CloneResult, error) {
-	var res CloneResult
-	err := c.Call(ctx, MethodRepoClone, p, &res, progressRoute(onProgress))
-	return res, err
+	return callFor[CloneResult](ctx, c, MethodRepoClone, p, progressRoute(onProgress))
 }
 
 // RepoPull calls repo.pull; onProgress is as for RepoSync. p.Path must be
 // absolute.
 func (c *Client) RepoPull(ctx context.Context, p RepoPullParams, onProgress func(Progress)) (PullResult, error) {
-	var res PullResult
-	err := c.Call(ctx, MethodRepoPull, p, &res, progressRoute(onProgress))
-	return res, err
+	return callFor[PullResult](ctx, c, MethodRepoPull, p, progressRoute(onProgress))
 }
 
 // RepoSeed calls repo.seed (seed true) or repo.unseed.
@@ -532,23 +520,17 @@ func (c *Client) RepoSeed(ctx context.Context, id string, seed bool) (RepoInfo, 
 	if !seed {
 		method = MethodRepoUnseed
 	}
-	var info RepoInfo
-	err := c.Call(ctx, method, RepoIDParams{RepoID: id}, &info, nil)
-	return info, err
+	return callFor[RepoInfo](ctx, c, method, RepoIDParams{RepoID: id}, nil)
 }
 
 // RepoLocate calls repo.locate.
 func (c *Client) RepoLocate(ctx context.Context, p RepoLocateParams) (LocateResult, error) {
-	var res LocateResult
-	err := c.Call(ctx, MethodRepoLocate, p, &res, nil)
-	return res, err
+	return callFor[LocateResult](ctx, c, MethodRepoLocate, p, nil)
 }
 
 // RepoPublish calls repo.publish for the repository id.
 func (c *Client) RepoPublish(ctx context.Context, id string) (PublishResult, error) {
-	var res PublishResult
-	err := c.Call(ctx, MethodRepoPublish, RepoIDParams{RepoID: id}, &res, nil)
-	return res, err
+	return callFor[PublishResult](ctx, c, MethodRepoPublish, RepoIDParams{RepoID: id}, nil)
 }
 
 // MethodRepoVerify takes RepoVerifyParams and returns VerifyResult: git
@@ -609,9 +591,7 @@ func handleRepoVerify(ctx context.Context, svc Service, c *call) (any, error) {
 
 // RepoVerify calls repo.verify; id "" checks every replica.
 func (c *Client) RepoVerify(ctx context.Context, id string) (VerifyResult, error) {
-	var res VerifyResult
-	err := c.Call(ctx, MethodRepoVerify, RepoVerifyParams{RepoID: id}, &res, nil)
-	return res, err
+	return callFor[VerifyResult](ctx, c, MethodRepoVerify, RepoVerifyParams{RepoID: id}, nil)
 }
 
 // MethodRepoRemove takes RepoRemoveParams and returns RemoveResult: the
@@ -647,7 +627,5 @@ func handleRepoRemove(ctx context.Context, svc Service, c *call) (any, error) {
 
 // RepoRemove calls repo.remove.
 func (c *Client) RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error) {
-	var res RemoveResult
-	err := c.Call(ctx, MethodRepoRemove, p, &res, nil)
-	return res, err
+	return callFor[RemoveResult](ctx, c, MethodRepoRemove, p, nil)
 }
