@@ -69,19 +69,28 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := issuePage{repoView: v, Issue: th}
-	if p.Body, err = s.pages.markdown([]byte(th.Body)); err != nil {
+	if p.Body, p.Comments, err = s.pages.thread(th.Body, th.Thread); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	for _, c := range th.Thread {
-		html, err := s.pages.markdown([]byte(c.Body))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		p.Comments = append(p.Comments, renderedComment{Comment: c, HTML: html})
-	}
 	s.render(w, r, http.StatusOK, "issue", p)
+}
+
+// thread renders an opening text and its comments as markdown.
+func (p *pages) thread(body string, comments []Comment) (template.HTML, []renderedComment, error) {
+	top, err := p.markdown([]byte(body))
+	if err != nil {
+		return "", nil, err
+	}
+	out := make([]renderedComment, 0, len(comments))
+	for _, c := range comments {
+		html, err := p.markdown([]byte(c.Body))
+		if err != nil {
+			return "", nil, err
+		}
+		out = append(out, renderedComment{Comment: c, HTML: html})
+	}
+	return top, out, nil
 }
 
 // isHexID accepts an issue id or prefix: 4 to 64 lowercase hex digits.

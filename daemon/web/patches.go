@@ -66,17 +66,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := patchPage{repoView: v, Patch: th}
-	if p.Description, err = s.pages.markdown([]byte(th.Description)); err != nil {
+	if p.Description, p.Comments, err = s.pages.thread(th.Description, th.Thread); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	for _, c := range th.Thread {
-		html, err := s.pages.markdown([]byte(c.Body))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		p.Comments = append(p.Comments, renderedComment{Comment: c, HTML: html})
 	}
 	s.render(w, r, http.StatusOK, "patch", p)
 }
