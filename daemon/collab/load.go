@@ -18,9 +18,77 @@ type objectRefs struct {
 	ns   map[string]string // namespace → its ref's commit
 }
 
-// issueRefs lists the issues of the replica with their refs.
-func issueRefs(ctx context.Context, bare *gitstore.Bare) (map[cob.ObjectID]*objectRefs, error) {
-	return typeRefs(ctx, bare, cob.TypeIssue)
+// foldAll folds every object of type typ in repo. Objects that do not fold
+// (their root change is not, or not yet, in the replica) are left out.
+func (s *Service) foldAll(ctx context.Context, repo identity.RepoID, typ cob.ObjectType) ([]*folded, error) {
+	bare, doc, err := s.open(repo)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := typeRefs(ctx, bare, typ)
+	if err != nil {
+		return nil, err
+	}
+	rd := &reader{ctx: ctx, bare: bare}
+	defer rd.close()
+	auth := cob.Delegates(doc.Delegates())
+	out := make([]*folded, 0, len(objs))
+	for id, o := range objs {
+		f, err := s.foldType(rd, repo, auth, typ, id, o.tips)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			s.log.Debug("leaving an object out", "repo", repo.String(), "type", string(typ), "id", id.Short(), "err", err)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// foldOne folds object id of type typ in repo and returns its refs.
+func (s *Service) foldOne(ctx context.Context, repo identity.RepoID, typ cob.ObjectType, id cob.ObjectID) (*folded, *objectRefs, error) {
+	bare, doc, err := s.open(repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := typeRefs(ctx, bare, typ)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := objs[id]
+	if o == nil {
+		return nil, nil, errorf(ErrNotFound, "no %s %s in %s", typ, id.Short(), repo)
+	}
+	rd := &reader{ctx: ctx, bare: bare}
+	defer rd.close()
+	f, err := s.foldType(rd, repo, cob.Delegates(doc.Delegates()), typ, id, o.tips)
+	return f, o, err
+}
+
+// resolve finds the object of type typ in repo whose id starts with prefix.
+func (s *Service) resolve(ctx context.Context, repo identity.RepoID, typ cob.ObjectType, prefix string) (cob.ObjectID, error) {
+	bare, _, err := s.open(repo)
+	if err != nil {
+		return cob.ObjectID{}, err
+	}
+	objs, err := typeRefs(ctx, bare, typ)
+	if err != nil {
+		return cob.ObjectID{}, err
+	}
+	ids := make([]cob.ChangeID, 0, len(objs))
+	for id := range objs {
+		ids = append(ids, id)
+	}
+	id, err := cob.ResolveChangeID(prefix, ids)
+	switch {
+	case errors.Is(err, cob.ErrNotFound):
+		return id, errorf(ErrNotFound, "no %s %q in %s", typ, prefix, repo)
+	case err != nil:
+		return id, errorf(ErrInvalid, "%s %q: %v", typ, prefix, err)
+	}
+	return id, nil
 }
 
 // typeRefs lists the objects of type typ in the replica with their refs,
@@ -80,13 +148,8 @@ func foldKey(repo identity.RepoID, object cob.ObjectID, tips []string) string {
 	return repo.String() + " " + object.String() + " " + strings.Join(tips, ",")
 }
 
-// fold returns the fold of object from the commits tips, from the cache
-// when the same heads were folded before.
-func (s *Service) fold(rd *reader, repo identity.RepoID, auth cob.Authority, object cob.ObjectID, tips []string) (*folded, error) {
-	return s.foldType(rd, repo, auth, cob.TypeIssue, object, tips)
-}
-
-// foldType is fold for an object of type typ (an issue or a patch).
+// foldType returns the fold of object (of type typ) from the commits tips,
+// from the cache when the same heads were folded before.
 func (s *Service) foldType(rd *reader, repo identity.RepoID, auth cob.Authority, typ cob.ObjectType, object cob.ObjectID, tips []string) (*folded, error) {
 	key := string(typ) + " " + foldKey(repo, object, tips)
 	s.mu.Lock()

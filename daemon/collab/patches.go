@@ -3,7 +3,6 @@ package collab
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -19,27 +18,12 @@ func PatchBranch(id cob.ObjectID) string { return "refs/heads/patches/" + id.Str
 
 // Patches returns the state of every patch of repo, newest first.
 func (s *Service) Patches(ctx context.Context, repo identity.RepoID) ([]*cob.Patch, error) {
-	bare, doc, err := s.open(repo)
+	fs, err := s.foldAll(ctx, repo, cob.TypePatch)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := typeRefs(ctx, bare, cob.TypePatch)
-	if err != nil {
-		return nil, err
-	}
-	rd := &reader{ctx: ctx, bare: bare}
-	defer rd.close()
-	auth := cob.Delegates(doc.Delegates())
-	out := make([]*cob.Patch, 0, len(objs))
-	for id, o := range objs {
-		f, err := s.foldType(rd, repo, auth, cob.TypePatch, id, o.tips)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			s.log.Debug("leaving a patch out", "repo", repo.String(), "patch", id.Short(), "err", err)
-			continue
-		}
+	out := make([]*cob.Patch, 0, len(fs))
+	for _, f := range fs {
 		out = append(out, f.patch)
 	}
 	slices.SortFunc(out, func(a, b *cob.Patch) int {
@@ -50,54 +34,16 @@ func (s *Service) Patches(ctx context.Context, repo identity.RepoID) ([]*cob.Pat
 
 // Patch returns the state of one patch.
 func (s *Service) Patch(ctx context.Context, repo identity.RepoID, id cob.ObjectID) (*cob.Patch, error) {
-	f, _, err := s.patch(ctx, repo, id)
+	f, _, err := s.foldOne(ctx, repo, cob.TypePatch, id)
 	if err != nil {
 		return nil, err
 	}
 	return f.patch, nil
 }
 
-func (s *Service) patch(ctx context.Context, repo identity.RepoID, id cob.ObjectID) (*folded, *objectRefs, error) {
-	bare, doc, err := s.open(repo)
-	if err != nil {
-		return nil, nil, err
-	}
-	objs, err := typeRefs(ctx, bare, cob.TypePatch)
-	if err != nil {
-		return nil, nil, err
-	}
-	o := objs[id]
-	if o == nil {
-		return nil, nil, errorf(ErrNotFound, "no patch %s in %s", id.Short(), repo)
-	}
-	rd := &reader{ctx: ctx, bare: bare}
-	defer rd.close()
-	f, err := s.foldType(rd, repo, cob.Delegates(doc.Delegates()), cob.TypePatch, id, o.tips)
-	return f, o, err
-}
-
 // ResolvePatch finds the patch of repo whose id starts with prefix.
 func (s *Service) ResolvePatch(ctx context.Context, repo identity.RepoID, prefix string) (cob.ObjectID, error) {
-	bare, _, err := s.open(repo)
-	if err != nil {
-		return cob.ObjectID{}, err
-	}
-	objs, err := typeRefs(ctx, bare, cob.TypePatch)
-	if err != nil {
-		return cob.ObjectID{}, err
-	}
-	ids := make([]cob.ChangeID, 0, len(objs))
-	for id := range objs {
-		ids = append(ids, id)
-	}
-	id, err := cob.ResolveChangeID(prefix, ids)
-	switch {
-	case errors.Is(err, cob.ErrNotFound):
-		return id, errorf(ErrNotFound, "no patch %q in %s", prefix, repo)
-	case err != nil:
-		return id, errorf(ErrInvalid, "patch %q: %v", prefix, err)
-	}
-	return id, nil
+	return s.resolve(ctx, repo, cob.TypePatch, prefix)
 }
 
 // OpenPatch opens a patch whose first revision is base..head; head must
@@ -139,7 +85,7 @@ func (s *Service) OpenPatch(ctx context.Context, repo identity.RepoID, open *cob
 func (s *Service) ActPatch(ctx context.Context, repo identity.RepoID, id cob.ObjectID, actions ...cob.Action) (*cob.Patch, cob.ChangeID, error) {
 	s.write.Lock()
 	defer s.write.Unlock()
-	f, refs, err := s.patch(ctx, repo, id)
+	f, refs, err := s.foldOne(ctx, repo, cob.TypePatch, id)
 	if err != nil {
 		return nil, cob.ChangeID{}, err
 	}

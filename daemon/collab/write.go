@@ -48,7 +48,7 @@ func (s *Service) Open(ctx context.Context, repo identity.RepoID, title, body st
 func (s *Service) Act(ctx context.Context, repo identity.RepoID, id cob.ObjectID, actions ...cob.Action) (*cob.Issue, cob.ChangeID, error) {
 	s.write.Lock()
 	defer s.write.Unlock()
-	f, refs, err := s.issue(ctx, repo, id)
+	f, refs, err := s.foldOne(ctx, repo, cob.TypeIssue, id)
 	if err != nil {
 		return nil, cob.ChangeID{}, err
 	}
