@@ -149,10 +149,10 @@ func (s *Service) askDialBack(ctx context.Context, p *transport.Peer) (Reachabil
 	defer cancel()
 	nonce := make([]byte, nat.NonceSize)
 	rand.Read(nonce)
-	probed := make(chan error, 1)
+	arrived, stop := s.t.ExpectProbe(nonce)
+	defer stop()
 	pctx, pcancel := context.WithTimeout(ctx, probeWait)
 	defer pcancel()
-	go func() { probed <- s.t.AwaitProbe(pctx, nonce) }()
 	st, err := p.OpenStream(ctx, transport.StreamDialBack)
 	if err != nil {
 		return Unknown, err
@@ -170,10 +170,12 @@ func (s *Service) askDialBack(ctx context.Context, p *transport.Peer) (Reachabil
 	if !rep.OK {
 		return Unknown, errorf("relay refused: %s", rep.Reason)
 	}
-	if <-probed == nil {
+	select {
+	case <-arrived:
 		return Reachable, nil
+	case <-pctx.Done():
+		return Unreachable, nil
 	}
-	return Unreachable, nil
 }
 
 // HandleStream serves the NAT stream kinds; it reports false for a kind

@@ -161,23 +161,21 @@ func (t *Transport) WriteTo(b []byte, to netip.AddrPort) error {
 	return err
 }
 
-// AwaitProbe waits until a probe packet (nat.Probe) carrying nonce
-// arrives on the node's socket, or ctx ends.
-func (t *Transport) AwaitProbe(ctx context.Context, nonce []byte) error {
+// ExpectProbe registers nonce, before the dial-back that carries it is
+// asked for (a probe that arrives before its waiter would be dropped).
+// arrived is closed when a probe packet (nat.Probe) with nonce arrives on
+// the node's socket; stop unregisters it.
+func (t *Transport) ExpectProbe(nonce []byte) (arrived <-chan struct{}, stop func()) {
 	ch := make(chan struct{})
 	t.mu.Lock()
 	t.probes[string(nonce)] = ch
 	t.mu.Unlock()
-	defer func() {
+	return ch, func() {
 		t.mu.Lock()
-		delete(t.probes, string(nonce))
+		if t.probes[string(nonce)] == ch {
+			delete(t.probes, string(nonce))
+		}
 		t.mu.Unlock()
-	}()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
