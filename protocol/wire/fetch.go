@@ -69,13 +69,17 @@ type FetchRequest struct {
 }
 
 // FetchHeader answers a request. Map keys (ONLY APPEND): 1 status, 2
-// message, 3 doc (the encoded signed RepoDoc; empty unless status is OK),
-// 4 refs (encoded SignedRefs of the namespaces newer than the client's).
+// message, 3 doc (the encoded first RepoDoc; empty unless status is OK),
+// 4 refs (encoded SignedRefs of the namespaces newer than the client's),
+// 5 versions (the later document versions in order; absent if none), 6
+// proposal (a next version still short of signatures; absent if none).
 type FetchHeader struct {
-	Status  uint64   `cbor:"1,keyasint"`
-	Message string   `cbor:"2,keyasint"`
-	Doc     []byte   `cbor:"3,keyasint"`
-	Refs    [][]byte `cbor:"4,keyasint"`
+	Status   uint64   `cbor:"1,keyasint"`
+	Message  string   `cbor:"2,keyasint"`
+	Doc      []byte   `cbor:"3,keyasint"`
+	Refs     [][]byte `cbor:"4,keyasint"`
+	Versions [][]byte `cbor:"5,keyasint,omitempty"`
+	Proposal []byte   `cbor:"6,keyasint,omitempty"`
 }
 
 // FetchEnd closes a pack. Map keys (ONLY APPEND): 1 size (bytes of pack
@@ -206,6 +210,9 @@ func DecodeFetchHeader(b []byte) (*FetchHeader, error) {
 	}
 	if len(h.Refs) > MaxFetchNamespaces {
 		return nil, fmt.Errorf("decoding fetch header: %w: %d signed refs", ErrTooLarge, len(h.Refs))
+	}
+	if len(h.Versions) > MaxDocVersions-1 {
+		return nil, fmt.Errorf("decoding fetch header: %w: %d document versions", ErrTooLarge, len(h.Versions))
 	}
 	return &h, nil
 }

@@ -226,3 +226,31 @@ func FuzzFetchFrames(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDocChain(f *testing.F) {
+	a, b := vectorKey(), otherKey()
+	first, _ := SignRepoDoc(a, RepoDocFields{Root: make([]byte, 20), Name: "n", DefaultBranch: "main"})
+	c := first.Change()
+	c.Delegates, c.Threshold = append(c.Delegates, b.ID()), 2
+	v2, _ := first.Next(c)
+	v2, _ = v2.Sign(a)
+	r1, _ := first.Marshal()
+	r2, _ := v2.Marshal()
+	f.Add(r1, r2)
+	f.Fuzz(func(t *testing.T, first, later []byte) {
+		chain, err := OpenDocChain(first, [][]byte{later})
+		if err != nil {
+			return
+		}
+		if chain.Len() != 2 || chain.Latest().Version() != 2 {
+			t.Fatalf("accepted a chain of %d versions", chain.Len())
+		}
+		if _, err := chain.First().CheckNext(chain.Latest()); err != nil {
+			t.Fatalf("accepted a version its predecessor does not authorize: %v", err)
+		}
+		again, err := chain.Latest().Marshal()
+		if err != nil || !bytes.Equal(again, later) {
+			t.Fatalf("accepted version does not re-encode to its input: %v", err)
+		}
+	})
+}
