@@ -108,9 +108,10 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	if err != nil {
 		return info, nil
 	}
-	info.Head = branchTip(ctx, bare, Namespace(CanonicalNamespace(doc)), doc.DefaultBranch())
+	canon := Namespace(s.canonical(ctx, bare, doc))
+	info.Head = branchTip(ctx, bare, canon, doc.DefaultBranch())
 	for _, c := range st.Clones {
-		info.Clones = append(info.Clones, s.cloneStatus(ctx, bare, c))
+		info.Clones = append(info.Clones, s.cloneStatus(ctx, bare, c, canon))
 	}
 	return info, nil
 }
@@ -129,7 +130,8 @@ func branchTip(ctx context.Context, bare *gitstore.Bare, ns, branch string) stri
 	return ""
 }
 
-func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo) CloneStatus {
+// canon is the canonical namespace, which a clone of mega://<repo> follows.
+func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo, canon string) CloneStatus {
 	out := CloneStatus{Path: c.Path, Branch: c.Branch, State: CloneMissing}
 	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
 		return out
@@ -140,7 +142,7 @@ func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneI
 		return out
 	}
 	out.Branch = branch
-	tip := branchTip(ctx, bare, c.Namespace, branch)
+	tip := branchTip(ctx, bare, cmp.Or(c.Namespace, canon), branch)
 	switch {
 	case tip == "":
 		out.State = CloneAhead // a branch the replica does not have
@@ -226,20 +228,12 @@ type Target struct {
 	Node identity.NodeID
 }
 
-// namespace resolves t's node against doc.
-func (t Target) namespace(doc *wire.RepoDoc) identity.NodeID {
+// namespace resolves t's node: zero is the canonical namespace.
+func (s *Service) namespace(ctx context.Context, bare *gitstore.Bare, t Target, doc *wire.RepoDoc) identity.NodeID {
 	if t.Node.IsZero() {
-		return CanonicalNamespace(doc)
+		return s.canonical(ctx, bare, doc)
 	}
 	return t.Node
-}
-
-// canonical returns t with Node zero if it names the canonical namespace.
-func (t Target) canonical(doc *wire.RepoDoc) Target {
-	if t.Node == CanonicalNamespace(doc) {
-		t.Node = identity.NodeID{}
-	}
-	return t
 }
 
 // Clone makes a working copy of t at dest from the replica (syncing it
@@ -258,16 +252,17 @@ func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(
 	if err != nil {
 		return CloneStatus{}, "", err
 	}
-	if err := s.ensureSigned(ctx, bare, t.Repo, t.namespace(doc)); err != nil {
+	node := s.namespace(ctx, bare, t, doc)
+	if err := s.ensureSigned(ctx, bare, t.Repo, node); err != nil {
 		return CloneStatus{}, "", err
 	}
-	ns := Namespace(t.namespace(doc))
+	ns := Namespace(node)
 	branch := doc.DefaultBranch()
 	if progress != nil {
 		progress(0, 0, "checking out "+branch)
 	}
 	release := s.readLock(t.Repo) // the packs being linked stay in place
-	err = bare.CloneTo(ctx, ns, dest, origin(t.canonical(doc)), branch)
+	err = bare.CloneTo(ctx, ns, dest, origin(t), branch)
 	release()
 	if err != nil {
 		return CloneStatus{}, "", errorf(ErrInvalid, "cloning into %s: %w", dest, err)
@@ -293,7 +288,10 @@ func (s *Service) TrackClone(t Target, dest string) error {
 	if err := s.seedChosen(t.Repo); err != nil {
 		return err
 	}
-	c := cloneInfo{Path: filepath.Clean(dest), Branch: doc.DefaultBranch(), Namespace: Namespace(t.namespace(doc))}
+	c := cloneInfo{Path: filepath.Clean(dest), Branch: doc.DefaultBranch()} // follows the canonical namespace
+	if !t.Node.IsZero() {
+		c.Namespace = Namespace(t.Node)
+	}
 	return s.updateState(t.Repo, func(st *repoState) {
 		st.Clones = slices.DeleteFunc(st.Clones, func(o cloneInfo) bool { return o.Path == c.Path })
 		st.Clones = append(st.Clones, c)
@@ -315,7 +313,7 @@ func (s *Service) Pull(ctx context.Context, t Target, path string, progress Prog
 	if err != nil {
 		return PullResult{}, err
 	}
-	ns := Namespace(t.namespace(doc))
+	ns := Namespace(s.namespace(ctx, bare, t, doc))
 	for _, c := range s.state(t.Repo).Clones {
 		if c.Path == path {
 			ns = cmp.Or(c.Namespace, ns)
@@ -358,17 +356,17 @@ func (s *Service) Locate(ctx context.Context, t Target) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
-	owner := t.namespace(doc)
+	bare, err := s.git.OpenBare(s.Dir(t.Repo))
+	if err != nil {
+		return Location{}, err
+	}
+	owner := s.namespace(ctx, bare, t, doc)
 	// Serving a namespace nobody signed refs of would look like an empty
 	// repository; say what is missing instead.
 	if _, _, ok, err := s.store.SignedRefs(t.Repo, owner); err != nil {
 		return Location{}, err
 	} else if !ok {
 		return Location{}, errorf(ErrNotFound, "no refs of %s in %s have reached this node", owner, t.Repo)
-	}
-	bare, err := s.git.OpenBare(s.Dir(t.Repo))
-	if err != nil {
-		return Location{}, err
 	}
 	if err := s.ensureSigned(ctx, bare, t.Repo, owner); err != nil {
 		return Location{}, err

@@ -32,8 +32,9 @@ var errNotHeld = errors.New("holder does not have the repository")
 
 // offer is what a holder's header offers once verified.
 type offer struct {
-	doc     *wire.RepoDoc
-	docRaw  []byte
+	doc      *wire.RepoDoc  // the newest version
+	chain    *wire.DocChain // every version the holder sent
+	proposal []byte         // a next version short of signatures, if sent
 	updates []update
 	tips    []string // object ids the updates name
 
@@ -89,7 +90,12 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 		return res, err
 	}
 	if len(of.updates) == 0 {
-		return res, nil
+		if created {
+			return res, nil
+		}
+		s.publish.Lock() // no refs are newer; the identity may be
+		defer s.publish.Unlock()
+		return res, s.adoptChain(repo, of.chain, of.proposal)
 	}
 	res.Namespaces, err = s.commit(ctx, bare, repo, of)
 	if res.Bytes > 0 {
@@ -151,17 +157,17 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 	default:
 		return nil, fmt.Errorf("holder answered status %d: %q", h.Status, h.Message)
 	}
-	doc, err := wire.OpenRepoDoc(h.Doc)
+	chain, err := wire.OpenDocChain(h.Doc, h.Versions)
 	if err != nil {
 		return nil, fmt.Errorf("holder sent an invalid repository document: %w", err)
 	}
-	if doc.Repo() != repo {
-		return nil, fmt.Errorf("holder sent the document of %s, not %s", doc.Repo(), repo)
+	if chain.First().Repo() != repo {
+		return nil, fmt.Errorf("holder sent the document of %s, not %s", chain.First().Repo(), repo)
 	}
-	if have, err := s.Doc(repo); err == nil && have.Digest() != doc.Digest() {
+	if have, err := s.Chain(repo); err == nil && have.First().Digest() != chain.First().Digest() {
 		return nil, fmt.Errorf("holder sent a different document for %s", repo)
 	}
-	of := &offer{doc: doc, docRaw: h.Doc}
+	of := &offer{doc: chain.Latest(), chain: chain, proposal: h.Proposal}
 	for _, raw := range h.Refs {
 		sr, err := wire.OpenSignedRefs(raw)
 		if err != nil {
@@ -282,10 +288,8 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 	// Refs and signed refs change together for a namespace check.
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	if _, ok, _ := s.store.RepoDoc(repo); !ok {
-		if err := s.store.PutRepoDoc(repo, of.docRaw); err != nil {
-			return 0, err
-		}
+	if err := s.adoptChain(repo, of.chain, of.proposal); err != nil {
+		return 0, err
 	}
 	done := 0
 	for _, u := range of.updates {

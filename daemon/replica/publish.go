@@ -231,8 +231,8 @@ func (s *Service) announce(repo identity.RepoID) error {
 		return err
 	}
 	ann := &wire.RepoAnnouncement{Repo: repo, Doc: doc.Digest(), Name: doc.Name(), Description: doc.Description()}
-	if _, seq, ok, err := s.store.SignedRefs(repo, CanonicalNamespace(doc)); err == nil && ok {
-		ann.CanonicalSeq = seq // which of the creator's refs this node holds
+	if _, seq, ok, err := s.store.SignedRefs(repo, PrimaryDelegate(doc)); err == nil && ok {
+		ann.CanonicalSeq = seq // which of the primary delegate's refs this node holds
 	}
 	if raw, seq, ok, err := s.store.SignedRefs(repo, s.id); err == nil && ok {
 		ann.RefsSeq = seq

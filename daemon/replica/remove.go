@@ -40,6 +40,7 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 	delete(s.workRefs, repo)
 	delete(s.watching, repo)
 	delete(s.lastSeq, repo)
+	delete(s.docs, repo)
 	s.mu.Unlock()
 	if !held && !known {
 		return errorf(ErrNotFound, "this node holds nothing of %s", repo)

@@ -104,6 +104,12 @@ func (s *Service) header(ctx context.Context, bare *gitstore.Bare, repo identity
 		wanted[id] = true
 	}
 	header := wire.FetchHeader{Status: wire.FetchOK, Doc: docRaw, Refs: [][]byte{}}
+	if c, err := s.Chain(repo); err == nil && c.Len() > 1 {
+		header.Versions = c.Later()
+	}
+	if raw, ok, err := s.store.DocProposal(repo); err == nil && ok {
+		header.Proposal = raw
+	}
 	var newer []update
 	err := s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, raw []byte) error {
 		if (len(wanted) > 0 && !wanted[node]) || seq <= known[node] {

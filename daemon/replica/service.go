@@ -161,6 +161,7 @@ type Service struct {
 	backoff    map[identity.NodeID]backoff // holders whose fetch crossed a budget: skipped until then
 	lastSeq    map[identity.RepoID]uint64  // our newest signed refs seq per repository
 	checked    map[nsKey]signedCheck       // namespaces found equal to their signed refs
+	docs       map[identity.RepoID]*wire.DocChain // identity chains read from the store
 }
 
 type syncRequest struct {
@@ -236,6 +237,7 @@ func New(cfg Config) (*Service, error) {
 		backoff:      map[identity.NodeID]backoff{},
 		lastSeq:      map[identity.RepoID]uint64{},
 		checked:      map[nsKey]signedCheck{},
+		docs:         map[identity.RepoID]*wire.DocChain{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
@@ -284,18 +286,3 @@ func (s *Service) Dir(repo identity.RepoID) string {
 	return filepath.Join(s.cfg.Root, "repos", strings.TrimPrefix(repo.String(), "did:repo:")+".git")
 }
 
-// Doc returns repo's verified identity document, or ErrNotFound if the node
-// holds none.
-func (s *Service) Doc(repo identity.RepoID) (*wire.RepoDoc, error) {
-	raw, ok, err := s.store.RepoDoc(repo)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errorf(ErrNotFound, "this node holds no replica of %s", repo)
-	}
-	return wire.OpenRepoDoc(raw)
-}
-
-// CanonicalNamespace is the namespace clones follow by default: the creator's.
-func CanonicalNamespace(doc *wire.RepoDoc) identity.NodeID { return doc.Delegates()[0] }

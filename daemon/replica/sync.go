@@ -426,7 +426,7 @@ func (s *Service) HolderStates(repo identity.RepoID) []HolderState {
 	if err != nil {
 		return nil
 	}
-	creator := CanonicalNamespace(doc)
+	creator := PrimaryDelegate(doc)
 	held := map[identity.NodeID]uint64{}
 	var newest uint64
 	if _, seq, ok, _ := s.store.SignedRefs(repo, creator); ok {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/megaengine/megaengine/protocol/cborx"
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
@@ -15,6 +16,8 @@ const (
 	prefixRepoDoc    = 'd' // 'd' repo → signed identity document
 	prefixSignedRefs = 'f' // 'f' repo node → seq(8) ‖ signed refs
 	prefixRepoState  = 'r' // 'r' repo → the daemon's local state (opaque bytes)
+	prefixDocLater   = 'v' // 'v' repo → CBOR array of the later identity document versions
+	prefixProposal   = 'p' // 'p' repo → a next document version still short of signatures
 )
 
 func repoKey(prefix byte, repo identity.RepoID) []byte {
@@ -49,6 +52,43 @@ func (s *Store) PutRepoDoc(repo identity.RepoID, raw []byte) error {
 // RepoDoc returns the stored identity document of repo.
 func (s *Store) RepoDoc(repo identity.RepoID) ([]byte, bool, error) {
 	return s.get(repoKey(prefixRepoDoc, repo))
+}
+
+// PutDocVersions stores the identity document versions after the first,
+// in order (a chain verified by the caller).
+func (s *Store) PutDocVersions(repo identity.RepoID, later [][]byte) error {
+	val, err := cborx.Marshal(later)
+	if err != nil {
+		return err
+	}
+	return s.set(repoKey(prefixDocLater, repo), val)
+}
+
+// DocVersions returns the stored later versions of repo's document.
+func (s *Store) DocVersions(repo identity.RepoID) ([][]byte, error) {
+	val, ok, err := s.get(repoKey(prefixDocLater, repo))
+	if err != nil || !ok {
+		return nil, err
+	}
+	var later [][]byte
+	if err := cborx.Unmarshal(val, &later); err != nil {
+		return nil, fmt.Errorf("reading the document versions of %s: %w", repo, err)
+	}
+	return later, nil
+}
+
+// PutDocProposal stores the pending next version of repo's document;
+// nil deletes it.
+func (s *Store) PutDocProposal(repo identity.RepoID, raw []byte) error {
+	if raw == nil {
+		return s.update(func(txn *badger.Txn) error { return txn.Delete(repoKey(prefixProposal, repo)) })
+	}
+	return s.set(repoKey(prefixProposal, repo), raw)
+}
+
+// DocProposal returns the pending next version of repo's document.
+func (s *Store) DocProposal(repo identity.RepoID) ([]byte, bool, error) {
+	return s.get(repoKey(prefixProposal, repo))
 }
 
 func signedRefsKey(repo identity.RepoID, node identity.NodeID) []byte {
@@ -155,11 +195,11 @@ func (s *Store) EachRepoState(fn func(repo identity.RepoID, state []byte) error)
 }
 
 // ForgetRepo deletes what the store holds of repo: its state and, unless
-// keepReplica, its identity document and every namespace's signed refs.
+// keepReplica, its identity document (every version, and a proposal) and every namespace's signed refs.
 func (s *Store) ForgetRepo(repo identity.RepoID, keepReplica bool) error {
 	keys := [][]byte{repoKey(prefixRepoState, repo)}
 	if !keepReplica {
-		keys = append(keys, repoKey(prefixRepoDoc, repo))
+		keys = append(keys, repoKey(prefixRepoDoc, repo), repoKey(prefixDocLater, repo), repoKey(prefixProposal, repo))
 		if err := s.EachSignedRefs(repo, func(node identity.NodeID, _ uint64, _ []byte) error {
 			keys = append(keys, signedRefsKey(repo, node))
 			return nil
