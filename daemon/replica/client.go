@@ -35,8 +35,8 @@ type offer struct {
 	doc      *wire.RepoDoc  // the newest version
 	chain    *wire.DocChain // every version the holder sent
 	proposal []byte         // a next version short of signatures, if sent
-	updates []update
-	tips    []string // object ids the updates name
+	updates  []update
+	tips     []string // object ids the updates name
 
 	selfContained bool // index-pack checked the pack needs nothing else
 }

@@ -158,9 +158,9 @@ type Service struct {
 
 	lastFollow []identity.RepoID // what OnFollow was last told
 	followSent bool
-	backoff    map[identity.NodeID]backoff // holders whose fetch crossed a budget: skipped until then
-	lastSeq    map[identity.RepoID]uint64  // our newest signed refs seq per repository
-	checked    map[nsKey]signedCheck       // namespaces found equal to their signed refs
+	backoff    map[identity.NodeID]backoff        // holders whose fetch crossed a budget: skipped until then
+	lastSeq    map[identity.RepoID]uint64         // our newest signed refs seq per repository
+	checked    map[nsKey]signedCheck              // namespaces found equal to their signed refs
 	docs       map[identity.RepoID]*wire.DocChain // identity chains read from the store
 }
 
@@ -285,4 +285,3 @@ func Namespace(id identity.NodeID) string { return strings.TrimPrefix(id.String(
 func (s *Service) Dir(repo identity.RepoID) string {
 	return filepath.Join(s.cfg.Root, "repos", strings.TrimPrefix(repo.String(), "did:repo:")+".git")
 }
-
