@@ -2,6 +2,7 @@ package collab
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	cob "github.com/megaengine/megaengine/protocol/collab"
 	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 )
 
 // objectRefs are the cob refs of one object in every namespace.
@@ -31,7 +33,7 @@ func (s *Service) foldAll(ctx context.Context, repo identity.RepoID, typ cob.Obj
 	}
 	rd := &reader{ctx: ctx, bare: bare}
 	defer rd.close()
-	auth := cob.Delegates(doc.Delegates())
+	auth := doc
 	out := make([]*folded, 0, len(objs))
 	for id, o := range objs {
 		f, err := s.foldType(rd, repo, auth, typ, id, o.tips)
@@ -63,7 +65,7 @@ func (s *Service) foldOne(ctx context.Context, repo identity.RepoID, typ cob.Obj
 	}
 	rd := &reader{ctx: ctx, bare: bare}
 	defer rd.close()
-	f, err := s.foldType(rd, repo, cob.Delegates(doc.Delegates()), typ, id, o.tips)
+	f, err := s.foldType(rd, repo, doc, typ, id, o.tips)
 	return f, o, err
 }
 
@@ -149,9 +151,11 @@ func foldKey(repo identity.RepoID, object cob.ObjectID, tips []string) string {
 }
 
 // foldType returns the fold of object (of type typ) from the commits tips,
-// from the cache when the same heads were folded before.
-func (s *Service) foldType(rd *reader, repo identity.RepoID, auth cob.Authority, typ cob.ObjectType, object cob.ObjectID, tips []string) (*folded, error) {
-	key := string(typ) + " " + foldKey(repo, object, tips)
+// from the cache when the same heads were folded under the same identity
+// document version before (it says who the delegates are).
+func (s *Service) foldType(rd *reader, repo identity.RepoID, auth *wire.RepoDoc, typ cob.ObjectType, object cob.ObjectID, tips []string) (*folded, error) {
+	dg := auth.Digest()
+	key := string(typ) + " " + hex.EncodeToString(dg[:8]) + " " + foldKey(repo, object, tips)
 	s.mu.Lock()
 	f := s.folds[key]
 	s.mu.Unlock()

@@ -44,8 +44,8 @@ func (s *Service) DetectMerges(ctx context.Context, repo identity.RepoID) ([]cob
 			continue
 		}
 		rev, ok := s.mergedRevision(ctx, bare, p, tip)
-		if !ok {
-			continue
+		if !ok || slices.ContainsFunc(p.Merges, func(m cob.PatchMerge) bool { return m.Author == s.cfg.Key.ID() && m.Revision == rev }) {
+			continue // not in our branch, or merged by us already (waiting for other delegates)
 		}
 		if _, _, err := s.ActPatch(ctx, repo, p.ID, &cob.Merge{Revision: rev, Commit: tip}); err != nil {
 			s.log.Warn("recording a merge", "repo", repo.String(), "patch", p.ID.Short(), "err", err)

@@ -63,7 +63,7 @@ func (s *Service) OpenPatch(ctx context.Context, repo identity.RepoID, open *cob
 	if err != nil {
 		return nil, errorf(ErrInvalid, "%v", err)
 	}
-	p, report, err := cob.FoldPatch(ch.ID(), []*cob.Change{ch}, cob.Delegates(doc.Delegates()))
+	p, report, err := cob.FoldPatch(ch.ID(), []*cob.Change{ch}, doc)
 	if err == nil {
 		err = refusal(ch, report)
 	}
@@ -97,7 +97,7 @@ func (s *Service) ActPatch(ctx context.Context, repo identity.RepoID, id cob.Obj
 	if err != nil {
 		return nil, cob.ChangeID{}, err
 	}
-	p, report, err := cob.FoldPatch(id, append(slices.Clip(f.changes), ch), cob.Delegates(doc.Delegates()))
+	p, report, err := cob.FoldPatch(id, append(slices.Clip(f.changes), ch), doc)
 	if err == nil {
 		err = refusal(ch, report)
 	}

@@ -21,7 +21,7 @@ func (s *Service) Open(ctx context.Context, repo identity.RepoID, title, body st
 	if err != nil {
 		return nil, err
 	}
-	auth := cob.Delegates(doc.Delegates())
+	auth := doc
 	if !auth.IsDelegate(s.cfg.Key.ID()) {
 		labels = nil // the fold would skip them (spec/collab.md §5.2)
 	}
@@ -68,7 +68,7 @@ func (s *Service) Act(ctx context.Context, repo identity.RepoID, id cob.ObjectID
 	if err != nil {
 		return nil, cob.ChangeID{}, errorf(ErrInvalid, "%v", err)
 	}
-	issue, _, err := s.check(ch, id, f.changes, cob.Delegates(doc.Delegates()))
+	issue, _, err := s.check(ch, id, f.changes, doc)
 	if err != nil {
 		return nil, cob.ChangeID{}, err
 	}

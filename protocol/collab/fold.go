@@ -9,16 +9,31 @@ import (
 )
 
 // Authority says who speaks for the repository: its delegates (from the
-// repository identity document). Delegates may perform every action.
+// newest version of the repository identity document), and how many of
+// them must merge a patch's revision for it to be merged. Delegates may
+// perform every action.
 type Authority interface {
 	IsDelegate(identity.NodeID) bool
+	Threshold() int
 }
 
-// Delegates is an Authority given as a list of keys.
+// Delegates is an Authority given as a list of keys, with threshold 1.
 type Delegates []identity.NodeID
 
 // IsDelegate reports whether k is in the list.
 func (d Delegates) IsDelegate(k identity.NodeID) bool { return slices.Contains(d, k) }
+
+// Threshold is 1: one delegate's merge merges a patch.
+func (d Delegates) Threshold() int { return 1 }
+
+// Quorum is an Authority whose patches are merged by Min delegates.
+type Quorum struct {
+	Delegates
+	Min int
+}
+
+// Threshold is q.Min.
+func (q Quorum) Threshold() int { return max(q.Min, 1) }
 
 // Rejected is a change the fold left out, with the reason (Err wraps one
 // of ErrWrongObject, ErrMissingParent, ErrRejectedParent,

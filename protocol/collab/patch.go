@@ -3,6 +3,7 @@ package collab
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/megaengine/megaengine/protocol/identity"
 )
@@ -37,7 +38,8 @@ type Patch struct {
 	Description string            `json:"description"`
 	Author      identity.NodeID   `json:"author"`
 	State       PatchState        `json:"state"`
-	Merge       *PatchMerge       `json:"merge,omitempty"` // set once merged
+	Merge       *PatchMerge       `json:"merge,omitempty"` // set once merged: the merge that reached the threshold
+	Merges      []PatchMerge      `json:"merges"`          // every delegate's merge, in the fold's order
 	Labels      []string          `json:"labels"`
 	Assignees   []identity.NodeID `json:"assignees"`
 	Reactions   Reactions         `json:"reactions"`
@@ -104,7 +106,7 @@ func FoldPatch(object ObjectID, changes []*Change, auth Authority) (*Patch, Repo
 	f := &patchFolder{
 		auth: auth, p: &Patch{ID: object, State: PatchOpen},
 		disc:      newIssueFolder(auth, object),
-		revisions: map[ChangeID]bool{}, reviews: map[reviewKey]int{},
+		revisions: map[ChangeID]bool{}, reviews: map[reviewKey]int{}, mergedBy: map[ChangeID][]identity.NodeID{},
 		commentRevision: map[ChangeID]ChangeID{},
 	}
 	for _, c := range order {
@@ -134,7 +136,8 @@ type patchFolder struct {
 	p               *Patch
 	disc            *issueFolder // comments, reactions, labels, assignees
 	revisions       map[ChangeID]bool
-	reviews         map[reviewKey]int // index into p.Reviews
+	mergedBy        map[ChangeID][]identity.NodeID // per revision, the delegates who merged it
+	reviews         map[reviewKey]int              // index into p.Reviews
 	commentRevision map[ChangeID]ChangeID
 }
 
@@ -242,19 +245,24 @@ func (f *patchFolder) setState(c *Change, a Action, owner bool) error {
 	return nil
 }
 
-// merge: a delegate merges an existing revision; the first merge in the
-// fold's order stands.
+// merge: a delegate merges an existing revision, once; the patch is
+// merged by the first revision that the threshold of delegates merged, in
+// the fold's order.
 func (f *patchFolder) merge(c *Change, a *Merge) error {
 	switch {
 	case !f.auth.IsDelegate(c.author):
 		return unauthorized(c.author, "merge")
 	case !f.revisions[a.Revision]:
 		return fmt.Errorf("%w: %s", ErrNoSuchRevision, a.Revision.Short())
-	case f.p.State == PatchMerged:
+	case f.p.State == PatchMerged || slices.Contains(f.mergedBy[a.Revision], c.author):
 		return ErrMerged
 	}
-	f.p.State = PatchMerged
-	f.p.Merge = &PatchMerge{Revision: a.Revision, Commit: a.Commit, Author: c.author, Created: c.timestamp}
+	m := PatchMerge{Revision: a.Revision, Commit: a.Commit, Author: c.author, Created: c.timestamp}
+	f.p.Merges = append(f.p.Merges, m)
+	f.mergedBy[a.Revision] = append(f.mergedBy[a.Revision], c.author)
+	if len(f.mergedBy[a.Revision]) >= f.auth.Threshold() {
+		f.p.State, f.p.Merge = PatchMerged, &m
+	}
 	return nil
 }
 
@@ -265,6 +273,9 @@ func (f *patchFolder) finish(order []*Change) {
 	p.Comments = make([]PatchComment, len(is.Comments))
 	for i, c := range is.Comments {
 		p.Comments[i] = PatchComment{IssueComment: c, Revision: f.commentRevision[c.ID]}
+	}
+	if p.Merges == nil {
+		p.Merges = []PatchMerge{}
 	}
 	if p.Reviews == nil {
 		p.Reviews = []PatchReview{}

@@ -273,3 +273,35 @@ func vectorPatchHistory(t testing.TB) []*Change {
 	merge := sign(alice, 6, []*Change{comment, early}, &Merge{Revision: rev.ID(), Commit: h2})
 	return []*Change{root, ready, review, rev, accept, comment, early, merge}
 }
+
+// TestPatchThresholdTwo: with a threshold of two delegates, one merge is
+// recorded but does not merge; a second delegate's merge of the same
+// revision does; the same delegate twice counts once; a merge of another
+// revision counts for that revision only.
+func TestPatchThresholdTwo(t *testing.T) {
+	quorum := Quorum{Delegates: Delegates{alice.ID(), carol.ID()}, Min: 2}
+	fold := func(changes ...*Change) *Patch {
+		t.Helper()
+		p, _, err := FoldPatch(changes[0].ID(), changes, quorum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	root := openPatch(t, bob, false)
+	r2 := mkp(t, bob, []*Change{root}, &Revise{Base: commit(0), Head: commit(2)})
+	byAlice := mkp(t, alice, []*Change{r2}, &Merge{Revision: root.ID(), Commit: commit(8)})
+	again := mkp(t, alice, []*Change{byAlice}, &Merge{Revision: root.ID(), Commit: commit(8)})
+	if p := fold(root, r2, byAlice, again); p.State != PatchOpen || p.Merge != nil || len(p.Merges) != 1 {
+		t.Fatalf("one delegate of two: state %s, merges %d", p.State, len(p.Merges))
+	}
+	otherRev := mkp(t, carol, []*Change{again}, &Merge{Revision: r2.ID(), Commit: commit(9)})
+	if p := fold(root, r2, byAlice, again, otherRev); p.State != PatchOpen || len(p.Merges) != 2 {
+		t.Fatalf("two delegates, two revisions: state %s", p.State)
+	}
+	byCarol := mkp(t, carol, []*Change{otherRev}, &Merge{Revision: root.ID(), Commit: commit(9)})
+	p := fold(root, r2, byAlice, again, otherRev, byCarol)
+	if p.State != PatchMerged || p.Merge == nil || p.Merge.Revision != root.ID() || p.Merge.Author != carol.ID() || len(p.Merges) != 3 {
+		t.Fatalf("two delegates on one revision: state %s, merge %+v", p.State, p.Merge)
+	}
+}
