@@ -696,9 +696,9 @@ func TestAnnouncedRepositoriesAreNamed(t *testing.T) {
 	})
 }
 
-// Sharing the same history again with another description keeps the
-// signed one and says so.
-func TestReAddSaysWhatIsKept(t *testing.T) {
+// Sharing the same history again with another description signs a new
+// identity version and says so.
+func TestReAddUpdatesTheIdentity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a := start(t, fastCfg(shortRoot(t), "a"))
@@ -710,11 +710,11 @@ func TestReAddSaysWhatIsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Description != "first" || !strings.Contains(info.LastError, "keeps that name and description") {
-		t.Fatalf("re-adding with a new description: %q, warning %q", info.Description, info.LastError)
+	if info.Description != "second" || !info.Updated || info.DocVersion != 2 || info.LastError != "" {
+		t.Fatalf("re-adding with a new description: %q, updated %v, version %d, warning %q", info.Description, info.Updated, info.DocVersion, info.LastError)
 	}
 	again, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: src})
-	if err != nil || again.LastError != "" {
-		t.Fatalf("re-adding as it was: %v, warning %q", err, again.LastError)
+	if err != nil || again.LastError != "" || again.Updated || again.DocVersion != 2 {
+		t.Fatalf("re-adding as it was: %v, updated %v, warning %q", err, again.Updated, again.LastError)
 	}
 }

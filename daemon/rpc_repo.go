@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 	"github.com/megaengine/megaengine/rpc"
 )
 
@@ -115,6 +117,7 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 	if d := in.Doc; d != nil {
 		out.Name, out.Description, out.DefaultBranch = d.Name(), d.Description(), d.DefaultBranch()
 		out.Creator, out.Delegates = d.Creator().String(), dids(d.Delegates())
+		out.Threshold, out.DocVersion = d.Threshold(), d.Version()
 	} else {
 		out.Name, out.Description = in.NameHint, in.DescriptionHint // from announcements: unverified
 	}
@@ -126,11 +129,50 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 
 // RepoAdd implements rpc.RepoService: share a working repository.
 func (n *Node) RepoAdd(ctx context.Context, p rpc.RepoAddParams) (rpc.RepoInfo, error) {
-	repo, err := n.replica.Share(ctx, p.Path, p.Name, p.Description)
+	repo, updated, err := n.replica.Share(ctx, p.Path, p.Name, p.Description)
 	if err != nil {
 		return rpc.RepoInfo{}, rpcError(err)
 	}
-	return n.repoInfo(ctx, repo)
+	info, err := n.repoInfo(ctx, repo)
+	info.Updated = updated
+	return info, err
+}
+
+// RepoEdit implements rpc.RepoService: the next identity version.
+func (n *Node) RepoEdit(ctx context.Context, p rpc.RepoEditParams) (rpc.EditResult, error) {
+	repo, err := parseRepo(p.RepoID)
+	if err != nil {
+		return rpc.EditResult{}, err
+	}
+	change := func(c *wire.DocChange) error {
+		if p.Name != nil {
+			c.Name = *p.Name
+		}
+		if p.Description != nil {
+			c.Description = *p.Description
+		}
+		if p.Threshold > 0 {
+			c.Threshold = p.Threshold
+		}
+		return nil
+	}
+	if d := cmp.Or(p.AddDelegate, p.RemoveDelegate); d != "" {
+		id, err := identity.ParseNodeID(d)
+		if err != nil {
+			return rpc.EditResult{}, rpc.Errorf(rpc.CodeInvalidParams, "invalid delegate: %v", err)
+		}
+		change = replica.EditDelegates(id, p.AddDelegate != "")
+	}
+	res, err := n.replica.Edit(ctx, repo, change)
+	if err != nil {
+		return rpc.EditResult{}, rpcError(err)
+	}
+	return rpc.EditResult{RepoID: repo.String(), Applied: res.Applied, Missing: res.Missing, Identity: repoIdent(res.Doc)}, nil
+}
+
+func repoIdent(d *wire.RepoDoc) rpc.RepoIdent {
+	return rpc.RepoIdent{Version: d.Version(), Name: d.Name(), Description: d.Description(),
+		Delegates: dids(d.Delegates()), Threshold: d.Threshold(), Signers: dids(d.Signers())}
 }
 
 // RepoList implements rpc.RepoService.
@@ -164,6 +206,13 @@ func (n *Node) RepoShow(ctx context.Context, p rpc.RepoIDParams) (rpc.RepoDetail
 		return rpc.RepoDetail{}, err
 	}
 	d := rpc.RepoDetail{RepoInfo: info}
+	if p := n.replica.Proposal(repo); p != nil {
+		if cur, err := n.replica.Doc(repo); err == nil {
+			if missing, err := cur.CheckNext(p); err == nil {
+				d.Proposal = &rpc.RepoProposal{RepoIdent: repoIdent(p), Missing: missing}
+			}
+		}
+	}
 	for _, h := range n.replica.HolderStates(repo) {
 		d.HolderStates = append(d.HolderStates, rpc.HolderStatus{Node: h.Node.String(), InSync: h.InSync, LagSeconds: h.Lag.Seconds(), Known: h.Known})
 	}

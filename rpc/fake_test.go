@@ -388,6 +388,33 @@ func (f *fakeService) RepoRemove(ctx context.Context, p RepoRemoveParams) (Remov
 	return RemoveResult{RepoID: p.RepoID, KeptReplica: p.KeepReplica}, nil
 }
 
+// RepoEdit serves repo.edit and repo.delegate.*: carol's repoExample, at
+// version 1 with carol alone, gets version 2 signed by this node.
+func (f *fakeService) RepoEdit(ctx context.Context, p RepoEditParams) (EditResult, error) {
+	f.record(p)
+	if p.RepoID == repoUnknown {
+		return EditResult{}, notFound(p.RepoID)
+	}
+	id := RepoIdent{Version: 2, Name: "example", Description: "An example repository", Delegates: []string{didCarol, didAlice}, Threshold: 1, Signers: []string{didAlice}}
+	if p.Name != nil {
+		id.Name = *p.Name
+	}
+	if p.Description != nil {
+		id.Description = *p.Description
+	}
+	if p.AddDelegate != "" {
+		id.Delegates = append(id.Delegates, p.AddDelegate)
+	}
+	if p.RemoveDelegate != "" {
+		id.Delegates = slices.DeleteFunc(id.Delegates, func(d string) bool { return d == p.RemoveDelegate })
+	}
+	if p.Threshold > 0 {
+		id.Threshold = p.Threshold
+		return EditResult{RepoID: p.RepoID, Missing: 1, Identity: id}, nil // the other delegate signs too
+	}
+	return EditResult{RepoID: p.RepoID, Applied: true, Identity: id}, nil
+}
+
 func (f *fakeService) RepoPublish(ctx context.Context, p RepoIDParams) (PublishResult, error) {
 	f.record(p)
 	if f.empty {

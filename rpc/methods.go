@@ -122,7 +122,7 @@ type method struct {
 // methodTable is the one method table: the server dispatches from it, the
 // docs, mecli's help and the tests read it. Adding a method is one entry here
 // (plus its types, handler and Client method in the file of its family —
-// node.go, events.go, repo.go, issue.go, patch.go — and its section in spec/rpc.md). Order: as
+// node.go, events.go, repo.go, repo_identity.go, issue.go, patch.go — and its section in spec/rpc.md). Order: as
 // listed in the spec.
 var methodTable = []method{
 	{MethodInfo{MethodNodeInfo, false, "who this node is: id, alias, addresses, version, counters"}, handleNodeInfo},
@@ -143,6 +143,9 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 	{MethodInfo{MethodRepoVerify, true, "check replicas: git fsck, and every namespace against its signed refs (repairing)"}, handleRepoVerify},
 	{MethodInfo{MethodRepoRemove, true, "stop sharing or seeding a repository, withdraw it, free its disk"}, handleRepoRemove},
+	{MethodInfo{MethodRepoEdit, true, "sign a new identity version: name, description, threshold (delegates)"}, handleRepoEdit},
+	{MethodInfo{MethodRepoDelegateAdd, true, "sign a new identity version with one more delegate"}, handleRepoDelegate(true)},
+	{MethodInfo{MethodRepoDelegateRemove, true, "sign a new identity version without a delegate"}, handleRepoDelegate(false)},
 	{MethodInfo{MethodIssueOpen, true, "open an issue in a repository"}, handleIssueOpen},
 	{MethodInfo{MethodIssueList, false, "the issues of a repository, newest first"}, handleIssueList},
 	{MethodInfo{MethodIssueShow, false, "one issue with its comments"}, handleIssueShow},

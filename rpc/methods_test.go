@@ -12,6 +12,7 @@ func TestMethodTable(t *testing.T) {
 		// repo.locate records a clone (work_tree) and, with own, prepares
 		// the replica for a push; repo.verify repairs what it finds.
 		MethodRepoLocate: true, MethodRepoPublish: true, MethodRepoVerify: true, MethodRepoRemove: true,
+		MethodRepoEdit: true, MethodRepoDelegateAdd: true, MethodRepoDelegateRemove: true,
 		MethodIssueOpen: true, MethodIssueList: false, MethodIssueShow: false, MethodIssueComment: true,
 		MethodIssueEdit: true, MethodIssueLabel: true, MethodIssueAssign: true, MethodIssueClose: true,
 		MethodIssueReopen: true, MethodIssueReact: true,

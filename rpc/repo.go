@@ -107,6 +107,15 @@ type RepoInfo struct {
 	Creator       string   `json:"creator"`
 	DefaultBranch string   `json:"default_branch"`
 	Delegates     []string `json:"delegates"`
+	// Threshold is how many delegates sign a new identity version and
+	// agree on the canonical branch; DocVersion is the identity
+	// document's version (1 for the first).
+	// Both are absent while the node holds no document of it.
+	Threshold  int    `json:"threshold,omitempty"`
+	DocVersion uint64 `json:"doc_version,omitempty"`
+	// Updated (repo.add only): the name or description given signed a new
+	// identity version.
+	Updated bool `json:"updated,omitempty"`
 	// Holders are the nodes that announced they hold the repository.
 	Holders []string `json:"holders"`
 	// HoldersInSync counts the holders that hold the newest signed refs of
@@ -144,6 +153,14 @@ type RepoDetail struct {
 	// HolderStates says, per holder, whether it is in sync with the
 	// creator's newest signed refs, and how far behind it is.
 	HolderStates []HolderStatus `json:"holder_states"`
+	// Proposal is a next identity version still short of signatures.
+	Proposal *RepoProposal `json:"proposal,omitempty"`
+}
+
+// RepoProposal is a proposed identity version and the signatures it lacks.
+type RepoProposal struct {
+	RepoIdent
+	Missing int `json:"missing"`
 }
 
 // HolderStatus is one holder of a repository and how current its copy is.
@@ -268,6 +285,9 @@ type RepoService interface {
 	RepoVerify(ctx context.Context, p RepoVerifyParams) (VerifyResult, error)
 	// RepoRemove makes the node let go of a repository.
 	RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error)
+	// RepoEdit signs the next version of a repository's identity
+	// document (repo.edit and repo.delegate.*).
+	RepoEdit(ctx context.Context, p RepoEditParams) (EditResult, error)
 }
 
 // The repo.* handlers check every param before the Service sees it: ids are

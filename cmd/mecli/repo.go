@@ -295,7 +295,11 @@ func runRepoAdd(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) e
 		return interrupted(ctx, err)
 	}
 	return e.output(info, func(w io.Writer) {
-		fmt.Fprintf(w, "Added repository %s\n", printable(info.Name))
+		verb := "Added"
+		if info.Updated {
+			verb = fmt.Sprintf("Updated (identity version %d)", info.DocVersion)
+		}
+		fmt.Fprintf(w, "%s repository %s\n", verb, printable(info.Name))
 		fmt.Fprintf(w, "  id: %s\n", info.RepoID)
 		fmt.Fprintf(w, "  path: %s\n", firstNonEmpty(info.Path, abs))
 		if info.LastError != "" {
@@ -515,6 +519,13 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	row("creator:", d.Creator)
 	row("default branch:", dash(printable(d.DefaultBranch)))
 	list("delegates:", d.Delegates)
+	if d.DocVersion > 0 {
+		row("identity:", fmt.Sprintf("version %d, threshold %d of %d", d.DocVersion, d.Threshold, len(d.Delegates)))
+	}
+	if p := d.Proposal; p != nil {
+		row("proposed:", fmt.Sprintf("version %d (name %s, %d delegates, threshold %d), signed by %d, needs %d more",
+			p.Version, printable(p.Name), len(p.Delegates), p.Threshold, len(p.Signers), p.Missing))
+	}
 	list("holders:", holderLines(d))
 	if d.Local {
 		row("shared from:", d.Path)

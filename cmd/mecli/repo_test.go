@@ -190,6 +190,26 @@ func (f *fakeDaemon) RepoPublish(context.Context, rpc.RepoIDParams) (rpc.Publish
 	return rpc.PublishResult{}, errors.New("not in this test")
 }
 
+func (f *fakeDaemon) RepoEdit(_ context.Context, p rpc.RepoEditParams) (rpc.EditResult, error) {
+	f.record(p)
+	info, err := f.repo(p.RepoID)
+	if err != nil {
+		return rpc.EditResult{}, err
+	}
+	id := rpc.RepoIdent{Version: 2, Name: info.Name, Description: info.Description, Delegates: info.Delegates, Threshold: 1, Signers: info.Delegates[:1]}
+	if p.Name != nil {
+		id.Name = *p.Name
+	}
+	if p.AddDelegate != "" {
+		id.Delegates = append(slices.Clone(id.Delegates), p.AddDelegate)
+	}
+	if p.Threshold > 1 {
+		id.Threshold = p.Threshold
+		return rpc.EditResult{RepoID: p.RepoID, Missing: p.Threshold - 1, Identity: id}, nil
+	}
+	return rpc.EditResult{RepoID: p.RepoID, Applied: true, Identity: id}, nil
+}
+
 func (f *fakeDaemon) RepoRemove(_ context.Context, p rpc.RepoRemoveParams) (rpc.RemoveResult, error) {
 	f.record(p)
 	if _, err := f.repo(p.RepoID); err != nil {

@@ -149,7 +149,7 @@ func TestEndlessPackStopsAtBudget(t *testing.T) {
 	const budget = 1 << 20
 	bad := newStranger(t)
 	owner := newNode(t, &pipeNet{t: t}, nil)
-	goodRepo, err := owner.Share(t.Context(), workRepo(t, 0), "good", "")
+	goodRepo, _, err := owner.Share(t.Context(), workRepo(t, 0), "good", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,11 +193,11 @@ func TestEndlessPackStopsAtBudget(t *testing.T) {
 func TestBudgetsPerRepositoryAndOrigin(t *testing.T) {
 	const size = 600 << 10
 	owner := newNode(t, &pipeNet{t: t}, nil)
-	a, err := owner.Share(t.Context(), workRepo(t, size), "a", "")
+	a, _, err := owner.Share(t.Context(), workRepo(t, size), "a", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := owner.Share(t.Context(), randomRepo(t, size, 2), "b", "")
+	b, _, err := owner.Share(t.Context(), randomRepo(t, size, 2), "b", "")
 	if err != nil {
 		t.Fatal(err)
 	}

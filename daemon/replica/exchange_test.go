@@ -129,7 +129,7 @@ func newNode(t testing.TB, net Network, tweak func(*Config)) *node {
 func pair(t *testing.T, big int, tweak func(*Config)) (owner, client *node, repo identity.RepoID, pn *pipeNet) {
 	t.Helper()
 	owner = newNode(t, &pipeNet{t: t}, nil)
-	repo, err := owner.Share(context.Background(), workRepo(t, big), "work", "a test")
+	repo, _, err := owner.Share(context.Background(), workRepo(t, big), "work", "a test")
 	if err != nil {
 		t.Fatal(err)
 	}

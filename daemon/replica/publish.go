@@ -18,25 +18,25 @@ import (
 // Share registers the working repository at path: it signs the identity
 // document (the first time), copies the refs into this node's namespace,
 // signs and announces them, and watches path from then on. Sharing the
-// same history again keeps the first document (the id and the signed name
-// stay stable) and only moves the watched path; a different name or
-// description given then is reported as kept, not silently dropped.
-func (s *Service) Share(ctx context.Context, path, name, description string) (identity.RepoID, error) {
+// same history again keeps the repository id and moves the watched path;
+// a different name or description given then signs a new version of the
+// identity document (updated), or a proposal when other delegates must
+// sign it too (then said in the warning).
+func (s *Service) Share(ctx context.Context, path, name, description string) (repo identity.RepoID, updated bool, err error) {
 	path = filepath.Clean(path)
 	if _, _, err := s.git.IsRepo(ctx, path); err != nil {
-		return identity.RepoID{}, errorf(ErrInvalid, "%w", err) // gitstore says what and where
+		return repo, false, errorf(ErrInvalid, "%w", err) // gitstore says what and where
 	}
 	branch, err := s.git.DefaultBranch(ctx, path)
 	if err != nil {
-		return identity.RepoID{}, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
+		return repo, false, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
 	}
 	root, err := s.rootCommit(ctx, path, branch)
 	if err != nil {
-		return identity.RepoID{}, err
+		return repo, false, err
 	}
-	repo, err := identity.NewRepoID(root, s.id)
-	if err != nil {
-		return identity.RepoID{}, err
+	if repo, err = identity.NewRepoID(root, s.id); err != nil {
+		return repo, false, err
 	}
 	explicitName := name != ""
 	if name == "" {
@@ -45,7 +45,9 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	doc, err := s.Doc(repo)
 	kept := ""
 	if err == nil && ((explicitName && name != doc.Name()) || (description != "" && description != doc.Description())) {
-		kept = fmt.Sprintf("the repository was shared before as %q: its signed identity document keeps that name and description (changing them needs a new version of the document, not supported yet)", doc.Name())
+		if updated, kept, err = s.rename(repo, name, explicitName, description); err != nil {
+			return repo, false, err
+		}
 	}
 	if errors.Is(err, ErrNotFound) {
 		doc, err = s.signDoc(repo, wire.RepoDocFields{
@@ -54,13 +56,13 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 		})
 	}
 	if err != nil {
-		return identity.RepoID{}, err
+		return repo, false, err
 	}
 	// Publish first, then record the path: the watcher only looks at the
 	// path once the refs it would compare with are there.
 	warning, err := s.publishWork(ctx, repo, path)
 	if err != nil {
-		return identity.RepoID{}, err
+		return repo, false, err
 	}
 	if warning == "" {
 		warning = kept
@@ -69,12 +71,36 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 		st.Path, st.Seed, st.Removed, st.WorkError = path, seedYes, false, false
 		st.LastError = warning
 	}); err != nil {
-		return identity.RepoID{}, err
+		return repo, false, err
 	}
 	s.followChanged()
 	s.watchChangedNotify()
 	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
-	return repo, nil
+	return repo, updated, nil
+}
+
+// rename signs the identity version with a new name (if explicit) and
+// description (if not empty), for Share; the publish after it announces
+// it. With a threshold above one it is a proposal, and kept says so.
+func (s *Service) rename(repo identity.RepoID, name string, explicitName bool, description string) (updated bool, kept string, err error) {
+	s.publish.Lock()
+	defer s.publish.Unlock()
+	res, err := s.edit(repo, func(c *wire.DocChange) error {
+		if explicitName {
+			c.Name = name
+		}
+		if description != "" {
+			c.Description = description
+		}
+		return nil
+	})
+	if err != nil {
+		return false, "", err
+	}
+	if !res.Applied {
+		kept = fmt.Sprintf("proposed version %d of the identity document: %d more delegates must make the same change", res.Doc.Version(), res.Missing)
+	}
+	return res.Applied, kept, nil
 }
 
 // rootCommit finds the root commit of the default branch (the rule of

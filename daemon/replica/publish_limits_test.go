@@ -27,7 +27,7 @@ func TestShareWarnsOfUnpublishableBranch(t *testing.T) {
 	name := longRef(1100)
 	git(t, work, "branch", name)
 	n := newNode(t, &pipeNet{t: t}, nil)
-	repo, err := n.Share(context.Background(), work, "work", "")
+	repo, _, err := n.Share(context.Background(), work, "work", "")
 	if err != nil {
 		t.Fatalf("share: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestShareRefusesTooManyRefs(t *testing.T) {
 		t.Fatalf("%d refs", n)
 	}
 	n := newNode(t, &pipeNet{t: t}, nil)
-	_, err := n.Share(context.Background(), work, "work", "")
+	_, _, err := n.Share(context.Background(), work, "work", "")
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "4096") {
 		t.Fatalf("share of 4102 refs: %v, want ErrInvalid naming the limit", err)
 	}

@@ -67,7 +67,7 @@ func TestStartupHygiene(t *testing.T) {
 func TestStartupResumesSync(t *testing.T) {
 	bad := newStranger(t)
 	owner := newNode(t, &pipeNet{t: t}, nil)
-	repo, err := owner.Share(t.Context(), workRepo(t, 0), "good", "")
+	repo, _, err := owner.Share(t.Context(), workRepo(t, 0), "good", "")
 	if err != nil {
 		t.Fatal(err)
 	}

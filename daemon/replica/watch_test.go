@@ -17,7 +17,7 @@ func serveOwner(t *testing.T) (*node, string, func(ref string) string) {
 	t.Helper()
 	owner := newNode(t, &pipeNet{t: t}, func(c *Config) { c.WatchInterval = time.Hour })
 	work := workRepo(t, 0)
-	repo, err := owner.Share(context.Background(), work, "work", "")
+	repo, _, err := owner.Share(context.Background(), work, "work", "")
 	if err != nil {
 		t.Fatal(err)
 	}

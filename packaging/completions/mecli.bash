@@ -2,12 +2,12 @@
 _mecli() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath="" word i
     case $prev in
-    --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-        --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--title|--type) ((i++)) ;;
+        --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type) ((i++)) ;;
         -*) ;;
         *) cmdpath="${cmdpath:+$cmdpath }$word" ;;
         esac
@@ -48,6 +48,9 @@ _mecli() {
         "patch show") COMPREPLY=($(compgen -W "--help --json --repo --root" -- "$cur")) ;;
         "repo add") COMPREPLY=($(compgen -W "--description --help --json --name --path --root" -- "$cur")) ;;
         "repo clone") COMPREPLY=($(compgen -W "--help --json --namespace --output --repo-id --root" -- "$cur")) ;;
+        "repo delegate add") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo delegate remove") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo edit") COMPREPLY=($(compgen -W "--description --help --json --name --root --threshold" -- "$cur")) ;;
         "repo list") COMPREPLY=($(compgen -W "--help --json --root --wide" -- "$cur")) ;;
         "repo pull") COMPREPLY=($(compgen -W "--help --json --path --repo-id --root" -- "$cur")) ;;
         "repo remove") COMPREPLY=($(compgen -W "--help --json --keep-replica --root" -- "$cur")) ;;
@@ -67,7 +70,8 @@ _mecli() {
     "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
     "patch") COMPREPLY=($(compgen -W "checkout close comment list open ready reopen review revise show" -- "$cur")) ;;
-    "repo") COMPREPLY=($(compgen -W "add clone list pull remove seed show sync unseed verify" -- "$cur")) ;;
+    "repo") COMPREPLY=($(compgen -W "add clone delegate edit list pull remove seed show sync unseed verify" -- "$cur")) ;;
+    "repo delegate") COMPREPLY=($(compgen -W "add remove" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac
 }

@@ -8,7 +8,7 @@ function __mecli_path
             continue
         end
         switch $word
-            case --add --addr --alias --base --body --body-file --bootstrap-node --cert-path --comment --description --head --label --name --namespace --output --path --reason --remove --reply-to --repo --repo-id --revision --root --state --summary --title --type
+            case --add --addr --alias --base --body --body-file --bootstrap-node --cert-path --comment --description --head --label --name --namespace --output --path --reason --remove --reply-to --repo --repo-id --revision --root --state --summary --threshold --title --type
                 set skip 1
             case '-*'
             case '*'
@@ -225,6 +225,8 @@ complete -c mecli -n "test (__mecli_path) = 'mecli patch show'" -l repo -r -F -d
 complete -c mecli -n "test (__mecli_path) = 'mecli patch show'" -l root -r -F -d 'node root directory'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'add' -d 'share a working git repository under a new did:repo and keep publishing it'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'clone' -d 'make a working copy from the local replica (origin mega://<repo-id>)'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'delegate' -d ''
+complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'edit' -d 'sign a new identity version: name, description, threshold (delegates)'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'list' -d 'every repository the node knows, with replica and working-copy state'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'pull' -d 'fast-forward a working copy to the replica\'s branch'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'remove' -d 'stop sharing or seeding a repository, withdraw it, free its disk'
@@ -245,6 +247,20 @@ complete -c mecli -n "test (__mecli_path) = 'mecli repo clone'" -l namespace -r 
 complete -c mecli -n "test (__mecli_path) = 'mecli repo clone'" -l output -r -F -d 'the directory to create (instead of the DIR argument)'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo clone'" -l repo-id -r -F -d 'the repository (instead of the REPO_ID argument)'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo clone'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate'" -a 'add' -d 'sign a new identity version with one more delegate'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate'" -a 'remove' -d 'sign a new identity version without a delegate'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate add'" -l help -d 'help for this command'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate add'" -l json -d 'print JSON'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate add'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate remove'" -l help -d 'help for this command'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate remove'" -l json -d 'print JSON'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo delegate remove'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l description -r -F -d 'the new description'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l help -d 'help for this command'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l json -d 'print JSON'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l name -r -F -d 'the new name'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo edit'" -l threshold -r -F -d 'delegates needed to sign a version and agree on the canonical branch'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l help -d 'help for this command'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l json -d 'print JSON'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo list'" -l root -r -F -d 'node root directory'
