@@ -120,14 +120,20 @@ func (s *Service) adoptChain(repo identity.RepoID, offered *wire.DocChain, propo
 
 // mergeProposal keeps a next version a holder sent that our newest
 // version authorizes (every signer one of its delegates): merged with ours
-// if it is the same, and applied once signed by a threshold. Anything else
-// is ignored: a proposal costs at most one stored document per repository.
+// if it is the same, and applied once signed by a threshold; a different
+// one replaces ours only if it has more signatures, so a holder replaying
+// another delegate's proposal cannot drop the one this node signed.
+// Anything else is ignored: a proposal costs at most one stored document
+// per repository.
 func (s *Service) mergeProposal(repo identity.RepoID, held *wire.DocChain, raw []byte) {
 	p, err := wire.OpenRepoDoc(raw)
 	if err != nil {
 		return
 	}
 	if _, err := held.Latest().CheckNext(p); err != nil {
+		return
+	}
+	if pending := s.Proposal(repo); pending != nil && pending.Digest() != p.Digest() && len(p.Signers()) <= len(pending.Signers()) {
 		return
 	}
 	if _, err := s.applyProposal(repo, held, p); err != nil {
