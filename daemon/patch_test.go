@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,43 @@ func TestPatchesConverge(t *testing.T) {
 			t.Fatalf("merge %+v", d.Merge)
 		}
 	}
+}
+
+// A patch opened on the node that shares a working repository keeps its
+// branch when the watcher imports the next commit of that repository.
+func TestSharedRepoKeepsPatchBranches(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := start(t, fastCfg(shortRoot(t), "owner"))
+	work := workRepo(t)
+	info, err := a.RepoAdd(ctx, rpc.RepoAddParams{Path: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := info.RepoID
+	base, head := commitInReplica(t, a, a.ID(), repo, "a patch of the owner")
+	opened, err := a.PatchOpen(ctx, rpc.PatchOpenParams{RepoID: repo, Title: "Own", Base: base, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := cob.ParseChangeID(opened.Change)
+	branch := collab.PatchBranch(obj)
+	testutil.Git(t, work, "commit", "-q", "--allow-empty", "-m", "next")
+	next := strings.TrimSpace(testutil.Git(t, work, "rev-parse", "HEAD"))
+	testutil.WaitForState(t, "the watcher to publish the next commit with the patch branch", 20*time.Second, func() (bool, string) {
+		d, err := a.RepoShow(ctx, rpc.RepoIDParams{RepoID: repo})
+		if err != nil || len(d.Namespaces) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		var main, patch string
+		for _, r := range d.Namespaces[0].Refs {
+			switch r.Name {
+			case "refs/heads/main":
+				main = r.OID
+			case branch:
+				patch = r.OID
+			}
+		}
+		return main == next && patch == head, "main " + main + ", patch branch " + patch
+	})
 }

@@ -14,7 +14,7 @@ import (
 // holds the head of the author's latest revision of a patch
 // (spec/collab.md §8): signed refs cover it, so replicating the namespace
 // replicates the code.
-func PatchBranch(id cob.ObjectID) string { return "refs/heads/patches/" + id.String() }
+func PatchBranch(id cob.ObjectID) string { return gitstore.PatchBranches + id.String() }
 
 // Patches returns the state of every patch of repo, newest first.
 func (s *Service) Patches(ctx context.Context, repo identity.RepoID) ([]*cob.Patch, error) {

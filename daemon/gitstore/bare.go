@@ -178,9 +178,14 @@ func (b *Bare) Tips(ctx context.Context) ([]string, error) {
 	return slices.Compact(tips), nil
 }
 
+// PatchBranches is the prefix of the branches that carry patches' code.
+const PatchBranches = "refs/heads/patches/"
+
 // Import copies the branches and tags of the working repository workdir
 // into namespace ns, with their objects (a forced, pruning fetch), so that
-// the namespace mirrors workdir: refs deleted there disappear here. Refs
+// the namespace mirrors workdir: refs deleted there disappear here. The
+// node's patch branches (refs/heads/patches/*, spec/collab.md §8) are
+// neither imported nor pruned: the node writes them, not workdir. Refs
 // whose names wire.CheckRefName rejects cannot be signed and are removed
 // from the namespace again. Returns the namespace's refs afterwards.
 //
@@ -201,6 +206,7 @@ func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 			"--end-of-options", src,
 			"+refs/heads/*:" + p + "refs/heads/*",
 			"+refs/tags/*:" + p + "refs/tags/*",
+			"^" + PatchBranches + "*",
 		},
 		gitDir: b.Dir,
 	}); err != nil {

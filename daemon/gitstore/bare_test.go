@@ -123,6 +123,15 @@ func TestImport(t *testing.T) {
 		t.Fatalf("refs outside the namespace:\n%s", all)
 	}
 
+	// The node's patch branches stay; the working repository's are not taken.
+	gitT(t, b.Dir, "update-ref", "refs/namespaces/"+nsA+"/"+PatchBranches+"p1", c1)
+	gitT(t, work, "branch", "patches/mine")
+	refs, err = b.Import(ctx, work, nsA)
+	if err != nil || !slices.Equal(refs, append([]Ref{{"refs/heads/feature", c1}, {"refs/heads/main", c2}, {PatchBranches + "p1", c1}}, want[2:]...)) {
+		t.Fatalf("Import with patch branches = %v, %v", refs, err)
+	}
+	gitT(t, b.Dir, "update-ref", "-d", "refs/namespaces/"+nsA+"/"+PatchBranches+"p1")
+
 	// A second namespace from another repository.
 	other := newWork(t)
 	c3 := commitFile(t, other, "b.txt", "b\n", "b")
