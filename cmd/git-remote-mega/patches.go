@@ -224,6 +224,14 @@ func (h *helper) setUpstream(head, id string) {
 		}
 	}
 	fmt.Fprintf(h.errOut, "mega: branch %s now has upstream origin/patches/%s\n", branch, id)
+	// git push's default ("simple") refuses an upstream of another name;
+	// "upstream" pushes there, and is the same for branches whose
+	// upstream has their name. A choice the user made is left alone.
+	if _, err := h.workGit("config", "--get", "push.default"); err != nil {
+		if _, err := h.workGit("config", "push.default", "upstream"); err == nil {
+			fmt.Fprintf(h.errOut, "mega: set push.default=upstream in this repository: a plain 'git push' adds a revision\n")
+		}
+	}
 }
 
 // bareGit runs git on the replica and returns its trimmed output.

@@ -122,9 +122,9 @@ func TestPatchThroughGit(t *testing.T) {
 	})
 
 	head2 := commitFile(t, clone, "relay.txt", "relay, locked\n", "Lock the relay table")
-	r = megaGit(t, r2, clone, "push", "origin", "HEAD:refs/heads/patches/"+id)
+	r = megaGit(t, r2, clone, "push") // to the upstream the first push set
 	if r.code != 0 || !strings.Contains(r.stderr, "mega: revised patch "+id) {
-		t.Fatalf("git push to the patch branch: exit %d\n%s", r.code, r.stderr)
+		t.Fatalf("a plain git push to the patch branch: exit %d\n%s", r.code, r.stderr)
 	}
 	for _, root := range []string{r1, r2} {
 		waitPatchOn(t, root, repo, id, "the second revision", func(p patchJSON) bool { return len(p.Revisions) == 2 && p.Head == head2 })
