@@ -32,6 +32,9 @@ type patchJSON struct {
 		Verdict  string `json:"verdict"`
 		Summary  string `json:"summary"`
 	} `json:"reviews"`
+	Merge *struct {
+		Author string `json:"author"`
+	} `json:"merge"`
 }
 
 // waitPatchOn waits until root's node shows patch id in a state for which
@@ -142,6 +145,7 @@ func TestPatchThroughGit(t *testing.T) {
 		waitPatchOn(t, root, repo, id, "the merge", func(p patchJSON) bool { return p.State == "merged" })
 	}
 	checkDraftPush(t, r1, r2, repo, clone)
+	checkDelegateMerges(t, r1, r2, repo, clone, did2)
 
 	var merged []patchJSON
 	if err := mecliJSON(t, &merged, "--root", r2, "patch", "list", "--state", "merged", "--repo", repo); err != nil || len(merged) != 1 {
@@ -173,5 +177,82 @@ func checkDraftPush(t *testing.T, r1, r2, repo, clone string) {
 	})
 	if draft.Title != "Add docs" || draft.Description != "How to use it." || draft.State != "draft" {
 		t.Fatalf("the draft: %+v", draft)
+	}
+}
+
+// identityJSON is the part of mecli repo show --json checkDelegateMerges reads.
+type identityJSON struct {
+	Delegates  []string `json:"delegates"`
+	DocVersion uint64   `json:"doc_version"`
+	Namespaces []struct {
+		Node string `json:"node"`
+		Refs []struct {
+			Name string `json:"name"`
+			OID  string `json:"oid"`
+		} `json:"refs"`
+	} `json:"namespaces"`
+}
+
+func identityOn(t *testing.T, root, repo string) identityJSON {
+	t.Helper()
+	var id identityJSON
+	if err := mecliJSON(t, &id, "--root", root, "repo", "show", repo); err != nil {
+		t.Logf("repo show: %v", err)
+	}
+	return id
+}
+
+// checkDelegateMerges: node 1 makes node 2 a delegate with a new identity
+// version; node 2 pushes a patch and then its own main containing it, and
+// both nodes show it merged by node 2. Removed again, node 2's main holding
+// the next patch merges nothing.
+func checkDelegateMerges(t *testing.T, r1, r2, repo, clone, did2 string) {
+	t.Helper()
+	mecliIn(t, clone, "--root", r1, "repo", "delegate", "add", did2, repo)
+	testutil.WaitForState(t, "node 2 to hold identity version 2", 30*time.Second, func() (bool, string) {
+		id := identityOn(t, r2, repo)
+		return id.DocVersion == 2 && len(id.Delegates) == 2, fmt.Sprint(id.Delegates)
+	})
+	openAndPushMain := func(branch, msg string) (string, string) {
+		gitIn(t, clone, "switch", "-q", "-c", branch)
+		head := commitFile(t, clone, branch+".txt", msg+"\n", msg)
+		r := megaGit(t, r2, clone, "push", "origin", "HEAD:refs/patches", "-o", "patch.message="+msg)
+		m := openedPatch.FindStringSubmatch(r.stderr)
+		if r.code != 0 || m == nil {
+			t.Fatalf("git push HEAD:refs/patches: exit %d\n%s", r.code, r.stderr)
+		}
+		if r := megaGit(t, r2, clone, "push", "origin", "HEAD:refs/heads/main"); r.code != 0 {
+			t.Fatalf("git push HEAD:main into node 2's namespace: exit %d\n%s", r.code, r.stderr)
+		}
+		return m[1], head
+	}
+	id, _ := openAndPushMain("by-delegate", "A delegate's fix")
+	for _, root := range []string{r1, r2} {
+		p := waitPatchOn(t, root, repo, id, "the added delegate's merge", func(p patchJSON) bool { return p.State == "merged" })
+		if p.Merge == nil || p.Merge.Author != did2 {
+			t.Fatalf("merged by %+v, want %s", p.Merge, did2)
+		}
+	}
+
+	mecliIn(t, clone, "--root", r1, "repo", "delegate", "remove", did2, repo)
+	testutil.WaitForState(t, "node 2 to hold identity version 3", 30*time.Second, func() (bool, string) {
+		id := identityOn(t, r2, repo)
+		return id.DocVersion == 3 && len(id.Delegates) == 1, fmt.Sprint(id.Delegates)
+	})
+	id, head := openAndPushMain("by-former", "A former delegate's fix")
+	testutil.WaitForState(t, "node 1 to fetch node 2's main", 30*time.Second, func() (bool, string) {
+		for _, ns := range identityOn(t, r1, repo).Namespaces {
+			for _, r := range ns.Refs {
+				if ns.Node == did2 && r.Name == "refs/heads/main" && r.OID == head {
+					return true, ""
+				}
+			}
+		}
+		return false, "not yet"
+	})
+	for _, root := range []string{r1, r2} {
+		if p := waitPatchOn(t, root, repo, id, "the patch", func(patchJSON) bool { return true }); p.State != "open" {
+			t.Fatalf("%s: a removed delegate's main merged the patch: %s", root, p.State)
+		}
 	}
 }
