@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -34,10 +35,51 @@ const (
 	budgetBackoff = 10 * time.Minute
 )
 
-// budget is what one fetch may receive, and why.
+// budget is what one fetch may receive, and why. Fetches of one origin's
+// automatically replicated repositories run at once; what each has
+// received so far is counted in the origin's in-flight total, so together
+// they stay within what the origin's budget had left.
 type budget struct {
 	limit int64  // pack bytes; ≤ 0: nothing may come
 	why   string // the budget that set the limit, for the error
+
+	inflight   *atomic.Int64 // the origin's bytes being received now (nil: not counted)
+	originLeft int64         // the origin's budget less what its replicas hold on disk
+	originWhy  string
+	taken      int64
+}
+
+// take counts n more bytes of this fetch, or says which budget they cross.
+func (b *budget) take(n int64) error {
+	if b.taken+n > b.limit {
+		return errorf(ErrTooLarge, "over budget: the holder sent more than %d bytes, cut at %s", max(b.limit, 0), b.why)
+	}
+	b.taken += n
+	if b.inflight != nil && b.inflight.Add(n) > b.originLeft {
+		return errorf(ErrTooLarge, "over budget: fetches running at once crossed %s", b.originWhy)
+	}
+	return nil
+}
+
+// release ends the fetch's share of the origin's in-flight total: its
+// bytes are on disk now (counted there) or gone.
+func (b *budget) release() {
+	if b.inflight != nil {
+		b.inflight.Add(-b.taken)
+		b.inflight = nil
+	}
+}
+
+// originInflight is origin's in-flight counter.
+func (s *Service) originInflight(origin identity.NodeID) *atomic.Int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.inflight[origin]
+	if c == nil {
+		c = new(atomic.Int64)
+		s.inflight[origin] = c
+	}
+	return c
 }
 
 // chosen reports whether the owner of this node chose repo (repo seed, a
@@ -58,15 +100,17 @@ func (s *Service) fetchBudget(repo identity.RepoID, doc *wire.RepoDoc) budget {
 	}
 	used := diskUsage(s.Dir(repo))
 	if left := s.cfg.ReplicateMax - used; left < b.limit {
-		b = budget{left, fmt.Sprintf("the budget of %s of a repository replicated automatically (replicate-max), of which its replica holds %s",
+		b = budget{limit: left, why: fmt.Sprintf("the budget of %s of a repository replicated automatically (replicate-max), of which its replica holds %s",
 			mib(s.cfg.ReplicateMax), mib(used))}
 	}
 	origin := doc.Creator()
 	byOrigin := s.originUsage(origin, repo, used)
+	why := fmt.Sprintf("the budget of %s for the repositories of %s replicated automatically, of which they hold %s",
+		mib(s.cfg.OriginMax), origin.Short(), mib(byOrigin))
 	if left := s.cfg.OriginMax - byOrigin; left < b.limit {
-		b = budget{left, fmt.Sprintf("the budget of %s for the repositories of %s replicated automatically, of which they hold %s",
-			mib(s.cfg.OriginMax), origin.Short(), mib(byOrigin))}
+		b = budget{limit: left, why: why}
 	}
+	b.inflight, b.originLeft, b.originWhy = s.originInflight(origin), s.cfg.OriginMax-byOrigin, why
 	return b
 }
 

@@ -236,3 +236,34 @@ func randomRepo(t testing.TB, size int, seed uint64) string {
 	git(t, dir, "commit", "-q", "-m", "data")
 	return dir
 }
+
+// Fetches of two repositories of one creator running at once share what
+// the creator's budget has left: the bytes one is receiving count against
+// the other, and count no more once it ends.
+func TestOriginBudgetCountsFetchesInFlight(t *testing.T) {
+	owner := newNode(t, &pipeNet{t: t}, nil)
+	a, _, err := owner.Share(t.Context(), randomRepo(t, 10, 3), "a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := owner.Share(t.Context(), randomRepo(t, 10, 4), "b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := owner.Doc(a)
+	c := newNode(t, &pipeNet{t: t}, func(c *Config) { c.ReplicateMax, c.OriginMax = 1<<20, 1<<20 })
+	ba, bb := c.fetchBudget(a, doc), c.fetchBudget(b, doc)
+	if err := ba.take(700 << 10); err != nil {
+		t.Fatalf("the first fetch within the budget: %v", err)
+	}
+	if err := bb.take(700 << 10); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "at once") {
+		t.Fatalf("the second fetch at the same time: %v", err)
+	}
+	bb.release()
+	ba.release()
+	again := c.fetchBudget(b, doc)
+	if err := again.take(700 << 10); err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+	again.release()
+}

@@ -74,6 +74,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 		return res, err
 	}
 	b := s.fetchBudget(repo, of.doc)
+	defer b.release()
 	created := bare == nil
 	if created {
 		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
@@ -83,7 +84,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	// Without haves the holder sends everything: index-pack then checks
 	// the pack is complete, and no connectivity walk is needed after it.
 	of.selfContained = haves == 0
-	if res.Bytes, err = s.receivePack(ctx, st, bare, b, of.selfContained, progress); err != nil {
+	if res.Bytes, err = s.receivePack(ctx, st, bare, &b, of.selfContained, progress); err != nil {
 		if created {
 			s.dropUnheld(repo)
 		}
@@ -190,7 +191,7 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 // receivePack pipes the pack frames into index-pack as they arrive, within
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
-func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b budget, selfContained bool, progress ProgressFunc) (int64, error) {
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b *budget, selfContained bool, progress ProgressFunc) (int64, error) {
 	pr, pw := io.Pipe()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
@@ -212,8 +213,8 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 		}
 		switch typ {
 		case wire.FramePack:
-			if received+int64(len(payload)) > b.limit {
-				return received, finish(errorf(ErrTooLarge, "over budget: the holder sent more than %d bytes, cut at %s", max(b.limit, 0), b.why))
+			if err := b.take(int64(len(payload))); err != nil {
+				return received, finish(err)
 			}
 			if err := s.cfg.DiskLow(); err != nil {
 				return received, finish(errorf(ErrTooLarge, "cut the transfer: %w", err))

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -162,6 +163,7 @@ type Service struct {
 	lastSeq    map[identity.RepoID]uint64         // our newest signed refs seq per repository
 	checked    map[nsKey]signedCheck              // namespaces found equal to their signed refs
 	docs       map[identity.RepoID]*wire.DocChain // identity chains read from the store
+	inflight   map[identity.NodeID]*atomic.Int64  // per origin, pack bytes of automatic fetches being received
 }
 
 type syncRequest struct {
@@ -238,6 +240,7 @@ func New(cfg Config) (*Service, error) {
 		lastSeq:      map[identity.RepoID]uint64{},
 		checked:      map[nsKey]signedCheck{},
 		docs:         map[identity.RepoID]*wire.DocChain{},
+		inflight:     map[identity.NodeID]*atomic.Int64{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
