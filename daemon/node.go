@@ -20,6 +20,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/logname"
 	"github.com/megaengine/megaengine/daemon/relay"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
@@ -206,10 +207,13 @@ func New(cfg Config) (*Node, error) {
 // open makes the services, database first.
 func (n *Node) open() error {
 	var err error
-	log := n.cfg.Logger
-	if n.store, err = store.Open(filepath.Join(n.cfg.Root, "db"), log.With("part", "badger")); err != nil {
+	if n.store, err = store.Open(filepath.Join(n.cfg.Root, "db"), n.cfg.Logger.With("part", "badger")); err != nil {
 		return err
 	}
+	// From here on, log lines name nodes and repositories as the routing
+	// table and the identity documents know them.
+	n.log = logname.Wrap(n.cfg.Logger, n.store)
+	log := n.log
 	n.store.GuardWrites(n.disk.Check)
 	if err := n.loadKnown(); err != nil {
 		return err

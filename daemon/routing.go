@@ -66,7 +66,7 @@ func (n *Node) follow(repos []identity.RepoID) {
 func (n *Node) replicaEvent(ev replica.Event) {
 	out := rpc.Event{Time: time.Now(), Repo: ev.Repo.String(), Bytes: ev.Bytes}
 	if !ev.Node.IsZero() {
-		out.DID, out.Alias = ev.Node.String(), n.aliasOf(ev.Node)
+		out.DID, out.Alias = ev.Node.String(), n.store.Alias(ev.Node)
 	}
 	switch ev.Kind {
 	case replica.SyncStarted:
@@ -157,13 +157,6 @@ func (n *Node) rank(id identity.NodeID) int {
 	return r - n.gossip.Score(id)
 }
 
-func (n *Node) aliasOf(id identity.NodeID) string {
-	if na, _, ok := n.store.Node(id); ok {
-		return na.Alias
-	}
-	return ""
-}
-
 func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
 	n.replica.Reached(p.ID)
@@ -171,7 +164,7 @@ func (n *Node) onPeer(p *transport.Peer) {
 		n.log.Warn("recording last seen", "err", err)
 	}
 	n.log.Info("peer connected", "peer", p.ID.String(), "remote", p.Remote.String(), "direction", p.Direction())
-	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.aliasOf(p.ID), Addresses: []string{p.Remote.String()}})
+	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.store.Alias(p.ID), Addresses: []string{p.Remote.String()}})
 	// The snapshot goes on its own stream; the handler must not wait for it.
 	n.bg.Go(func() { n.gossip.PeerConnected(p.ID) })
 	n.bg.Go(func() { n.replica.PeerConnected(p.ID) })

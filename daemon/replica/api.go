@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
-	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -80,7 +79,7 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	doc, err := s.Doc(repo)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		info.NameHint, info.DescriptionHint = s.nameHint(repo)
+		info.NameHint, info.DescriptionHint = s.store.RepoNameHint(repo)
 		switch {
 		case s.Syncing(repo):
 			info.Replica = ReplicaSyncing
@@ -397,17 +396,4 @@ func (s *Service) LocateOwn(ctx context.Context, t Target) (Location, error) {
 		return Location{}, err
 	}
 	return Location{GitDir: bare.Dir, Namespace: Namespace(s.id), Node: s.id, DefaultBranch: doc.DefaultBranch()}, nil
-}
-
-// nameHint is the name and description the newest announcement of repo
-// that carries a name gives (unverified: the document is not held).
-func (s *Service) nameHint(repo identity.RepoID) (name, description string) {
-	var newest uint64
-	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
-		if ra.Name != "" && !ra.Withdrawn && a.Timestamp > newest {
-			newest, name, description = a.Timestamp, ra.Name, ra.Description
-		}
-		return nil
-	})
-	return name, description
 }
