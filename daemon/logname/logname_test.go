@@ -15,7 +15,7 @@ type fakeLookup struct {
 	calls   int
 }
 
-func (f *fakeLookup) Alias(id identity.NodeID) string   { f.calls++; return f.aliases[id] }
+func (f *fakeLookup) Alias(id identity.NodeID) string    { f.calls++; return f.aliases[id] }
 func (f *fakeLookup) RepoName(id identity.RepoID) string { f.calls++; return f.names[id] }
 
 func ids(t *testing.T) (bob, stranger identity.NodeID, repo identity.RepoID) {
