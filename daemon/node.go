@@ -332,7 +332,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		services = append(services, service{"web", n.web.Serve})
 	}
 	if err := n.announceSelf(); err != nil {
-		n.log.Error("announcing this node", "err", err)
+		n.log.Error("announcing this node failed", "err", err)
 	}
 	errs := make(chan error, len(services))
 	var wg sync.WaitGroup
@@ -347,7 +347,7 @@ func (n *Node) Serve(ctx context.Context) error {
 			cancel() // one service ending ends the node
 		})
 	}
-	n.log.Info("node running", "did", n.ID().String(), "listen", n.tr.LocalAddr().String(), "socket", n.SocketPath())
+	n.log.Info("node running", "node", n.ID(), "listen", n.tr.LocalAddr().String(), "socket", n.SocketPath())
 	<-ctx.Done()
 	n.log.Info("shutting down")
 	n.events.closeAll()

@@ -36,7 +36,7 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		n.mu.Unlock()
 		n.dialer.Kick() // new node or new addresses: worth a look now
 		if isNew {
-			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
+			n.log.Info("discovered a node", "node", env.Origin, "via", from)
 			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
 		}
 	case *wire.RepoAnnouncement:
@@ -108,7 +108,7 @@ func (n *Node) expireNodes(ctx context.Context) error {
 		}
 		gone, err := n.store.Expire(time.Now().Add(-n.cfg.NodeExpiry))
 		if err != nil {
-			n.log.Warn("expiring old nodes", "err", err)
+			n.log.Warn("forgetting nodes not heard from failed; retrying in a minute", "err", err)
 			continue
 		}
 		n.mu.Lock()
@@ -161,9 +161,9 @@ func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
 	n.replica.Reached(p.ID)
 	if err := n.store.Touch(p.ID, time.Now()); err != nil {
-		n.log.Warn("recording last seen", "err", err)
+		n.log.Warn("recording when a peer was last seen failed", "peer", p.ID, "err", err)
 	}
-	n.log.Info("peer connected", "peer", p.ID.String(), "remote", p.Remote.String(), "direction", p.Direction())
+	n.log.Info("peer connected", "peer", p.ID, "remote", p.Remote.String(), "direction", p.Direction())
 	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.store.Alias(p.ID), Addresses: []string{p.Remote.String()}})
 	// The snapshot goes on its own stream; the handler must not wait for it.
 	n.bg.Go(func() { n.gossip.PeerConnected(p.ID) })
@@ -178,7 +178,7 @@ func (n *Node) onPeerGone(p *transport.Peer, err error) {
 	if err != nil {
 		reason = err.Error()
 	}
-	n.log.Info("peer disconnected", "peer", p.ID.String(), "reason", reason)
+	n.log.Info("peer disconnected", "peer", p.ID, "reason", reason)
 	n.events.publish(rpc.Event{Type: rpc.EventPeerDisconnected, Time: time.Now(), DID: p.ID.String(), Reason: reason})
 }
 

@@ -209,7 +209,7 @@ func (s *Service) Ensure(ctx context.Context, repo identity.RepoID, progress Pro
 		return nil, nil, err
 	}
 	if err != nil {
-		s.log.Info("working from the local replica; the network sync failed", "repo", repo.String(), "err", err)
+		s.log.Info("syncing from the network failed; working from the local replica", "repo", repo, "err", err)
 	}
 	bare, err := s.git.OpenBare(s.Dir(repo))
 	if err != nil {

@@ -255,7 +255,7 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 		return
 	}
 	if err := os.RemoveAll(s.Dir(repo)); err != nil {
-		s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
+		s.log.Warn("removing the replica a failed first fetch left failed", "repo", repo, "err", err)
 	}
 }
 

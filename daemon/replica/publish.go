@@ -73,7 +73,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	}
 	s.followChanged()
 	s.watchChangedNotify()
-	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
+	s.log.Info("repository shared", "repo", repo, "path", path)
 	return repo, nil
 }
 
@@ -256,7 +256,7 @@ func (s *Service) announceHeld() {
 			continue
 		}
 		if err := s.announce(repo); err != nil {
-			s.log.Warn("announcing repository", "repo", repo.String(), "err", err)
+			s.log.Warn("announcing a held repository at start failed", "repo", repo, "err", err)
 		}
 	}
 }
@@ -282,7 +282,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
 		return
 	}
-	s.log.Info("published new refs", "repo", repo.String(), "path", path)
+	s.log.Info("published new commits of a shared working repository", "repo", repo, "path", path)
 	if warning != "" {
 		s.noteError(repo, fmt.Errorf("publishing %s: %s", path, warning))
 		return
@@ -339,7 +339,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	s.mu.Unlock()
 	res.Updated = true
 	s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), res.Refs)
-	s.log.Info("published pushed refs", "repo", repo.String(), "refs", len(res.Refs), "seq", res.Seq)
+	s.log.Info("published pushed refs", "repo", repo, "refs", len(res.Refs), "seq", res.Seq)
 	return res, nil
 }
 
@@ -386,6 +386,6 @@ func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch s
 		return
 	}
 	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
-		s.log.Debug("setting a namespace's HEAD", "namespace", ns, "branch", branch, "err", err)
+		s.log.Debug("setting a namespace's HEAD failed", "namespace", ns, "branch", branch, "err", err)
 	}
 }

@@ -44,7 +44,7 @@ func (s *Service) loadStates() error {
 	return s.store.EachRepoState(func(repo identity.RepoID, raw []byte) error {
 		var st repoState
 		if err := json.Unmarshal(raw, &st); err != nil {
-			s.log.Warn("ignoring unreadable repository state", "repo", repo.String(), "err", err)
+			s.log.Warn("ignoring an unreadable repository state", "repo", repo, "err", err)
 			return nil
 		}
 		s.states[repo] = &st
@@ -191,7 +191,7 @@ func (s *Service) noteError(repo identity.RepoID, err error) {
 	if s.state(repo).LastError == err.Error() {
 		return
 	}
-	s.log.Warn("repository error", "repo", repo.String(), "err", err)
+	s.log.Warn("a repository needs attention; repo list shows why until it is fixed", "repo", repo, "err", err)
 	_ = s.updateState(repo, func(st *repoState) { st.LastError = err.Error() })
 }
 
