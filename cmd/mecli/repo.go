@@ -49,13 +49,13 @@ holders. STATUS is the replica's: "up to date", "HAS UPDATES" (newer refs
 were announced: the daemon fetches them, or run 'mecli repo sync ID'),
 "syncing", "not replicated", "unreachable" (no node that announced it was
 ever reachable), "CANNOT PUBLISH" (the working repository shared from here
-cannot be read), with ", unseeded" when the node does not keep it up to date.
+cannot be read: its line says why), with ", unseeded" when the node does not keep it up to date.
 Under it come the working repository shared from here and each working copy
 with its state: up to date, behind, ahead, DIVERGED, MISSING, or ERROR with
 the reason. Sorted by name; lines fit 80 columns (ids shortened, creators
-shown by alias) unless --wide, which shows everything and the descriptions.`,
+shown by alias, descriptions cut or left out) unless --wide.`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.Bool("wide", false, "full ids, descriptions and creator ids")
+			fs.Bool("wide", false, "full ids, names, descriptions and creator ids; lines as long as they need")
 		},
 		run: runRepoList,
 	},
@@ -354,35 +354,38 @@ type listStyle struct {
 	home string
 }
 
-// Caps of repo list's columns without --wide (runes); STATUS gets the rest.
+// Caps of repo list's columns without --wide (runes): NAME, ID, CREATOR,
+// HOLDERS; STATUS is never cut, and DESCRIPTION gets what is left of the
+// line, if at least minDescription.
 var listCaps = []int{18, 13, 12, 7}
 
+const minDescription = 8
+
 // writeRepoList writes one row per repository — name, short id, creator
-// (by alias), holders in sync of all holders, the replica's state — and
-// under it a line for the working repository shared from here and one for
-// each working copy, with its state. With wide, nothing is shortened and
-// descriptions are shown.
+// (by alias), holders in sync of all holders, the replica's state and the
+// description — and under it a line for the working repository shared from
+// here and one for each working copy, with its state. With wide, nothing
+// is shortened.
 func writeRepoList(w io.Writer, repos []rpc.RepoInfo, aliases map[string]string, st listStyle) {
-	header := []string{"NAME", "ID", "CREATOR", "HOLDERS", "STATUS"}
-	if st.wide {
-		header = []string{"NAME", "ID", "CREATOR", "HOLDERS", "STATUS", "DESCRIPTION"}
-	}
-	rows := [][]string{header}
+	rows := [][]string{{"NAME", "ID", "CREATOR", "HOLDERS", "STATUS", "DESCRIPTION"}}
 	for _, r := range repos {
 		rows = append(rows, repoCells(r, aliases, st.wide))
 	}
-	widths := make([]int, len(header))
-	for _, row := range rows {
-		for i, c := range row[:len(row)-1] { // the last column is not padded
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
+	widths := make([]int, len(rows[0])-1) // the last column is not padded
+	used := 0
 	for i := range widths {
+		for _, row := range rows {
+			widths[i] = max(widths[i], utf8.RuneCountInString(row[i]))
+		}
 		if !st.wide && i < len(listCaps) {
 			widths[i] = min(widths[i], listCaps[i])
 		}
+		used += widths[i] + 2
 	}
 	for i, row := range rows {
+		if !st.wide && listWidth-used < minDescription {
+			row = row[:len(row)-1]
+		}
 		fmt.Fprintln(w, st.fit(padCells(row, widths)))
 		if i == 0 {
 			continue
@@ -405,11 +408,8 @@ func repoCells(r rpc.RepoInfo, aliases map[string]string, wide bool) []string {
 			creator += " (" + oneLine(a, 64) + ")"
 		}
 	}
-	cells := []string{name, id, creator, fmt.Sprintf("%d/%d", r.HoldersInSync, len(r.Holders)), replicaStatus(r)}
-	if wide {
-		cells = append(cells, dash(oneLine(r.Description, 1<<10)))
-	}
-	return cells
+	holders := fmt.Sprintf("%d/%d", r.HoldersInSync, len(r.Holders))
+	return []string{name, id, creator, holders, replicaStatus(r), oneLine(r.Description, 1<<10)}
 }
 
 // padCells joins cells, each padded or cut to its width, two spaces apart.
@@ -435,15 +435,15 @@ func (st listStyle) fit(line string) string {
 }
 
 // workLines are the lines under a repository's row: the working repository
-// shared from here, then each working copy, with its state.
+// shared from here (and why it cannot be read), then each working copy,
+// with its state.
 func workLines(r rpc.RepoInfo, st listStyle) []string {
 	var out []string
 	if r.Local {
-		state := ""
+		out = append(out, st.pathLine("shared from", r.Path, ""))
 		if r.Replica == rpc.ReplicaWorkError {
-			state = "CANNOT BE READ: " + oneLine(r.LastError, 1<<10)
+			out = append(out, st.fit("    ERROR: "+oneLine(r.LastError, 1<<10)))
 		}
-		out = append(out, st.pathLine("shared from", r.Path, state))
 	}
 	for _, cl := range r.Clones {
 		out = append(out, st.pathLine("clone", cl.Path, cloneText(cl)))
@@ -451,8 +451,9 @@ func workLines(r rpc.RepoInfo, st listStyle) []string {
 	return out
 }
 
-// pathLine is "  label PATH: state", cut to the list's width: the path
-// keeps at least its last 30 runes, then the state is cut, then the path.
+// pathLine is "  label PATH: state" ("  label PATH" without a state), cut
+// to the list's width: the path keeps at least its last 24 runes, then the
+// state is cut, then the path loses its start.
 func (st listStyle) pathLine(label, path, state string) string {
 	path = printable(path)
 	if st.home != "" && st.home != "/" {
@@ -461,18 +462,18 @@ func (st listStyle) pathLine(label, path, state string) string {
 		}
 	}
 	head := "  " + label + " "
-	if state == "" {
-		return st.fit(head + path)
+	if state != "" {
+		state = ": " + state
 	}
 	if !st.wide {
-		room := listWidth - utf8.RuneCountInString(head) - len(": ")
-		state = truncate(state, room-min(utf8.RuneCountInString(path), 30))
+		room := listWidth - utf8.RuneCountInString(head)
+		state = truncate(state, room-min(utf8.RuneCountInString(path), 24))
 		if n := room - utf8.RuneCountInString(state); utf8.RuneCountInString(path) > n {
 			r := []rune(path)
 			path = "…" + string(r[len(r)-(n-1):])
 		}
 	}
-	return head + path + ": " + state
+	return head + path + state
 }
 
 // holderLines are repo show's holders, each with how current its copy of

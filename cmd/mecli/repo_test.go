@@ -298,12 +298,12 @@ func TestRepoList(t *testing.T) {
 	out := mustRun(t, root, workDir, "repo", "list")
 	want := []struct{ name, id, status, under string }{
 		{"../evil", repoEvil, "not replicated", ""},
-		{"hello", repoHello, "HAS UPDATES", "  clone " + helloCopy + ": up to date"},
+		{"hello", repoHello, "HAS UPDATES     Hello, world in man…", "  clone " + helloCopy + ": up to date"},
 		{"notes", repoNotes, "up to date", "  clone /home/u/notes: behind: mecli repo pull updates it"},
-		{"tiny", repoTiny, "up to date", "  shared from /home/u/src/tiny"},
+		{"tiny", repoTiny, "up to date      Tiny", "  shared from /home/u/src/tiny"},
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 1+len(want)+3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ID CREATOR HOLDERS STATUS" {
+	if len(lines) != 1+len(want)+3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ID CREATOR HOLDERS STATUS DESCRIPTION" {
 		t.Fatalf("repo list printed\n%s", out)
 	}
 	rows := lines[1:]
@@ -362,13 +362,19 @@ func TestRepoListFitsTheTerminal(t *testing.T) {
 		HoldersInSync: 1, Replica: rpc.ReplicaBehind, Local: true, Path: "/home/u/src/tiny",
 		Clones: []rpc.CloneStatus{{Path: long, Status: rpc.CloneError, Reason: reason}, {Path: long, Status: rpc.CloneDiverged}},
 	}
+	broken := rpc.RepoInfo{RepoID: repoNotes, Name: "notes", Creator: didBob, Replica: rpc.ReplicaWorkError, Local: true,
+		Path: long, LastError: "the working repository cannot be read: " + reason}
 	aliases := map[string]string{didAlice: "alice-with-a-long-alias"}
 	var narrow, wide bytes.Buffer
-	writeRepoList(&narrow, []rpc.RepoInfo{r}, aliases, listStyle{home: "/home/u"})
-	writeRepoList(&wide, []rpc.RepoInfo{r}, aliases, listStyle{home: "/home/u", wide: true})
+	writeRepoList(&narrow, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u"})
+	writeRepoList(&wide, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u", wide: true})
 	checkWidth(t, narrow.String())
 	lines := strings.Split(strings.TrimRight(narrow.String(), "\n"), "\n")
-	if len(lines) != 5 {
+	if len(lines) != 8 || !strings.HasSuffix(lines[5], "  CANNOT PUBLISH") || !strings.HasPrefix(lines[6], "  shared from …") ||
+		!strings.HasPrefix(lines[7], "    ERROR: the working repository cannot be read: not a git") {
+		t.Errorf("an unreadable shared repository is listed as\n%s", strings.Join(lines[5:], "\n"))
+	}
+	if len(lines) < 5 {
 		t.Fatalf("repo list printed\n%s", narrow.String())
 	}
 	for i, want := range []string{"a-repository-with…", "alice-with-…", "1/2", "HAS UPDATES"} {

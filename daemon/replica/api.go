@@ -128,6 +128,20 @@ func branchTip(ctx context.Context, bare *gitstore.Bare, ns, branch string) stri
 	return ""
 }
 
+// unreadable says why the working repository or copy at path cannot be
+// read, without naming the path, which listings and logs show beside it:
+// "does not exist", "is not a git repository any more" (git's bare "not a
+// git repository: PATH", a damaged .git or HEAD), or git's error.
+func unreadable(path string, err error) string {
+	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+		return "does not exist"
+	}
+	if errors.Is(err, gitstore.ErrNotRepo) && err.Error() == gitstore.ErrNotRepo.Error()+": "+path {
+		return "is not a git repository any more"
+	}
+	return "cannot be read: " + err.Error()
+}
+
 func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo) CloneStatus {
 	out := CloneStatus{Path: c.Path, Branch: c.Branch, State: CloneMissing}
 	if _, err := os.Stat(c.Path); errors.Is(err, os.ErrNotExist) {
@@ -135,7 +149,7 @@ func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneI
 	}
 	branch, head, err := s.git.WorkHead(ctx, c.Path)
 	if err != nil {
-		out.State, out.Reason = CloneError, err.Error()
+		out.State, out.Reason = CloneError, "it "+unreadable(c.Path, err)
 		return out
 	}
 	out.Branch = branch

@@ -266,7 +266,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	work, err := s.git.WorkRefs(ctx, path)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.noteWorkError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
+			s.noteWorkError(repo, errors.New("the working repository "+unreadable(path, err)))
 		}
 		return
 	}
