@@ -172,10 +172,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: socket path %s is %d bytes, longer than the %d a unix socket allows; use a shorter --root",
 			rpc.ErrSocketPath, sock, l, max)
 	}
-	if err := identity.PrepareRoot(cfg.Root); err != nil {
-		return nil, err
-	}
-	key, _, err := identity.LoadOrCreateKey(cfg.Root)
+	key, _, err := identity.LoadOrCreateKey(cfg.Root) // also prepares the root
 	if err != nil {
 		return nil, err
 	}
