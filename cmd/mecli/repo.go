@@ -49,11 +49,12 @@ holders. STATUS is the replica's: "up to date", "HAS UPDATES" (newer refs
 were announced: the daemon fetches them, or run 'mecli repo sync ID'),
 "syncing", "not replicated", "unreachable" (no node that announced it was
 ever reachable), "CANNOT PUBLISH" (the working repository shared from here
-cannot be read: its line says why), with ", unseeded" when the node does not keep it up to date.
-Under it come the working repository shared from here and each working copy
-with its state: up to date, behind, ahead, DIVERGED, MISSING, or ERROR with
-the reason. Sorted by name; lines fit 80 columns (ids shortened, creators
-shown by alias, descriptions cut or left out) unless --wide.`,
+cannot be read; the line under it says why), with ", unseeded" when the
+node does not keep its replica up to date. Under each row come the working
+repository shared from here and each working copy with its state: up to
+date, behind, ahead, DIVERGED, MISSING, or ERROR with the reason. Sorted by
+name; lines fit 80 columns (ids shortened, creators by alias, descriptions
+cut or left out) unless --wide.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("wide", false, "full ids, names, descriptions and creator ids; lines as long as they need")
 		},
