@@ -36,7 +36,11 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		n.mu.Unlock()
 		n.dialer.Kick() // new node or new addresses: worth a look now
 		if isNew {
-			n.log.Info("discovered a node", "node", env.Origin, "via", from)
+			if from == env.Origin {
+				n.log.Info("discovered a node", "node", env.Origin)
+			} else {
+				n.log.Info("discovered a node", "node", env.Origin, "via", from)
+			}
 			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
 		}
 	case *wire.RepoAnnouncement:
