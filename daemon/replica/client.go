@@ -301,7 +301,7 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
 			return done, err
 		}
-		s.setHEAD(ctx, bare, ns, of.doc.DefaultBranch(), next)
+		s.setHEAD(ctx, bare, u.node, of.doc.DefaultBranch(), next)
 		done++
 	}
 	return done, nil

@@ -135,7 +135,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		return "", err
 	}
 	if doc, err := s.Doc(repo); err == nil {
-		s.setHEAD(ctx, bare, Namespace(s.id), doc.DefaultBranch(), refs)
+		s.setHEAD(ctx, bare, s.id, doc.DefaultBranch(), refs)
 	}
 	s.mu.Lock()
 	s.workRefs[repo] = work
@@ -338,7 +338,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	res.Seq = s.lastSeq[repo]
 	s.mu.Unlock()
 	res.Updated = true
-	s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), res.Refs)
+	s.setHEAD(ctx, bare, s.id, doc.DefaultBranch(), res.Refs)
 	s.log.Info("published pushed refs", "repo", repo, "refs", len(res.Refs), "seq", res.Seq)
 	return res, nil
 }
@@ -373,12 +373,13 @@ func watchedConflict(repo identity.RepoID, path string) error {
 		repo, path)
 }
 
-// setHEAD makes namespace ns's HEAD a symbolic ref to its branch
+// setHEAD makes node's namespace's HEAD a symbolic ref to its branch
 // refs/heads/<branch>, when refs (the namespace's refs) have that branch,
 // so git upload-pack advertises it and git clone checks it out. It runs
 // whenever a namespace's refs change (a fetch, a publish), and only then.
 // Failures are only logged: HEAD is a convenience, the refs are what counts.
-func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch string, refs []gitstore.Ref) {
+func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, node identity.NodeID, branch string, refs []gitstore.Ref) {
+	ns := Namespace(node)
 	if !slices.ContainsFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch }) {
 		return
 	}
@@ -386,6 +387,6 @@ func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch s
 		return
 	}
 	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
-		s.log.Debug("setting a namespace's HEAD failed", "namespace", ns, "branch", branch, "err", err)
+		s.log.Debug("setting a namespace's HEAD failed", "namespace", node, "branch", branch, "err", err)
 	}
 }

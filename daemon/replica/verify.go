@@ -214,7 +214,7 @@ func (s *Service) resetNamespace(ctx context.Context, bare *gitstore.Bare, repo 
 		return err
 	}
 	if doc, err := s.Doc(repo); err == nil {
-		s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), signed)
+		s.setHEAD(ctx, bare, node, doc.DefaultBranch(), signed)
 	}
 	return nil
 }
