@@ -19,7 +19,7 @@ import (
 func (n *Node) openCollab() error {
 	var err error
 	n.collab, err = collab.New(collab.Config{
-		Key: n.key, Git: n.git, Replica: n.replica, Log: n.cfg.Logger.With("part", "collab"),
+		Key: n.key, Git: n.git, Replica: n.replica, Log: n.log.With("part", "collab"),
 		Announce: func(a *wire.ActivityAnnouncement) error { _, err := n.gossip.Publish(a); return err },
 		OnChanged: func(repo identity.RepoID, typ cob.ObjectType, object cob.ObjectID) {
 			n.events.publish(rpc.Event{Type: rpc.EventCobChanged, Time: time.Now(), Repo: repo.String(), ObjectType: string(typ), Object: object.String()})

@@ -41,12 +41,12 @@ func (n *Node) connectID(ctx context.Context, id identity.NodeID) (*transport.Pe
 		}
 		p, err := n.relay.Punch(ctx, r, id)
 		if err == nil {
-			n.log.Info("hole punched", "peer", id.String(), "relay", r.ID.String(), "remote", p.Remote.String())
+			n.log.Info("connected through a punched hole", "peer", id, "relay", r.ID, "remote", p.Remote.String())
 			return p, nil
 		}
 		errs = append(errs, fmt.Errorf("hole punching through %s: %w", r.ID.Short(), err))
 		if p, err = n.relay.Relayed(ctx, r, id); err == nil {
-			n.log.Info("relayed connection", "peer", id.String(), "relay", r.ID.String())
+			n.log.Info("connected through a relay", "peer", id, "relay", r.ID)
 			return p, nil
 		}
 		errs = append(errs, fmt.Errorf("relayed through %s: %w", r.ID.Short(), err))

@@ -24,7 +24,7 @@ func (n *Node) ownPublished(repo identity.RepoID) {
 		ctx, cancel := context.WithTimeout(context.Background(), mergeTimeout)
 		defer cancel()
 		if _, err := n.collab.DetectMerges(ctx, repo); err != nil {
-			n.cfg.Logger.Debug("detecting merges", "repo", repo.String(), "err", err)
+			n.log.Debug("detecting merged patches failed", "repo", repo, "err", err)
 		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/megaengine/megaengine/daemon/diskspace"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/gossip"
+	"github.com/megaengine/megaengine/daemon/logname"
 	"github.com/megaengine/megaengine/daemon/relay"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/daemon/store"
@@ -171,10 +172,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: socket path %s is %d bytes, longer than the %d a unix socket allows; use a shorter --root",
 			rpc.ErrSocketPath, sock, l, max)
 	}
-	if err := identity.PrepareRoot(cfg.Root); err != nil {
-		return nil, err
-	}
-	key, _, err := identity.LoadOrCreateKey(cfg.Root)
+	key, _, err := identity.LoadOrCreateKey(cfg.Root) // also prepares the root
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +204,13 @@ func New(cfg Config) (*Node, error) {
 // open makes the services, database first.
 func (n *Node) open() error {
 	var err error
-	log := n.cfg.Logger
-	if n.store, err = store.Open(filepath.Join(n.cfg.Root, "db"), log.With("part", "badger")); err != nil {
+	if n.store, err = store.Open(filepath.Join(n.cfg.Root, "db"), n.cfg.Logger.With("part", "badger")); err != nil {
 		return err
 	}
+	// From here on, log lines name nodes and repositories as the routing
+	// table and the identity documents know them.
+	n.log = logname.Wrap(n.cfg.Logger, n.store)
+	log := n.log
 	n.store.GuardWrites(n.disk.Check)
 	if err := n.loadKnown(); err != nil {
 		return err
@@ -328,7 +329,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		services = append(services, service{"web", n.web.Serve})
 	}
 	if err := n.announceSelf(); err != nil {
-		n.log.Error("announcing this node", "err", err)
+		n.log.Error("announcing this node failed", "err", err)
 	}
 	errs := make(chan error, len(services))
 	var wg sync.WaitGroup
@@ -343,7 +344,7 @@ func (n *Node) Serve(ctx context.Context) error {
 			cancel() // one service ending ends the node
 		})
 	}
-	n.log.Info("node running", "did", n.ID().String(), "listen", n.tr.LocalAddr().String(), "socket", n.SocketPath())
+	n.log.Info("node running", "node", n.ID(), "listen", n.tr.LocalAddr().String(), "socket", n.SocketPath())
 	<-ctx.Done()
 	n.log.Info("shutting down")
 	n.events.closeAll()

@@ -91,7 +91,7 @@ func (n *Node) reannounce() {
 		return
 	}
 	if err := n.announceSelf(); err != nil {
-		n.log.Warn("announcing new addresses", "err", err)
+		n.log.Warn("announcing the new addresses failed", "err", err)
 	}
 }
 

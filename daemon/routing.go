@@ -36,7 +36,11 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		n.mu.Unlock()
 		n.dialer.Kick() // new node or new addresses: worth a look now
 		if isNew {
-			n.log.Info("discovered node", "did", env.Origin.String(), "alias", b.Alias, "via", from.Short())
+			if from == env.Origin {
+				n.log.Info("discovered a node", "node", env.Origin)
+			} else {
+				n.log.Info("discovered a node", "node", env.Origin, "via", from)
+			}
 			n.events.publish(rpc.Event{Type: rpc.EventNodeDiscovered, Time: time.Now(), DID: env.Origin.String(), Alias: b.Alias, Addresses: b.Addresses})
 		}
 	case *wire.RepoAnnouncement:
@@ -66,7 +70,7 @@ func (n *Node) follow(repos []identity.RepoID) {
 func (n *Node) replicaEvent(ev replica.Event) {
 	out := rpc.Event{Time: time.Now(), Repo: ev.Repo.String(), Bytes: ev.Bytes}
 	if !ev.Node.IsZero() {
-		out.DID, out.Alias = ev.Node.String(), n.aliasOf(ev.Node)
+		out.DID, out.Alias = ev.Node.String(), n.store.Alias(ev.Node)
 	}
 	switch ev.Kind {
 	case replica.SyncStarted:
@@ -108,7 +112,7 @@ func (n *Node) expireNodes(ctx context.Context) error {
 		}
 		gone, err := n.store.Expire(time.Now().Add(-n.cfg.NodeExpiry))
 		if err != nil {
-			n.log.Warn("expiring old nodes", "err", err)
+			n.log.Warn("forgetting nodes not heard from failed; retrying in a minute", "err", err)
 			continue
 		}
 		n.mu.Lock()
@@ -157,21 +161,14 @@ func (n *Node) rank(id identity.NodeID) int {
 	return r - n.gossip.Score(id)
 }
 
-func (n *Node) aliasOf(id identity.NodeID) string {
-	if na, _, ok := n.store.Node(id); ok {
-		return na.Alias
-	}
-	return ""
-}
-
 func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
 	n.replica.Reached(p.ID)
 	if err := n.store.Touch(p.ID, time.Now()); err != nil {
-		n.log.Warn("recording last seen", "err", err)
+		n.log.Warn("recording when a peer was last seen failed", "peer", p.ID, "err", err)
 	}
-	n.log.Info("peer connected", "peer", p.ID.String(), "remote", p.Remote.String(), "direction", p.Direction())
-	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.aliasOf(p.ID), Addresses: []string{p.Remote.String()}})
+	n.log.Info("peer connected", "peer", p.ID, "remote", p.Remote.String(), "direction", p.Direction())
+	n.events.publish(rpc.Event{Type: rpc.EventPeerConnected, Time: time.Now(), DID: p.ID.String(), Alias: n.store.Alias(p.ID), Addresses: []string{p.Remote.String()}})
 	// The snapshot goes on its own stream; the handler must not wait for it.
 	n.bg.Go(func() { n.gossip.PeerConnected(p.ID) })
 	n.bg.Go(func() { n.replica.PeerConnected(p.ID) })
@@ -185,7 +182,7 @@ func (n *Node) onPeerGone(p *transport.Peer, err error) {
 	if err != nil {
 		reason = err.Error()
 	}
-	n.log.Info("peer disconnected", "peer", p.ID.String(), "reason", reason)
+	n.log.Info("peer disconnected", "peer", p.ID, "reason", reason)
 	n.events.publish(rpc.Event{Type: rpc.EventPeerDisconnected, Time: time.Now(), DID: p.ID.String(), Reason: reason})
 }
 

@@ -189,7 +189,7 @@ func (n *Node) IssueReact(ctx context.Context, p rpc.IssueReactParams) (rpc.Issu
 func (n *Node) issueSummary(is *cob.Issue) rpc.IssueSummary {
 	return rpc.IssueSummary{
 		ID: is.ID.String(), Title: is.Title, State: string(is.Status), Reason: string(is.Reason),
-		Author: is.Author.String(), AuthorAlias: n.aliasOf(is.Author),
+		Author: is.Author.String(), AuthorAlias: n.store.Alias(is.Author),
 		Labels: slices.Clone(is.Labels), Assignees: dids(is.Assignees),
 		CommentCount: len(is.Comments), CreatedMS: is.Created, UpdatedMS: is.Updated,
 	}
@@ -199,7 +199,7 @@ func (n *Node) issueDetail(is *cob.Issue) rpc.IssueDetail {
 	d := rpc.IssueDetail{IssueSummary: n.issueSummary(is), Body: is.Body, Reactions: reactions(is.Reactions), Comments: []rpc.IssueComment{}}
 	for _, c := range is.Comments {
 		rc := rpc.IssueComment{
-			ID: c.ID.String(), Author: c.Author.String(), AuthorAlias: n.aliasOf(c.Author), Body: c.Body,
+			ID: c.ID.String(), Author: c.Author.String(), AuthorAlias: n.store.Alias(c.Author), Body: c.Body,
 			CreatedMS: c.Created, Edited: c.Edited, Redacted: c.Redacted, Reactions: reactions(c.Reactions),
 		}
 		if !c.ReplyTo.IsZero() {

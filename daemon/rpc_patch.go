@@ -207,7 +207,7 @@ func PatchBranchName(id cob.ObjectID) string { return "patch/" + id.String()[:7]
 func (n *Node) patchSummary(p *cob.Patch) rpc.PatchSummary {
 	latest := p.Latest()
 	return rpc.PatchSummary{
-		ID: p.ID.String(), Title: p.Title, State: string(p.State), Author: p.Author.String(), AuthorAlias: n.aliasOf(p.Author),
+		ID: p.ID.String(), Title: p.Title, State: string(p.State), Author: p.Author.String(), AuthorAlias: n.store.Alias(p.Author),
 		Labels: append([]string{}, p.Labels...), Base: latest.Base, Head: latest.Head, RevisionCount: len(p.Revisions),
 		CreatedMS: p.Created, UpdatedMS: p.Updated,
 	}
@@ -224,7 +224,7 @@ func (n *Node) patchDetail(p *cob.Patch) rpc.PatchDetail {
 			Description: r.Description, Base: r.Base, Head: r.Head, CreatedMS: r.Created})
 	}
 	for _, r := range p.Reviews {
-		rr := rpc.PatchReview{Author: r.Author.String(), AuthorAlias: n.aliasOf(r.Author), Revision: r.Revision.String(),
+		rr := rpc.PatchReview{Author: r.Author.String(), AuthorAlias: n.store.Alias(r.Author), Revision: r.Revision.String(),
 			Verdict: string(r.Verdict), Summary: r.Summary, Comments: []rpc.PatchInlineComment{}, CreatedMS: r.Created}
 		for _, c := range r.Comments {
 			rr.Comments = append(rr.Comments, rpc.PatchInlineComment(c))
@@ -233,7 +233,7 @@ func (n *Node) patchDetail(p *cob.Patch) rpc.PatchDetail {
 	}
 	for _, c := range p.Comments {
 		rc := rpc.PatchComment{IssueComment: rpc.IssueComment{ID: c.ID.String(), Author: c.Author.String(),
-			AuthorAlias: n.aliasOf(c.Author), Body: c.Body, CreatedMS: c.Created, Edited: c.Edited,
+			AuthorAlias: n.store.Alias(c.Author), Body: c.Body, CreatedMS: c.Created, Edited: c.Edited,
 			Redacted: c.Redacted, Reactions: reactions(c.Reactions)}}
 		if !c.ReplyTo.IsZero() {
 			rc.ReplyTo = c.ReplyTo.String()

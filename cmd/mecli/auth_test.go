@@ -70,7 +70,7 @@ func TestNodeIDWithoutIdentity(t *testing.T) {
 }
 
 func TestRefusesWorldReadableKey(t *testing.T) {
-	root := t.TempDir()
+	root := filepath.Join(t.TempDir(), "node")
 	if code, _, _ := runCLI(t, nil, "--root", root, "auth", "init"); code != 0 {
 		t.Fatal("auth init failed")
 	}
@@ -80,6 +80,30 @@ func TestRefusesWorldReadableKey(t *testing.T) {
 	code, _, errOut := runCLI(t, nil, "--root", root, "node", "id")
 	if code == 0 || !strings.Contains(errOut, "chmod 600") {
 		t.Fatalf("world-readable key: code %d, stderr %q", code, errOut)
+	}
+}
+
+// A root that group or others may enter is refused by auth init as med
+// refuses it, in one line with the fix, and no key is written into it.
+func TestAuthInitRefusesAnOpenRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "node")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, nil, "--root", root, "auth", "init")
+	if code == 0 || !strings.Contains(errOut, "chmod 700 "+root) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("auth init in a 0755 root: code %d, stderr %q (want one line naming 'chmod 700')", code, errOut)
+	}
+	if _, err := os.Stat(identity.KeyPath(root)); !os.IsNotExist(err) {
+		t.Fatalf("auth init wrote a key into a root it refused: %v", err)
+	}
+	os.Chmod(root, 0o700)
+	if code, _, errOut := runCLI(t, nil, "--root", root, "auth", "init"); code != 0 {
+		t.Fatalf("auth init after chmod 700: %d %q", code, errOut)
+	}
+	os.Chmod(root, 0o750) // an existing key in a root opened later: refused too
+	if code, _, errOut := runCLI(t, nil, "--root", root, "auth", "init"); code == 0 || !strings.Contains(errOut, "chmod 700") {
+		t.Fatalf("auth init with a key in a 0750 root: %d %q", code, errOut)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/rpc"
 )
 
@@ -59,7 +60,7 @@ func startDetached(ctx context.Context, e *env, med string, argv []string) error
 		c.Close()
 		return fmt.Errorf("a daemon is already running for root %s (stop it with 'mecli node stop')", e.root)
 	}
-	if err := os.MkdirAll(e.root, 0o700); err != nil {
+	if err := identity.PrepareRoot(e.root); err != nil { // as med will: fail now, with the fix
 		return err
 	}
 	logPath := filepath.Join(e.root, logFile)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -43,13 +44,19 @@ command.`,
 		method: rpc.MethodRepoList,
 		long: `List every repository the node knows of — added here, replicated, or only
 announced by others — with the state of its replica and working copies.
-STATUS is "up to date", "HAS UPDATES" (newer refs were announced: the daemon
-fetches them, or run 'mecli repo sync ID'), "syncing", "not replicated",
-"heard of" (no node that announced it was ever reachable), or says what is
-wrong with a working copy (behind, ahead, diverged, missing, unreadable).
-Sorted by name; ids are shortened and creators shown by alias unless --wide.`,
+HOLDERS counts the holders in sync with the creator's newest refs, of all
+holders. STATUS is the replica's: "up to date", "HAS UPDATES" (newer refs
+were announced: the daemon fetches them, or run 'mecli repo sync ID'),
+"syncing", "not replicated", "unreachable" (no node that announced it was
+ever reachable), "CANNOT PUBLISH" (the working repository shared from here
+cannot be read; the line under it says why), with ", unseeded" when the
+node does not keep its replica up to date. Under each row come the working
+repository shared from here and each working copy with its state: up to
+date, behind, ahead, DIVERGED, MISSING, or ERROR with the reason. Sorted by
+name; lines fit 80 columns (ids shortened, creators by alias, descriptions
+cut or left out) unless --wide.`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.Bool("wide", false, "full ids, descriptions and creator ids")
+			fs.Bool("wide", false, "full ids, names, descriptions and creator ids; lines as long as they need")
 		},
 		run: runRepoList,
 	},
@@ -337,30 +344,141 @@ func runRepoList(ctx context.Context, e *env, fs *pflag.FlagSet, _ []string) err
 		slices.SortStableFunc(sorted, func(a, b rpc.RepoInfo) int {
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.RepoID, b.RepoID))
 		})
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REPO ID\tNAME\tDESCRIPTION\tCREATOR\tIN SYNC/HOLDERS\tSTATUS")
-		for _, r := range sorted {
-			fmt.Fprintln(tw, repoRow(r, aliases, wide))
-		}
-		tw.Flush()
+		writeRepoList(w, sorted, aliases, listStyle{wide: wide, home: e.getenv("HOME")})
 	})
 }
 
-// repoRow is one line of repo list: short ids and aliases, or everything
-// with wide.
-func repoRow(r rpc.RepoInfo, aliases map[string]string, wide bool) string {
-	id, desc, creator := shortRepoID(r.RepoID), oneLine(r.Description, 32), shortDID(r.Creator)
+// listWidth is the width repo list keeps to without --wide: every line
+// fits an 80-column terminal.
+const listWidth = 80
+
+// listStyle is how repo list writes: its width, and the home directory
+// that paths are shown relative to ("~/…").
+type listStyle struct {
+	wide bool
+	home string
+}
+
+// Caps of repo list's columns without --wide (runes): NAME, ID, CREATOR,
+// HOLDERS; STATUS is never cut, and DESCRIPTION gets what is left of the
+// line, if at least minDescription.
+var listCaps = []int{18, 13, 12, 7}
+
+const minDescription = 8
+
+// writeRepoList writes one row per repository — name, short id, creator
+// (by alias), holders in sync of all holders, the replica's state and the
+// description — and under it a line for the working repository shared from
+// here and one for each working copy, with its state. With wide, nothing
+// is shortened.
+func writeRepoList(w io.Writer, repos []rpc.RepoInfo, aliases map[string]string, st listStyle) {
+	rows := [][]string{{"NAME", "ID", "CREATOR", "HOLDERS", "STATUS", "DESCRIPTION"}}
+	for _, r := range repos {
+		rows = append(rows, repoCells(r, aliases, st.wide))
+	}
+	widths := make([]int, len(rows[0])-1) // the last column is not padded
+	used := 0
+	for i := range widths {
+		for _, row := range rows {
+			widths[i] = max(widths[i], utf8.RuneCountInString(row[i]))
+		}
+		if !st.wide && i < len(listCaps) {
+			widths[i] = min(widths[i], listCaps[i])
+		}
+		used += widths[i] + 2
+	}
+	for i, row := range rows {
+		if !st.wide && listWidth-used < minDescription {
+			row = row[:len(row)-1]
+		}
+		fmt.Fprintln(w, st.fit(padCells(row, widths)))
+		if i == 0 {
+			continue
+		}
+		for _, l := range workLines(repos[i-1], st) {
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// repoCells are a repository's cells in repo list.
+func repoCells(r rpc.RepoInfo, aliases map[string]string, wide bool) []string {
+	name, id, creator := dash(oneLine(r.Name, 18)), shortRepoID(r.RepoID), shortDID(r.Creator)
 	if a := aliases[r.Creator]; a != "" {
-		creator = oneLine(a, 16)
+		creator = oneLine(a, 12)
 	}
 	if wide {
-		id, desc, creator = r.RepoID, oneLine(r.Description, 1<<10), dash(r.Creator)
+		name, id, creator = dash(oneLine(r.Name, 1<<10)), r.RepoID, dash(r.Creator)
 		if a := aliases[r.Creator]; a != "" {
-			creator += " (" + oneLine(a, 32) + ")"
+			creator += " (" + oneLine(a, 64) + ")"
 		}
 	}
 	holders := fmt.Sprintf("%d/%d", r.HoldersInSync, len(r.Holders))
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", id, dash(oneLine(r.Name, 24)), dash(desc), creator, holders, repoStatus(r))
+	return []string{name, id, creator, holders, replicaStatus(r), oneLine(r.Description, 1<<10)}
+}
+
+// padCells joins cells, each padded or cut to its width, two spaces apart.
+func padCells(cells []string, widths []int) string {
+	var b strings.Builder
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
+		}
+		c = truncate(c, widths[i])
+		b.WriteString(c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// fit cuts a line to the list's width (not with --wide).
+func (st listStyle) fit(line string) string {
+	if st.wide {
+		return line
+	}
+	return truncate(line, listWidth)
+}
+
+// workLines are the lines under a repository's row: the working repository
+// shared from here (and why it cannot be read), then each working copy,
+// with its state.
+func workLines(r rpc.RepoInfo, st listStyle) []string {
+	var out []string
+	if r.Local {
+		out = append(out, st.pathLine("shared from", r.Path, ""))
+		if r.Replica == rpc.ReplicaWorkError {
+			out = append(out, st.fit("    ERROR: "+oneLine(r.LastError, 1<<10)))
+		}
+	}
+	for _, cl := range r.Clones {
+		out = append(out, st.pathLine("clone", cl.Path, cloneText(cl)))
+	}
+	return out
+}
+
+// pathLine is "  label PATH: state" ("  label PATH" without a state), cut
+// to the list's width: the path keeps at least its last 24 runes, then the
+// state is cut, then the path loses its start.
+func (st listStyle) pathLine(label, path, state string) string {
+	path = printable(path)
+	if st.home != "" && st.home != "/" {
+		if rest, ok := strings.CutPrefix(path, strings.TrimSuffix(st.home, "/")+"/"); ok {
+			path = "~/" + rest
+		}
+	}
+	head := "  " + label + " "
+	if state != "" {
+		state = ": " + state
+	}
+	if !st.wide {
+		room := listWidth - utf8.RuneCountInString(head)
+		state = truncate(state, room-min(utf8.RuneCountInString(path), 24))
+		if n := room - utf8.RuneCountInString(state); utf8.RuneCountInString(path) > n {
+			r := []rune(path)
+			path = "…" + string(r[len(r)-(n-1):])
+		}
+	}
+	return head + path + state
 }
 
 // holderLines are repo show's holders, each with how current its copy of
@@ -396,51 +514,30 @@ func shortRepoID(id string) string {
 	return s
 }
 
-// repoStatus is the STATUS column of repo list.
-func repoStatus(r rpc.RepoInfo) string {
+// replicaStatus is the STATUS column of repo list: the replica's state,
+// and whether the node keeps it up to date (seeded).
+func replicaStatus(r rpc.RepoInfo) string {
+	var st string
 	switch r.Replica {
+	case rpc.ReplicaUpToDate:
+		st = "up to date"
 	case rpc.ReplicaBehind:
-		return "HAS UPDATES"
+		st = "HAS UPDATES"
 	case rpc.ReplicaSyncing:
-		return "syncing"
+		st = "syncing"
 	case rpc.ReplicaMissing:
 		return "not replicated"
 	case rpc.ReplicaHeardOf:
-		return "heard of (no holder reachable)"
+		return "unreachable"
 	case rpc.ReplicaWorkError:
-		return "WORKING REPOSITORY UNREADABLE"
-	case rpc.ReplicaUpToDate:
+		return "CANNOT PUBLISH"
 	default:
 		return printable(r.Replica) // a state newer than this mecli
 	}
-	// The replica is up to date: say what is wrong with working copies.
-	var notes []string
-	for _, cl := range r.Clones {
-		if cl.Status != rpc.CloneUpToDate {
-			notes = append(notes, fmt.Sprintf("clone at %s %s", cl.Path, cloneNote(cl)))
-		}
+	if !r.Seeded && !r.Local {
+		st += ", unseeded"
 	}
-	if len(notes) == 0 {
-		return "up to date"
-	}
-	return strings.Join(notes, "; ")
-}
-
-// cloneNote is a working copy's state for repo list.
-func cloneNote(cl rpc.CloneStatus) string {
-	switch cl.Status {
-	case rpc.CloneBehind:
-		return "has updates (mecli repo pull)"
-	case rpc.CloneAhead:
-		return "is ahead (local commits)"
-	case rpc.CloneDiverged:
-		return "DIVERGED (merge or rebase it)"
-	case rpc.CloneMissing:
-		return "is MISSING"
-	case rpc.CloneError:
-		return "cannot be read: " + printable(cl.Reason)
-	}
-	return printable(cl.Status)
+	return st
 }
 
 // replicaText describes a replica state for repo show.
@@ -462,22 +559,23 @@ func replicaText(r rpc.RepoInfo) string {
 	return printable(r.Replica)
 }
 
-func cloneText(s string) string {
-	switch s {
+// cloneText is a working copy's state, for repo list and repo show.
+func cloneText(cl rpc.CloneStatus) string {
+	switch cl.Status {
 	case rpc.CloneUpToDate:
 		return "up to date"
 	case rpc.CloneBehind:
-		return "behind: 'mecli repo pull' in it"
+		return "behind: mecli repo pull updates it"
 	case rpc.CloneAhead:
 		return "ahead: it has local commits"
 	case rpc.CloneDiverged:
-		return "diverged from the replica"
+		return "DIVERGED: local and upstream commits"
 	case rpc.CloneMissing:
-		return "missing"
+		return "MISSING: deleted or moved"
 	case rpc.CloneError:
-		return "cannot be read"
+		return "ERROR: " + dash(oneLine(cl.Reason, 1<<10))
 	}
-	return printable(s)
+	return printable(cl.Status)
 }
 
 func runRepoShow(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
@@ -541,7 +639,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	}
 	clones := make([]string, len(d.Clones))
 	for i, cl := range d.Clones {
-		clones[i] = fmt.Sprintf("%s (%s, %s)", cl.Path, printable(cl.Branch), cloneText(cl.Status))
+		clones[i] = fmt.Sprintf("%s (%s, %s)", printable(cl.Path), printable(cl.Branch), cloneText(cl))
 	}
 	list("working copies:", clones)
 	tw.Flush()

@@ -316,55 +316,105 @@ func TestRepoList(t *testing.T) {
 	f := newFakeDaemon()
 	root := startDaemon(t, f)
 	out := mustRun(t, root, workDir, "repo", "list")
+	want := []struct{ name, id, status, under string }{
+		{"../evil", repoEvil, "not replicated", ""},
+		{"hello", repoHello, "HAS UPDATES     Hello, world in man…", "  clone " + helloCopy + ": up to date"},
+		{"notes", repoNotes, "up to date", "  clone /home/u/notes: behind: mecli repo pull updates it"},
+		{"tiny", repoTiny, "up to date      Tiny", "  shared from /home/u/src/tiny"},
+	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 5 || !strings.HasPrefix(lines[0], "REPO ID") || !strings.Contains(lines[0], "STATUS") {
+	if len(lines) != 1+len(want)+3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ID CREATOR HOLDERS STATUS DESCRIPTION" {
 		t.Fatalf("repo list printed\n%s", out)
 	}
-	for _, tc := range []struct{ id, status string }{
-		{repoTiny, "up to date"},
-		{repoHello, "HAS UPDATES"},
-		{repoNotes, "clone at /home/u/notes has updates (mecli repo pull)"},
-		{repoEvil, "not replicated"},
-	} {
-		var line string
-		for _, l := range lines {
-			if strings.HasPrefix(l, shortRepoID(tc.id)) {
-				line = l
+	rows := lines[1:]
+	for _, w := range want { // sorted by name, each row followed by its working copies
+		row := rows[0]
+		if f := strings.Fields(row); f[0] != w.name || f[1] != shortRepoID(w.id) || !strings.HasSuffix(row, "  "+w.status) {
+			t.Errorf("row %q, want %s %s … %s", row, w.name, shortRepoID(w.id), w.status)
+		}
+		rows = rows[1:]
+		if w.under != "" {
+			if rows[0] != w.under {
+				t.Errorf("under %s: %q, want %q", w.name, rows[0], w.under)
 			}
-		}
-		if !strings.HasSuffix(line, tc.status) {
-			t.Errorf("the line of %s is %q, want the status %q", tc.id, line, tc.status)
+			rows = rows[1:]
 		}
 	}
-	var names []string
-	var hello string
-	for _, l := range lines[1:] {
-		names = append(names, strings.Fields(l)[1])
-		if strings.HasPrefix(l, shortRepoID(repoHello)) {
-			hello = l
-		}
+	if hello := lines[2]; !strings.Contains(hello, "  "+shortDID(didCarol)+"  ") || !strings.Contains(hello, "  0/3  ") {
+		t.Errorf("the hello row lacks its short creator or holder count: %q", hello)
 	}
-	if !slices.IsSorted(names) {
-		t.Errorf("repo list is not sorted by name: %v", names)
+	if notes := lines[4]; !strings.Contains(notes, "  bob  ") {
+		t.Errorf("the notes row does not name its creator by alias: %q", notes)
 	}
-	if !strings.Contains(hello, "Hello, world in many languages") || !strings.Contains(hello, "…"+didCarol[len(didCarol)-8:]) ||
-		!strings.Contains(hello, "  0/3  ") {
-		t.Errorf("the hello line lacks its description on one line, short creator or holder count: %q", hello)
-	}
-	for _, l := range lines {
-		if strings.HasPrefix(l, shortRepoID(repoNotes)) && !strings.Contains(l, " bob ") {
-			t.Errorf("the notes line does not name its creator by alias: %q", l)
-		}
-	}
+	checkWidth(t, out)
+
 	wide := mustRun(t, root, workDir, "repo", "list", "--wide")
-	if !strings.Contains(wide, repoHello) || !strings.Contains(wide, didCarol) {
-		t.Errorf("repo list --wide lacks full ids:\n%s", wide)
+	for _, s := range []string{repoHello, didCarol, "Hello, world in many languages", "DESCRIPTION"} {
+		if !strings.Contains(wide, s) {
+			t.Errorf("repo list --wide lacks %q:\n%s", s, wide)
+		}
 	}
 
 	out = mustRun(t, root, workDir, "repo", "list", "--json")
 	var repos []rpc.RepoInfo
 	if err := json.Unmarshal([]byte(out), &repos); err != nil || len(repos) != 4 || repos[1].Replica != rpc.ReplicaBehind {
 		t.Fatalf("repo list --json printed %q (%v)", out, err)
+	}
+}
+
+// checkWidth fails the test if a line of out is wider than an 80-column terminal.
+func checkWidth(t *testing.T, out string) {
+	t.Helper()
+	for l := range strings.Lines(out) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(l, "\n")); n > listWidth {
+			t.Errorf("a line of %d columns:\n%s", n, l)
+		}
+	}
+}
+
+// Long names, aliases, paths and reasons are cut to fit 80 columns, the
+// end of a path and the start of a reason kept; --wide keeps them whole.
+func TestRepoListFitsTheTerminal(t *testing.T) {
+	long := "/home/u/" + strings.Repeat("deeply/nested/", 6) + "copy"
+	reason := "not a git repository: " + long + ": stat " + long + ": permission denied"
+	r := rpc.RepoInfo{
+		RepoID: repoTiny, Name: "a-repository-with-a-very-long-name", Creator: didAlice, Holders: []string{didAlice, didBob},
+		HoldersInSync: 1, Replica: rpc.ReplicaBehind, Local: true, Path: "/home/u/src/tiny",
+		Clones: []rpc.CloneStatus{{Path: long, Status: rpc.CloneError, Reason: reason}, {Path: long, Status: rpc.CloneDiverged}},
+	}
+	broken := rpc.RepoInfo{RepoID: repoNotes, Name: "notes", Creator: didBob, Replica: rpc.ReplicaWorkError, Local: true,
+		Path: long, LastError: "the working repository cannot be read: " + reason}
+	aliases := map[string]string{didAlice: "alice-with-a-long-alias"}
+	var narrow, wide bytes.Buffer
+	writeRepoList(&narrow, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u"})
+	writeRepoList(&wide, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u", wide: true})
+	checkWidth(t, narrow.String())
+	lines := strings.Split(strings.TrimRight(narrow.String(), "\n"), "\n")
+	if len(lines) != 8 || !strings.HasSuffix(lines[5], "  CANNOT PUBLISH") || !strings.HasPrefix(lines[6], "  shared from …") ||
+		!strings.HasPrefix(lines[7], "    ERROR: the working repository cannot be read: not a git") {
+		t.Errorf("an unreadable shared repository is listed as\n%s", strings.Join(lines[5:], "\n"))
+	}
+	if len(lines) < 5 {
+		t.Fatalf("repo list printed\n%s", narrow.String())
+	}
+	for i, want := range []string{"a-repository-with…", "alice-with-…", "1/2", "HAS UPDATES"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row %d lacks %q: %q", i, want, lines[1])
+		}
+	}
+	if lines[2] != "  shared from ~/src/tiny" {
+		t.Errorf("shared line %q", lines[2])
+	}
+	if !strings.HasPrefix(lines[3], "  clone …") || !strings.Contains(lines[3], "nested/copy: ERROR: not a git repository: ") {
+		t.Errorf("error line %q", lines[3])
+	}
+	if !strings.HasPrefix(lines[4], "  clone …") || !strings.HasSuffix(lines[4], "nested/copy: DIVERGED: local and upstream commits") {
+		t.Errorf("diverged line %q", lines[4])
+	}
+	for _, s := range []string{r.Name, "alice-with-a-long-alias", didAlice, "  clone ~/" + strings.Repeat("deeply/nested/", 6) + "copy: ERROR: " + reason} {
+		if !strings.Contains(wide.String(), s) {
+			t.Errorf("repo list --wide lacks %q:\n%s", s, wide.String())
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func TestFullDisk(t *testing.T) {
 	// 2. Another node's announcements are refused, not stored.
 	b := startNode1(t, rootB, "other", "--bootstrap", addr)
 	didB := b.stdoutField(t, "did")
-	waitLog(t, v, "gossip: storing announcement", "disk space low")
+	waitLog(t, v, "storing an announcement failed", "disk space low")
 	if knows(t, root, didB) {
 		t.Fatal("the victim stored an announcement below the floor")
 	}

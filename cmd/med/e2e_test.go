@@ -337,14 +337,16 @@ type logLine struct {
 	Reason string `json:"reason"`
 }
 
-// disconnectReasons returns the reasons node logged for losing did.
+// disconnectReasons returns the reasons node logged for losing did. Logs
+// name a node by its alias and short id, "node2 (…Zq7oMMsw)".
 func disconnectReasons(p *proc, did string) []string {
+	short := "…" + did[len(did)-8:]
 	var out []string
 	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var l logLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "peer disconnected" && l.Peer == did {
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "peer disconnected" && (l.Peer == short || strings.HasSuffix(l.Peer, "("+short+")")) {
 			out = append(out, l.Reason)
 		}
 	}

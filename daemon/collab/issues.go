@@ -52,7 +52,7 @@ func (s *Service) Refresh(ctx context.Context, repo identity.RepoID) {
 	for _, typ := range []cob.ObjectType{cob.TypeIssue, cob.TypePatch} {
 		objs, err := typeRefs(ctx, bare, typ)
 		if err != nil {
-			s.log.Debug("listing objects after a fetch", "repo", repo.String(), "type", string(typ), "err", err)
+			s.log.Debug("listing issues and patches after a fetch failed", "repo", repo, "type", string(typ), "err", err)
 			return
 		}
 		for _, id := range s.moved(repo, objs) {

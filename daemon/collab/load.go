@@ -41,7 +41,7 @@ func (s *Service) foldAll(ctx context.Context, repo identity.RepoID, typ cob.Obj
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			s.log.Debug("leaving an object out", "repo", repo.String(), "type", string(typ), "id", id.Short(), "err", err)
+			s.log.Debug("left an object that does not fold out of the listing", "repo", repo, "type", string(typ), "object", id.Short(), "err", err)
 			continue
 		}
 		out = append(out, f)
@@ -166,6 +166,9 @@ func (s *Service) foldType(rd *reader, repo identity.RepoID, auth *wire.RepoDoc,
 	if err != nil {
 		return nil, err
 	}
+	for _, err := range f.left {
+		s.log.Warn("left a malformed change out of the fold", "repo", repo, string(typ), object.Short(), "err", err)
+	}
 	if typ == cob.TypePatch {
 		f.patch, f.report, err = cob.FoldPatch(object, f.changes, auth)
 	} else {
@@ -190,7 +193,7 @@ func (s *Service) remember(key string, f *folded) {
 // load walks the commits reachable from tips and keeps the changes whose
 // commit is well formed (spec/collab.md §6): a tree of one change.cbor
 // blob that parses, and parents that are the commits of the change's
-// parents, in order. What it leaves out is logged; the fold then rejects
+// parents, in order. What it leaves out is in f.left; the fold then rejects
 // the changes that depend on it.
 func (s *Service) load(rd *reader, object cob.ObjectID, tips []string) (*folded, error) {
 	infos := map[string]*commitInfo{}
@@ -222,9 +225,6 @@ func (s *Service) load(rd *reader, object cob.ObjectID, tips []string) (*folded,
 		}
 		f.changes = append(f.changes, ci.change)
 		f.commits[ci.change.ID()] = oid
-	}
-	for _, err := range f.left {
-		s.log.Warn("left a change out", "object", object.Short(), "err", err)
 	}
 	return f, nil
 }

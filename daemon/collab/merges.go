@@ -48,10 +48,10 @@ func (s *Service) DetectMerges(ctx context.Context, repo identity.RepoID) ([]cob
 			continue // not in our branch, or merged by us already (waiting for other delegates)
 		}
 		if _, _, err := s.ActPatch(ctx, repo, p.ID, &cob.Merge{Revision: rev, Commit: tip}); err != nil {
-			s.log.Warn("recording a merge", "repo", repo.String(), "patch", p.ID.Short(), "err", err)
+			s.log.Warn("recording a merged patch failed", "repo", repo, "patch", p.ID.Short(), "err", err)
 			continue
 		}
-		s.log.Info("recorded a merge", "repo", repo.String(), "patch", p.ID.Short(), "commit", tip)
+		s.log.Info("patch merged", "repo", repo, "patch", p.ID.Short(), "commit", tip)
 		merged = append(merged, p.ID)
 	}
 	return merged, nil

@@ -135,9 +135,9 @@ func (s *Service) store(ctx context.Context, repo identity.RepoID, bare *gitstor
 		return fmt.Errorf("publishing change %s: %w", ch.ID().Short(), err)
 	}
 	if err := s.cfg.Announce(&wire.ActivityAnnouncement{Repo: repo, Heads: [][32]byte{ch.ID()}}); err != nil {
-		s.log.Warn("announcing a change", "repo", repo.String(), "change", ch.ID().Short(), "err", err)
+		s.log.Warn("announcing a new change failed; holders still fetch it after the repository announcement", "repo", repo, "change", ch.ID().Short(), "err", err)
 	}
-	s.log.Info("wrote a change", "repo", repo.String(), string(typ), object.Short(), "change", ch.ID().Short())
+	s.log.Info("wrote a change", "repo", repo, string(typ), object.Short(), "change", ch.ID().Short())
 	s.cfg.OnChanged(repo, typ, object)
 	return nil
 }

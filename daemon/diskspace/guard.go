@@ -77,7 +77,7 @@ func (g *Guard) refreshLocked(now time.Time) {
 	free, total, err := g.cfg.statfs(g.cfg.Dir)
 	if err != nil {
 		if g.known {
-			g.cfg.Log.Warn("reading free disk space", "path", g.cfg.Dir, "err", err)
+			g.cfg.Log.Warn("reading free disk space failed", "path", g.cfg.Dir, "err", err)
 		}
 		return // keep the last reading
 	}
@@ -85,7 +85,7 @@ func (g *Guard) refreshLocked(now time.Time) {
 	st := &g.state
 	if !st.Reserve && free >= st.Floor+uint64(g.cfg.Reserve) {
 		if err := g.makeReserve(); err != nil {
-			g.cfg.Log.Warn("remaking the disk reserve", "err", err)
+			g.cfg.Log.Warn("remaking the disk reserve failed", "err", err)
 		} else {
 			st.Reserve = true
 			free, total, _ = g.cfg.statfs(g.cfg.Dir)

@@ -152,7 +152,7 @@ func (e *Engine) scheduleDrainLocked(p identity.NodeID, q *outQueue) {
 
 func (e *Engine) transmitLocked(p identity.NodeID, raw []byte) bool {
 	if err := e.cfg.Net.Send(p, raw); err != nil {
-		e.log.Debug("gossip send failed", "peer", p.Short(), "err", err)
+		e.log.Debug("sending a message failed", "peer", p, "err", err)
 		return false
 	}
 	e.stats.Sent++

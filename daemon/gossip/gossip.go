@@ -342,7 +342,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 			e.mu.Lock()
 			e.stats.Expired++
 			e.mu.Unlock()
-			e.log.Debug("gossip: dropping message", "from", from.Short(), "err", err)
+			e.log.Debug("dropped an expired or unsupported message", "from", from, "err", err)
 		default:
 			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
 		}
@@ -398,7 +398,7 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 		}
 		stored, err := e.cfg.Store.Put(a)
 		if err != nil {
-			e.log.Warn("gossip: storing announcement", "err", err)
+			e.log.Warn("storing an announcement failed; dropped it", "origin", env.Origin, "type", env.Type, "err", err)
 			return false
 		}
 		if !stored { // older than what we hold: a replay or a late copy
@@ -406,7 +406,7 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 			return false
 		}
 		if err := e.cfg.Store.Touch(env.Origin, now); err != nil {
-			e.log.Warn("gossip: recording last seen", "err", err)
+			e.log.Warn("recording when a node was last heard of failed", "node", env.Origin, "err", err)
 		}
 		e.stats.Accepted++
 		accepted = true
@@ -434,10 +434,10 @@ func (e *Engine) handleOwnLocked(env *wire.Envelope, body wire.Body) {
 	if cur == nil || env.Timestamp < cur.env.Timestamp {
 		return
 	}
-	e.log.Debug("gossip: saw a newer announcement of our own; re-announcing", "type", env.Type)
+	e.log.Debug("saw a newer announcement of our own; re-announcing", "type", env.Type)
 	cur.env = env // publishLocked signs strictly after this timestamp
 	if _, err := e.publishLocked(cur.body); err != nil {
-		e.log.Warn("gossip: re-announcing", "err", err)
+		e.log.Warn("re-announcing failed", "type", env.Type, "err", err)
 	}
 }
 
@@ -445,7 +445,7 @@ func (e *Engine) reject(from identity.NodeID, penalty int, what string, err erro
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	*counter++
-	e.log.Debug("gossip: rejected message", "from", from.Short(), "why", what, "err", err)
+	e.log.Debug("rejected a message", "from", from, "why", what, "err", err)
 	e.penaliseLocked(from, penalty, what)
 }
 
@@ -464,7 +464,7 @@ func (e *Engine) penaliseLocked(peer identity.NodeID, penalty int, reason string
 		e.cfg.OnPenalty(peer, p.score, reason)
 	}
 	if p.score >= e.cfg.BanScore {
-		e.log.Warn("dropping misbehaving peer", "peer", peer, "score", p.score, "reason", reason)
+		e.log.Warn("banned a misbehaving peer", "peer", peer, "score", p.score, "reason", reason, "for", e.cfg.BanFor)
 		e.banned[peer] = e.cfg.Clock().Add(e.cfg.BanFor)
 		e.cfg.Spawn(func() { e.cfg.Net.Disconnect(peer, reason) })
 	}
@@ -547,7 +547,7 @@ func (e *Engine) Tick() {
 		switch {
 		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
 			if _, err := e.publishLocked(m.body); err != nil {
-				e.log.Warn("gossip: refreshing own announcement", "err", err)
+				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
 			}
 		case m.pending > 0:
 			m.pending--

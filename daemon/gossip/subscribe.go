@@ -52,7 +52,7 @@ func (e *Engine) SetSubscriptions(repos []identity.RepoID, relay bool) {
 	}
 	for _, p := range peers {
 		if err := e.cfg.Net.SendSnapshot(p, [][]byte{raw}); err != nil {
-			e.log.Debug("gossip: sending subscription", "peer", p.Short(), "err", err)
+			e.log.Debug("sending our subscription failed", "peer", p, "err", err)
 		}
 	}
 }
@@ -95,7 +95,7 @@ func (e *Engine) PeerConnected(id identity.NodeID) {
 		return a.Type == uint8(wire.TypeNodeAnnouncement)
 	}, nil)...)
 	if err := e.cfg.Net.SendSnapshot(id, msgs); err != nil {
-		e.log.Debug("gossip: sending snapshot", "peer", id.Short(), "err", err)
+		e.log.Debug("sending the node snapshot failed", "peer", id, "err", err)
 	}
 }
 
@@ -131,7 +131,7 @@ func (e *Engine) sendSnapshot(to identity.NodeID, s *wire.Subscribe) {
 		}
 	}
 	if err := e.cfg.Net.SendSnapshot(to, msgs); err != nil {
-		e.log.Debug("gossip: sending snapshot", "peer", to.Short(), "err", err)
+		e.log.Debug("sending the repository snapshot failed", "peer", to, "err", err)
 	}
 }
 
@@ -146,7 +146,7 @@ func (e *Engine) collect(limit int, keep func(Announcement) bool, origins *[]ide
 		}
 		return nil
 	}); err != nil {
-		e.log.Warn("gossip: reading the snapshot", "err", err)
+		e.log.Warn("reading announcements for a snapshot failed; sending what was read", "err", err)
 	}
 	slices.SortFunc(list, func(a, b Announcement) int {
 		if c := cmp.Compare(b.Timestamp, a.Timestamp); c != 0 {

@@ -110,7 +110,7 @@ func (e *Engine) signLinkLocked(body wire.Body) []byte {
 			return raw
 		}
 	}
-	e.log.Warn("gossip: signing link message", "type", body.Type(), "err", err)
+	e.log.Warn("signing a link message failed", "type", body.Type(), "err", err)
 	return nil
 }
 

@@ -122,7 +122,7 @@ func (s *Service) checkOnce(ctx context.Context) {
 		}
 		r, err := s.askDialBack(ctx, p)
 		if err != nil {
-			s.log.Debug("dial-back failed", "relay", p.ID.String(), "err", err)
+			s.log.Debug("asking a relay for a dial-back failed", "relay", p.ID, "err", err)
 			continue
 		}
 		s.set(r)
@@ -136,7 +136,7 @@ func (s *Service) set(r Reachability) {
 	s.reach, s.checked = r, time.Now()
 	s.mu.Unlock()
 	if old != r {
-		s.log.Info("reachability", "state", r.String())
+		s.log.Info("reachability changed", "now", r.String(), "was", old.String())
 		if s.cfg.OnChange != nil {
 			s.cfg.OnChange(r)
 		}

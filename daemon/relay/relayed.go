@@ -70,7 +70,7 @@ func (s *Service) serveRelay(p *transport.Peer, st *quic.Stream) {
 	ctx, cancel := context.WithTimeout(p.Context(), relayAcceptWait)
 	defer cancel()
 	if _, err := s.t.AcceptOver(ctx, streamRW{st}, id); err != nil {
-		s.log.Debug("relayed connection failed", "from", id.String(), "err", err)
+		s.log.Debug("accepting a connection relayed to us failed", "from", id, "err", err)
 	}
 }
 
@@ -111,7 +111,7 @@ func (s *Service) join(p *transport.Peer, st *quic.Stream, id identity.NodeID) {
 	go func() { copyLimited(b, a); done <- struct{}{} }()
 	go func() { copyLimited(a, b); done <- struct{}{} }()
 	<-done // one side ended: the deferred closes end the other
-	s.log.Debug("relayed stream ended", "from", p.ID.String(), "to", id.String())
+	s.log.Debug("relayed stream ended", "from", p.ID, "to", id)
 }
 
 // copyLimited copies src to dst at most RelayRate bytes per second.

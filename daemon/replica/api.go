@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
-	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
 )
@@ -80,7 +79,7 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	doc, err := s.Doc(repo)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		info.NameHint, info.DescriptionHint = s.nameHint(repo)
+		info.NameHint, info.DescriptionHint = s.store.RepoNameHint(repo)
 		switch {
 		case s.Syncing(repo):
 			info.Replica = ReplicaSyncing
@@ -130,6 +129,20 @@ func branchTip(ctx context.Context, bare *gitstore.Bare, ns, branch string) stri
 	return ""
 }
 
+// unreadable says why the working repository or copy at path cannot be
+// read, without naming the path, which listings and logs show beside it:
+// "does not exist", "is not a git repository any more" (git's bare "not a
+// git repository: PATH", a damaged .git or HEAD), or git's error.
+func unreadable(path string, err error) string {
+	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+		return "does not exist"
+	}
+	if errors.Is(err, gitstore.ErrNotRepo) && err.Error() == gitstore.ErrNotRepo.Error()+": "+path {
+		return "is not a git repository any more"
+	}
+	return "cannot be read: " + err.Error()
+}
+
 // canon is the canonical namespace, which a clone of mega://<repo> follows.
 func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneInfo, canon string) CloneStatus {
 	out := CloneStatus{Path: c.Path, Branch: c.Branch, State: CloneMissing}
@@ -138,7 +151,7 @@ func (s *Service) cloneStatus(ctx context.Context, bare *gitstore.Bare, c cloneI
 	}
 	branch, head, err := s.git.WorkHead(ctx, c.Path)
 	if err != nil {
-		out.State, out.Reason = CloneError, err.Error()
+		out.State, out.Reason = CloneError, "it "+unreadable(c.Path, err)
 		return out
 	}
 	out.Branch = branch
@@ -212,7 +225,7 @@ func (s *Service) Ensure(ctx context.Context, repo identity.RepoID, progress Pro
 		return nil, nil, err
 	}
 	if err != nil {
-		s.log.Info("working from the local replica; the network sync failed", "repo", repo.String(), "err", err)
+		s.log.Info("syncing from the network failed; working from the local replica", "repo", repo, "err", err)
 	}
 	bare, err := s.git.OpenBare(s.Dir(repo))
 	if err != nil {
@@ -395,17 +408,4 @@ func (s *Service) LocateOwn(ctx context.Context, t Target) (Location, error) {
 		return Location{}, err
 	}
 	return Location{GitDir: bare.Dir, Namespace: Namespace(s.id), Node: s.id, DefaultBranch: doc.DefaultBranch()}, nil
-}
-
-// nameHint is the name and description the newest announcement of repo
-// that carries a name gives (unverified: the document is not held).
-func (s *Service) nameHint(repo identity.RepoID) (name, description string) {
-	var newest uint64
-	_ = s.store.EachRepoAnnouncement(&repo, func(a store.Announcement, ra *wire.RepoAnnouncement) error {
-		if ra.Name != "" && !ra.Withdrawn && a.Timestamp > newest {
-			newest, name, description = a.Timestamp, ra.Name, ra.Description
-		}
-		return nil
-	})
-	return name, description
 }

@@ -262,7 +262,7 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 		return
 	}
 	if err := os.RemoveAll(s.Dir(repo)); err != nil {
-		s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
+		s.log.Warn("removing the replica a failed first fetch left failed", "repo", repo, "err", err)
 	}
 }
 
@@ -306,7 +306,7 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
 			return done, err
 		}
-		s.setHEAD(ctx, bare, ns, of.doc.DefaultBranch(), next)
+		s.setHEAD(ctx, bare, u.node, of.doc.DefaultBranch(), next)
 		done++
 	}
 	return done, nil

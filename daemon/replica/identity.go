@@ -105,11 +105,11 @@ func (s *Service) adoptChain(repo identity.RepoID, offered *wire.DocChain, propo
 			return err
 		}
 		if held != nil {
-			s.log.Info("identity document updated", "repo", repo.String(), "version", offered.Latest().Version(), "name", offered.Latest().Name())
+			s.log.Info("identity document updated", "repo", repo, "version", offered.Latest().Version(), "name", offered.Latest().Name())
 		}
 		held = offered
 	} else if !held.Extends(offered) {
-		s.log.Warn("a holder sent a forked identity document; keeping ours", "repo", repo.String(), "ours", held.Latest().Version(), "theirs", offered.Latest().Version())
+		s.log.Warn("a holder sent a forked identity document; keeping ours", "repo", repo, "ours", held.Latest().Version(), "theirs", offered.Latest().Version())
 		return nil
 	}
 	if proposal != nil {
@@ -137,7 +137,7 @@ func (s *Service) mergeProposal(repo identity.RepoID, held *wire.DocChain, raw [
 		return
 	}
 	if _, err := s.applyProposal(repo, held, p); err != nil {
-		s.log.Warn("keeping a document proposal", "repo", repo.String(), "err", err)
+		s.log.Warn("keeping a document proposal", "repo", repo, "err", err)
 	}
 }
 
@@ -218,7 +218,7 @@ func (s *Service) edit(repo identity.RepoID, change func(*wire.DocChange) error)
 		res.Doc = p
 		res.Missing, _ = cur.CheckNext(p)
 	}
-	s.log.Info("identity document signed", "repo", repo.String(), "version", next.Version(), "applied", applied)
+	s.log.Info("identity document signed", "repo", repo, "version", next.Version(), "applied", applied)
 	return res, nil
 }
 

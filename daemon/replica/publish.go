@@ -75,7 +75,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (re
 	}
 	s.followChanged()
 	s.watchChangedNotify()
-	s.log.Info("repository shared", "repo", repo.String(), "name", doc.Name(), "path", path)
+	s.log.Info("repository shared", "repo", repo, "path", path)
 	return repo, updated, nil
 }
 
@@ -161,7 +161,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		return "", err
 	}
 	if doc, err := s.Doc(repo); err == nil {
-		s.setHEAD(ctx, bare, Namespace(s.id), doc.DefaultBranch(), refs)
+		s.setHEAD(ctx, bare, s.id, doc.DefaultBranch(), refs)
 	}
 	s.mu.Lock()
 	s.workRefs[repo] = work
@@ -282,7 +282,7 @@ func (s *Service) announceHeld() {
 			continue
 		}
 		if err := s.announce(repo); err != nil {
-			s.log.Warn("announcing repository", "repo", repo.String(), "err", err)
+			s.log.Warn("announcing a held repository at start failed", "repo", repo, "err", err)
 		}
 	}
 }
@@ -292,7 +292,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	work, err := s.git.WorkRefs(ctx, path)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.noteWorkError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
+			s.noteWorkError(repo, errors.New("the working repository "+unreadable(path, err)))
 		}
 		return
 	}
@@ -308,7 +308,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
 		return
 	}
-	s.log.Info("published new refs", "repo", repo.String(), "path", path)
+	s.log.Info("published new commits of a shared working repository", "repo", repo, "path", path)
 	if warning != "" {
 		s.noteError(repo, fmt.Errorf("publishing %s: %s", path, warning))
 		return
@@ -364,8 +364,8 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	res.Seq = s.lastSeq[repo]
 	s.mu.Unlock()
 	res.Updated = true
-	s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), res.Refs)
-	s.log.Info("published pushed refs", "repo", repo.String(), "refs", len(res.Refs), "seq", res.Seq)
+	s.setHEAD(ctx, bare, s.id, doc.DefaultBranch(), res.Refs)
+	s.log.Info("published pushed refs", "repo", repo, "refs", len(res.Refs), "seq", res.Seq)
 	return res, nil
 }
 
@@ -399,12 +399,13 @@ func watchedConflict(repo identity.RepoID, path string) error {
 		repo, path)
 }
 
-// setHEAD makes namespace ns's HEAD a symbolic ref to its branch
+// setHEAD makes node's namespace's HEAD a symbolic ref to its branch
 // refs/heads/<branch>, when refs (the namespace's refs) have that branch,
 // so git upload-pack advertises it and git clone checks it out. It runs
 // whenever a namespace's refs change (a fetch, a publish), and only then.
 // Failures are only logged: HEAD is a convenience, the refs are what counts.
-func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch string, refs []gitstore.Ref) {
+func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, node identity.NodeID, branch string, refs []gitstore.Ref) {
+	ns := Namespace(node)
 	if !slices.ContainsFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch }) {
 		return
 	}
@@ -412,6 +413,6 @@ func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch s
 		return
 	}
 	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
-		s.log.Debug("setting a namespace's HEAD", "namespace", ns, "branch", branch, "err", err)
+		s.log.Debug("setting a namespace's HEAD failed", "namespace", node, "branch", branch, "err", err)
 	}
 }

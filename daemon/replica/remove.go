@@ -58,6 +58,6 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 		}
 	}
 	s.followChanged()
-	s.log.Info("repository removed", "repo", repo.String(), "kept_replica", keepReplica)
+	s.log.Info("repository removed", "repo", repo, "kept_replica", keepReplica)
 	return nil
 }

@@ -75,12 +75,12 @@ func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID) bool {
 	start := time.Now()
 	if err := bare.Repack(ctx); err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("repacking a replica; will try after the next fetch", "repo", repo.String(), "err", err)
+			s.log.Warn("repacking a replica failed; trying again after the next fetch", "repo", repo, "err", err)
 		}
 		return true
 	}
 	packs, _ := bare.Packs()
-	s.log.Debug("repacked a replica", "repo", repo.String(), "packs", len(packs), "took", time.Since(start))
+	s.log.Debug("repacked a replica", "repo", repo, "packs", len(packs), "took", time.Since(start))
 	if s.cfg.OnRepacked != nil {
 		s.cfg.OnRepacked(repo)
 	}

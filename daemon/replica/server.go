@@ -45,7 +45,7 @@ func (s *Service) ServeFetch(ctx context.Context, peer identity.NodeID, st Strea
 	defer stop()
 	st.SetWriteDeadline(time.Now().Add(fetchTimeout))
 	if err := s.answer(ctx, st, repo, req); err != nil {
-		s.log.Debug("serving fetch", "peer", peer.Short(), "repo", repo.String(), "err", err)
+		s.log.Debug("serving a fetch failed", "peer", peer, "repo", repo, "err", err)
 	}
 }
 
@@ -126,7 +126,7 @@ func (s *Service) header(ctx context.Context, bare *gitstore.Bare, repo identity
 			break
 		}
 		if err := s.ensureSigned(ctx, bare, repo, u.node); err != nil {
-			s.log.Warn("not serving a namespace", "repo", repo.String(), "namespace", u.node.String(), "err", err)
+			s.log.Warn("not serving a namespace whose refs differ from its signed refs", "repo", repo, "namespace", u.node, "err", err)
 			continue
 		}
 		header.Refs = append(header.Refs, u.raw)

@@ -271,7 +271,7 @@ func (s *Service) Serve(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 				defer cancel()
 				if _, err := s.Sync(ctx, r.repo, r.from, nil); err != nil && ctx.Err() == nil {
-					s.log.Info("sync failed; will retry", "repo", r.repo.String(), "err", err)
+					s.log.Info("syncing a repository failed; the periodic pass retries", "repo", r.repo, "err", err)
 				}
 			})
 		case <-resync.C:

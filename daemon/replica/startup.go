@@ -22,18 +22,18 @@ func (s *Service) sweep() {
 	for _, repo := range s.heldOnDisk() {
 		dir := s.Dir(repo)
 		if _, ok, err := s.store.RepoDoc(repo); err == nil && !ok {
-			s.log.Info("removing an unfinished replica", "repo", repo.String())
+			s.log.Info("removing a replica whose first fetch never finished", "repo", repo)
 			if err := os.RemoveAll(dir); err != nil {
-				s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
+				s.log.Warn("removing a replica whose first fetch never finished failed", "repo", repo, "err", err)
 			}
 			continue
 		}
 		swept, err := gitstore.SweepTemporaries(dir)
 		if err != nil {
-			s.log.Warn("removing temporary files", "repo", repo.String(), "err", err)
+			s.log.Warn("removing temporary files of interrupted git operations failed", "repo", repo, "err", err)
 		}
 		if len(swept) > 0 {
-			s.log.Info("removed temporary files of interrupted git operations", "repo", repo.String(), "files", len(swept))
+			s.log.Info("removed temporary files of interrupted git operations", "repo", repo, "files", len(swept))
 		}
 	}
 }
@@ -79,7 +79,7 @@ func (s *Service) publishPending(ctx context.Context) {
 			s.noteError(repo, err)
 			continue
 		}
-		s.log.Info("published refs pushed before the restart", "repo", repo.String())
+		s.log.Info("published refs pushed before the restart", "repo", repo)
 	}
 }
 

@@ -44,7 +44,7 @@ func (s *Service) loadStates() error {
 	return s.store.EachRepoState(func(repo identity.RepoID, raw []byte) error {
 		var st repoState
 		if err := json.Unmarshal(raw, &st); err != nil {
-			s.log.Warn("ignoring unreadable repository state", "repo", repo.String(), "err", err)
+			s.log.Warn("ignoring an unreadable repository state", "repo", repo, "err", err)
 			return nil
 		}
 		s.states[repo] = &st
@@ -188,10 +188,15 @@ func (s *Service) followChanged() {
 // noteError records a repository's latest error; the same error again (a
 // watched path that stays missing) is neither logged nor stored again.
 func (s *Service) noteError(repo identity.RepoID, err error) {
-	if s.state(repo).LastError == err.Error() {
+	st := s.state(repo)
+	if st.LastError == err.Error() {
 		return
 	}
-	s.log.Warn("repository error", "repo", repo.String(), "err", err)
+	args := []any{"repo", repo, "err", err}
+	if st.Path != "" {
+		args = append(args, "path", st.Path)
+	}
+	s.log.Warn("a repository needs attention; repo list shows why until it is fixed", args...)
 	_ = s.updateState(repo, func(st *repoState) { st.LastError = err.Error() })
 }
 

@@ -33,7 +33,7 @@ func (s *Service) schedule(repo identity.RepoID, from identity.NodeID) {
 	select {
 	case s.queue <- syncRequest{repo, from}:
 	default:
-		s.log.Debug("sync queue full; leaving it to the periodic pass", "repo", repo.String())
+		s.log.Debug("sync queue full; leaving the repository to the periodic pass", "repo", repo)
 	}
 }
 
@@ -133,7 +133,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			if errors.Is(err, ErrTooLarge) {
 				s.overBudget(h, repo, err)
 			}
-			s.log.Debug("fetch failed", "repo", repo.String(), "from", h.String(), "err", err)
+			s.log.Debug("fetching from a holder failed; trying the next", "repo", repo, "from", h, "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", h.Short(), err))
 			continue
 		}
@@ -146,7 +146,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		if fr.Namespaces > 0 {
 			res.Updated, res.From = true, h
 			res.Namespaces += fr.Namespaces
-			s.log.Info("repository updated", "repo", repo.String(), "from", h.String(), "namespaces", fr.Namespaces, "bytes", fr.Bytes)
+			s.log.Info("fetched repository updates", "repo", repo, "from", h, "namespaces", fr.Namespaces, "bytes", fr.Bytes)
 			s.cfg.OnUpdated(repo)
 		}
 		// Announce a first replica, and every update: what it says of the
@@ -154,7 +154,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		// also forward, Config.Forward).
 		if !hadDoc || fr.Namespaces > 0 {
 			if err := s.announce(repo); err != nil {
-				s.log.Warn("announcing replica", "err", err)
+				s.log.Warn("announcing our replica failed", "repo", repo, "err", err)
 			}
 			hadDoc = true
 		}
@@ -404,10 +404,10 @@ func (s *Service) forgetUnreachable() {
 			continue
 		}
 		if err := s.store.ForgetSubject(uint8(wire.TypeRepoAnnouncement), []byte(repo.String())); err != nil {
-			s.log.Warn("forgetting an unreachable repository", "repo", repo.String(), "err", err)
+			s.log.Warn("forgetting a repository no reachable node holds failed", "repo", repo, "err", err)
 			continue
 		}
-		s.log.Info("forgot a repository no reachable node holds", "repo", repo.String())
+		s.log.Info("forgot a repository no reachable node holds", "repo", repo)
 	}
 }
 

@@ -195,11 +195,11 @@ func (s *Service) repair(ctx context.Context, bare *gitstore.Bare, repo identity
 		}
 	}
 	if err != nil {
-		s.log.Warn("repairing a namespace: objects missing or reset failed; syncing", "repo", repo.String(), "namespace", node.String(), "err", err)
+		s.log.Warn("resetting a namespace to its signed refs failed; syncing it instead", "repo", repo, "namespace", node, "err", err)
 		s.schedule(repo, node)
 		return "a sync was scheduled to repair it"
 	}
-	s.log.Warn("reset a namespace to its signed refs", "repo", repo.String(), "namespace", node.String())
+	s.log.Warn("reset a namespace that differed from its signed refs", "repo", repo, "namespace", node)
 	return "it was reset to the signed refs"
 }
 
@@ -214,7 +214,7 @@ func (s *Service) resetNamespace(ctx context.Context, bare *gitstore.Bare, repo 
 		return err
 	}
 	if doc, err := s.Doc(repo); err == nil {
-		s.setHEAD(ctx, bare, ns, doc.DefaultBranch(), signed)
+		s.setHEAD(ctx, bare, node, doc.DefaultBranch(), signed)
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func (s *Service) watch(ctx context.Context) {
 				debounce.Reset(watchDebounce)
 			}
 		case err := <-errs:
-			s.log.Debug("filesystem notifications", "err", err) // the scan covers what was lost
+			s.log.Debug("filesystem notifications lost events", "err", err) // the scan covers what was lost
 		case <-debounce.C:
 			w.flush(ctx, debounce)
 		case <-scan.C:
@@ -156,7 +156,7 @@ func (w *watcher) addDir(repo identity.RepoID, r *watchRepo, dir string) {
 		return
 	}
 	if err := w.fs.Add(dir); err != nil {
-		w.s.log.Debug("watching a directory", "dir", dir, "err", err)
+		w.s.log.Debug("watching a directory failed; the periodic scan covers it", "repo", repo, "dir", dir, "err", err)
 		return
 	}
 	r.dirs[dir] = true

@@ -38,6 +38,14 @@ func (s *Store) Node(id identity.NodeID) (*wire.NodeAnnouncement, Announcement, 
 	return na, a, ok
 }
 
+// Alias is the alias id announced ("" when none is known).
+func (s *Store) Alias(id identity.NodeID) string {
+	if na, _, ok := s.Node(id); ok {
+		return na.Alias
+	}
+	return ""
+}
+
 // EachNode calls fn for every stored node announcement; returning
 // ErrStop from fn ends the walk without an error.
 func (s *Store) EachNode(fn func(a Announcement, na *wire.NodeAnnouncement) error) error {
@@ -62,6 +70,36 @@ func (s *Store) EachRepoAnnouncement(repo *identity.RepoID, fn func(a Announceme
 		}
 		return nil
 	}))
+}
+
+// RepoNameHint is the name and description the newest announcement of
+// repo that carries a name gives (unverified: for a repository whose
+// identity document the node does not hold).
+func (s *Store) RepoNameHint(repo identity.RepoID) (name, description string) {
+	var newest uint64
+	_ = s.EachRepoAnnouncement(&repo, func(a Announcement, ra *wire.RepoAnnouncement) error {
+		if ra.Name != "" && !ra.Withdrawn && a.Timestamp > newest {
+			newest, name, description = a.Timestamp, ra.Name, ra.Description
+		}
+		return nil
+	})
+	return name, description
+}
+
+// RepoName is the name of repo: its newest identity document version's
+// when the node holds it, else the announced one (RepoNameHint), else "".
+func (s *Store) RepoName(repo identity.RepoID) string {
+	raw, ok, _ := s.RepoDoc(repo)
+	if later, _ := s.DocVersions(repo); len(later) > 0 {
+		raw = later[len(later)-1] // stored only once verified in its chain
+	}
+	if ok {
+		if doc, err := wire.OpenRepoDoc(raw); err == nil {
+			return doc.Name()
+		}
+	}
+	name, _ := s.RepoNameHint(repo)
+	return name
 }
 
 func stoppable(err error) error {

@@ -243,7 +243,7 @@ func (t *Transport) makeRoom(id identity.NodeID) error {
 	if victim.rank >= mine {
 		return fmt.Errorf("%w (%d peers, %d of them strangers)", ErrFull, len(inbound), strangers)
 	}
-	t.log.Info("dropping a peer to make room for a more useful one", "dropped", victim.p.ID.Short(), "for", id.Short())
+	t.log.Info("dropping a peer to make room for a more useful one", "dropped", victim.p.ID, "for", id)
 	t.wg.Go(func() { victim.p.Close(CodeBusy, "replaced by a more useful peer") })
 	return nil
 }

@@ -113,7 +113,7 @@ func (d *Dialer) Serve(ctx context.Context) error {
 				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 				defer cancel()
 				if _, err := d.t.Dial(dctx, a); err != nil {
-					d.log.Debug("dial failed", "addr", a.String(), "err", err)
+					d.log.Debug("dialling a node failed; backing off", "node", a.ID, "addr", a.HostPort, "err", err)
 					d.failed(a.ID)
 					return
 				}

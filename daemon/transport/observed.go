@@ -89,7 +89,7 @@ func (t *Transport) readObserved(p *Peer, s io.Reader) {
 	}
 	var msg nat.Observed
 	if err := nat.Read(s, &msg); err != nil {
-		t.log.Debug("bad observed-address message", "peer", p.ID.String(), "err", err)
+		t.log.Debug("ignored a malformed observed-address message", "peer", p.ID, "err", err)
 		return
 	}
 	ap, _ := netip.ParseAddrPort(msg.Addr) // validated by Read
@@ -97,7 +97,7 @@ func (t *Transport) readObserved(p *Peer, s io.Reader) {
 	p.nat.observed = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	p.nat.lan = msg.LAN
 	p.nat.mu.Unlock()
-	t.log.Debug("peer observed our address", "peer", p.ID.String(), "addr", msg.Addr)
+	t.log.Debug("a peer told us the address it sees us from", "peer", p.ID, "addr", msg.Addr)
 	if t.cfg.OnObserved != nil {
 		t.cfg.OnObserved(p)
 	}

@@ -50,7 +50,7 @@ func (s *Server) openRepo(ctx context.Context, raw string) (*repoView, error) {
 	}
 	if len(v.Branches)+len(v.Tags) > 0 {
 		if v.bare, err = s.cfg.Git.OpenBare(s.cfg.ReplicaDir(id)); err != nil {
-			s.log.Debug("web view: no replica", "repo", id.String(), "err", err)
+			s.log.Debug("web view: the replica cannot be opened; showing the refs only", "repo", id, "err", err)
 			v.bare = nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"filippo.io/edwards25519"
@@ -89,6 +90,10 @@ func (id NodeID) Short() string {
 	s := id.String()
 	return "…" + s[len(s)-8:]
 }
+
+// LogValue implements slog.LogValuer: a node id in a log line is its Short
+// form, never the whole did (the daemon's logger adds the alias).
+func (id NodeID) LogValue() slog.Value { return slog.StringValue(id.Short()) }
 
 // MarshalText implements encoding.TextMarshaler (JSON uses the did form).
 func (id NodeID) MarshalText() ([]byte, error) {

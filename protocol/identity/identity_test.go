@@ -345,7 +345,10 @@ func TestTextMarshal(t *testing.T) {
 }
 
 func TestLoadKeyNamesTheProblem(t *testing.T) {
-	root := t.TempDir()
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// A directory where the key belongs: said so, not a mode complaint.
 	if err := os.Mkdir(KeyPath(root), 0o755); err != nil {
 		t.Fatal(err)
@@ -395,6 +398,13 @@ func TestPrepareRoot(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "chmod 700 "+root) {
 			t.Errorf("root mode %#o: %v", mode, err)
 		}
+	}
+	// LoadOrCreateKey, where the daemon and auth init start, refuses it too.
+	if _, _, err := LoadOrCreateKey(root); err == nil || !strings.Contains(err.Error(), "chmod 700 "+root) {
+		t.Errorf("LoadOrCreateKey in a root of mode 0701: %v", err)
+	}
+	if _, err := os.Stat(KeyPath(root)); !os.IsNotExist(err) {
+		t.Errorf("a key was written into a refused root: %v", err)
 	}
 	// A file where the root should be.
 	file := filepath.Join(t.TempDir(), "file")

@@ -129,16 +129,18 @@ func MarshalKeyPEM(k *Key) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// LoadOrCreateKey loads root's identity, creating root (mode 0700) and a new
-// key if there is none. created reports whether a key was made. An existing
-// key is never overwritten.
+// LoadOrCreateKey prepares root (PrepareRoot: made with mode 0700 if
+// missing, refused if group or others may enter it), then loads its
+// identity, creating a new key if there is none. created reports whether a
+// key was made. An existing key is never overwritten. The daemon and
+// 'mecli auth init' both start here, so they accept the same roots.
 func LoadOrCreateKey(root string) (k *Key, created bool, err error) {
+	if err := PrepareRoot(root); err != nil {
+		return nil, false, err
+	}
 	k, err = LoadKey(root)
 	if err == nil || !errors.Is(err, ErrNoKey) {
 		return k, false, err
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, false, fmt.Errorf("creating root %s: %w", root, err)
 	}
 	k, err = GenerateKey()
 	if err != nil {

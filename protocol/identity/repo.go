@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/mr-tron/base58"
@@ -60,6 +61,16 @@ func (id RepoID) IsZero() bool { return id == RepoID{} }
 func (id RepoID) String() string {
 	return RepoIDPrefix + base58.Encode(id.Multihash())
 }
+
+// Short returns an abbreviation for logs and listings: the first 12
+// characters after "did:repo:", then "…".
+func (id RepoID) Short() string {
+	return strings.TrimPrefix(id.String(), "did:repo:")[:12] + "…"
+}
+
+// LogValue implements slog.LogValuer: a repository id in a log line is its
+// Short form (the daemon's logger adds the name).
+func (id RepoID) LogValue() slog.Value { return slog.StringValue(id.Short()) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (id RepoID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
