@@ -163,10 +163,7 @@ func (n *Node) RepoShow(ctx context.Context, p rpc.RepoIDParams) (rpc.RepoDetail
 	if err != nil {
 		return rpc.RepoDetail{}, err
 	}
-	d := rpc.RepoDetail{RepoInfo: info}
-	for _, h := range n.replica.HolderStates(repo) {
-		d.HolderStates = append(d.HolderStates, rpc.HolderStatus{Node: h.Node.String(), InSync: h.InSync, LagSeconds: h.Lag.Seconds(), Known: h.Known})
-	}
+	d := rpc.RepoDetail{RepoInfo: info, HolderStates: n.holderStatuses(repo)}
 	for _, ns := range nss {
 		d.Namespaces = append(d.Namespaces, rpc.NamespaceRefs{Node: ns.Node.String(), Seq: ns.Seq, Refs: refInfos(ns.Refs), Canonical: ns.Delegate})
 	}
