@@ -120,6 +120,24 @@ func TestSeedRequestFloodRefused(t *testing.T) {
 	}
 }
 
+// A relay accepts seed requests without --accept-seed-requests.
+func TestRelayAcceptsSeedRequests(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rc := cfg(shortRoot(t), "relay")
+	rc.Relay = true
+	r := start(t, rc)
+	n := start(t, fastCfg(shortRoot(t), "behind", r))
+	testutil.WaitFor(t, "the node to connect to the relay", 10*time.Second, func() bool { return n.tr.Peer(r.ID()) != nil })
+	repo := madeUpRepo(t, 1)
+	if rep := rawSeedRequest(ctx, t, n.tr.Peer(r.ID()), n.key, repo); rep.Code != wire.SeedAccepted {
+		t.Fatalf("the relay answered %+v", rep)
+	}
+	if !r.replica.Seeded(repo) {
+		t.Fatal("the relay accepted but does not seed the repository")
+	}
+}
+
 // rawSeedRequest sends a seed request signed by k over a stream of p, as
 // a hostile peer can, and returns the answer.
 func rawSeedRequest(ctx context.Context, t *testing.T, p *transport.Peer, k *identity.Key, repo identity.RepoID) wire.SeedReply {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -65,7 +66,9 @@ func (s *Service) ServeSeedRequest(peer identity.NodeID, st Stream) {
 	st.SetWriteDeadline(time.Now().Add(seedTimeout))
 	b, err := wire.ReadSeedFrame(st)
 	if err != nil {
-		s.cfg.OnMisbehave(peer, "bad seed request frame")
+		if errors.Is(err, wire.ErrTooLarge) {
+			s.cfg.OnMisbehave(peer, "bad seed request frame")
+		}
 		return
 	}
 	var reply wire.SeedReply
@@ -136,15 +139,23 @@ func (s *Service) requested() map[string][]identity.RepoID {
 }
 
 // seedBudgetFull says why one more repository for requester would cross
-// a seed budget, or "".
+// a seed budget, or "". The counts are checked first: they cost no disk
+// walk, so a flood over them stays cheap.
 func (s *Service) seedBudgetFull(requester identity.NodeID) string {
 	b := s.cfg.SeedBudget
-	mine, total, mineBytes, totalBytes := s.seedUsage(requester.String())
+	byRequester := s.requested()
+	mine, total := len(byRequester[requester.String()]), 0
+	for _, repos := range byRequester {
+		total += len(repos)
+	}
 	switch {
 	case mine >= b.PerRequester:
 		return fmt.Sprintf("%d repositories of this requester are seeded here, the most one requester may have", mine)
 	case total >= b.Total:
 		return fmt.Sprintf("%d repositories are seeded here on request, the most this node takes", total)
+	}
+	mineBytes, totalBytes := s.seedUsage(requester.String())
+	switch {
 	case mineBytes >= b.PerRequesterBytes:
 		return fmt.Sprintf("this requester's repositories hold %s here, the budget of one requester", mib(mineBytes))
 	case totalBytes >= b.TotalBytes:
@@ -153,26 +164,26 @@ func (s *Service) seedBudgetFull(requester identity.NodeID) string {
 	return ""
 }
 
-// seedUsage counts the repositories seeded on request for requester and
-// for all, and what their replicas hold on disk.
-func (s *Service) seedUsage(requester string) (mine, total int, mineBytes, totalBytes int64) {
+// seedUsage is what the replicas of the repositories seeded on request
+// hold on disk: those of requester, and all of them.
+func (s *Service) seedUsage(requester string) (mine, total int64) {
 	for who, repos := range s.requested() {
 		for _, repo := range repos {
 			used := diskUsage(s.Dir(repo))
-			total, totalBytes = total+1, totalBytes+used
+			total += used
 			if who == requester {
-				mine, mineBytes = mine+1, mineBytes+used
+				mine += used
 			}
 		}
 	}
-	return mine, total, mineBytes, totalBytes
+	return mine, total
 }
 
 // seedFetchBudget is the budget of one fetch of a repository seeded on
 // request: what is left of its requester's and of the node's seed bytes
 // (the replica's own usage included).
 func (s *Service) seedFetchBudget(requester string) budget {
-	_, _, mineBytes, totalBytes := s.seedUsage(requester)
+	mineBytes, totalBytes := s.seedUsage(requester)
 	b := budget{limit: s.cfg.MaxPackSize, why: fmt.Sprintf("the pack budget of %s", mib(s.cfg.MaxPackSize))}
 	if left := s.cfg.SeedBudget.PerRequesterBytes - mineBytes; left < b.limit {
 		b = budget{left, fmt.Sprintf("the seed budget of %s per requester, of which its repositories hold %s",

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,26 @@ func TestAcceptSeedRefusals(t *testing.T) {
 	}
 	if open.Seeded(someRepo(t, 0)) {
 		t.Fatal("a refused request seeded the repository")
+	}
+}
+
+// A repository seeded on request is fetched within the requester's seed
+// bytes: one larger than what is left is cut, whatever the node's other
+// budgets, and the error names the seed budget.
+func TestSeedBytesBoundTheFetch(t *testing.T) {
+	owner, client, repo, _ := pair(t, 2<<20, func(c *Config) {
+		c.Replicate, c.AcceptSeeds = ReplicateNone, true
+		c.SeedBudget = SeedBudget{PerRequesterBytes: 1 << 20}
+	})
+	req, err := wire.SignSeedRequest(owner.key, repo, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := client.AcceptSeed(owner.key.ID(), req, time.Now()); r.Code != wire.SeedAccepted {
+		t.Fatalf("refused: %+v", r)
+	}
+	_, err = client.FetchFrom(t.Context(), owner.key.ID(), repo, nil)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "seed budget") {
+		t.Fatalf("fetching 2 MiB within a seed budget of 1 MiB: %v", err)
 	}
 }
