@@ -33,10 +33,13 @@ func (n *Node) RepoSeedRequest(ctx context.Context, p rpc.SeedRequestParams) (rp
 	return out, nil
 }
 
-// seedCandidates are the peers connected now, relays first, then direct
-// connections before relayed ones.
+// seedCandidates are the peers connected now that answer seed requests,
+// relays first, then direct connections before relayed ones.
 func (n *Node) seedCandidates() []identity.NodeID {
-	peers := n.tr.Peers()
+	peers := slices.DeleteFunc(n.tr.Peers(), func(p *transport.Peer) bool {
+		na, _, ok := n.store.Node(p.ID)
+		return !ok || !slices.Contains(na.Features, wire.FeatureSeedRequests)
+	})
 	rank := func(p *transport.Peer) int {
 		r := 0
 		if !n.isRelay(p.ID) {

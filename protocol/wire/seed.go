@@ -18,6 +18,11 @@ import (
 // SeedRequestDomain separates seed request signatures.
 const SeedRequestDomain = "megaengine/1 seed-request"
 
+// FeatureSeedRequests is the NodeAnnouncement feature of a node that
+// answers seed requests (whether it accepts them or not): only such nodes
+// are asked, so a node of an earlier release never sees the stream kind.
+const FeatureSeedRequests = "seed-requests"
+
 // Seed request limits.
 const (
 	// MaxSeedFrame bounds one frame of the seed exchange (a request is
