@@ -59,6 +59,11 @@ const (
 // (repoState.Requester says who); its fetches get the seed budget.
 const seedRequested = "requested"
 
+// seedRequestExpiry is how long an accepted request may go without the
+// repository ever being fetched before it is dropped, giving its budget
+// back: a requester cannot hold slots with repositories nobody serves.
+const seedRequestExpiry = time.Hour
+
 // ServeSeedRequest answers one seed request from peer on st.
 func (s *Service) ServeSeedRequest(peer identity.NodeID, st Stream) {
 	defer st.Close()
@@ -116,13 +121,35 @@ func (s *Service) AcceptSeed(peer identity.NodeID, req *wire.SeedRequest, now ti
 	if why := s.seedBudgetFull(peer); why != "" {
 		return refuse(wire.SeedOverBudget, "%s", why)
 	}
-	if err := s.updateState(req.Repo, func(st *repoState) { st.Seed, st.Requester = seedRequested, peer.String() }); err != nil {
+	if err := s.updateState(req.Repo, func(st *repoState) { st.Seed, st.Requester, st.Requested = seedRequested, peer.String(), now }); err != nil {
 		return refuse(wire.SeedRefused, "cannot record the request")
 	}
 	s.log.Info("seeding on request", "repo", req.Repo.String(), "requester", peer.Short())
 	s.followChanged()
 	s.schedule(req.Repo, peer)
 	return wire.SeedReply{Code: wire.SeedAccepted, Reason: "seeding"}
+}
+
+// expireSeedRequests drops the requests accepted more than
+// seedRequestExpiry before now whose repository was never fetched.
+func (s *Service) expireSeedRequests(now time.Time) {
+	dropped := false
+	for _, repos := range s.requested() {
+		for _, repo := range repos {
+			st := s.state(repo)
+			if _, held, _ := s.store.RepoDoc(repo); held || now.Sub(st.Requested) < seedRequestExpiry {
+				continue
+			}
+			s.log.Info("dropping a seed request nobody could serve", "repo", repo.String(), "requester", st.Requester)
+			if err := s.updateState(repo, func(st *repoState) { st.Seed, st.Requester, st.Requested = seedDefault, "", time.Time{} }); err != nil {
+				s.log.Warn("dropping a seed request", "repo", repo.String(), "err", err)
+			}
+			dropped = true
+		}
+	}
+	if dropped {
+		s.followChanged()
+	}
 }
 
 // requested lists the repositories seeded on request, by requester.

@@ -82,6 +82,20 @@ func TestAcceptSeedBudgets(t *testing.T) {
 			t.Fatalf("accepted repository %d is not seeded", i)
 		}
 	}
+	// Nobody could serve them: within the hour they keep their slots,
+	// after it they are dropped and the budget is free again.
+	n.expireSeedRequests(time.Now().Add(seedRequestExpiry / 2))
+	fresh := someRepo(t, 5)
+	if r := ask(a, fresh); r.Code != wire.SeedOverBudget {
+		t.Fatalf("before the expiry: %+v", r)
+	}
+	n.expireSeedRequests(time.Now().Add(seedRequestExpiry + time.Minute))
+	if n.Seeded(someRepo(t, 0)) {
+		t.Fatal("an expired request still seeds its repository")
+	}
+	if r := ask(a, fresh); r.Code != wire.SeedAccepted {
+		t.Fatalf("after the expiry: %+v", r)
+	}
 }
 
 // Requests that a node does not take, that another node signed, or that

@@ -24,6 +24,7 @@ type repoState struct {
 	Path      string      `json:"path,omitempty"`      // working repository shared from here, watched
 	Seed      string      `json:"seed,omitempty"`      // seedDefault, seedYes, seedNo or seedRequested
 	Requester string      `json:"requester,omitempty"` // with seedRequested: the node that asked (seedreq.go)
+	Requested time.Time   `json:"requested,omitzero"`  // with seedRequested: when it was accepted
 	Clones    []cloneInfo `json:"clones,omitempty"`
 	Removed   bool        `json:"removed,omitempty"` // repo remove: not listed for itself, not replicated again
 	LastSync  time.Time   `json:"last_sync,omitzero"`

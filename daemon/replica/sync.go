@@ -286,6 +286,7 @@ func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnoun
 // behind (a fetch failed, or an announcement was missed).
 func (s *Service) resync() {
 	s.forgetUnreachable()
+	s.expireSeedRequests(time.Now())
 	seen := map[identity.RepoID]bool{}
 	_ = s.store.EachRepoAnnouncement(nil, func(_ store.Announcement, ra *wire.RepoAnnouncement) error {
 		if seen[ra.Repo] {
