@@ -169,10 +169,21 @@ func (s *Service) checkOnce(ctx context.Context) probe {
 		s.result(r)
 		return pr
 	}
-	if asked && s.Reachability() != Unknown {
-		s.result(s.Reachability()) // no relay answered: keep the state, back off
+	if asked {
+		s.unanswered()
 	}
 	return probe{}
+}
+
+// unanswered backs off after a check no relay answered; the state stays
+// (an unknown one is retried at the next tick).
+func (s *Service) unanswered() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reach != Unknown {
+		s.failures++
+		s.next = time.Now().Add(retryAfter(s.failures))
+	}
 }
 
 // result records a check's outcome and when the next check is due.

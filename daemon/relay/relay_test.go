@@ -136,3 +136,18 @@ func TestOnlyRelaysDialBack(t *testing.T) {
 		t.Fatalf("non-relay answered a dial-back: %v, %v", got, err)
 	}
 }
+
+// A check no relay answered keeps the state: a known one backs off like a
+// failed probe, an unknown one is retried at the next tick.
+func TestUnansweredCheckBacksOff(t *testing.T) {
+	s := New(Config{})
+	s.unanswered()
+	if !s.next.IsZero() || s.Reachability() != Unknown {
+		t.Fatalf("unknown: next check %v, state %v", s.next, s.Reachability())
+	}
+	s.result(Reachable)
+	s.unanswered()
+	if wait := time.Until(s.next); wait <= 0 || wait > retryFirst || s.Reachability() != Reachable {
+		t.Fatalf("reachable, no answer: next check in %v, state %v; want at most %v, reachable", wait, s.Reachability(), retryFirst)
+	}
+}
