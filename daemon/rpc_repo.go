@@ -103,6 +103,7 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 	out := rpc.RepoInfo{
 		RepoID: repo.String(), Holders: dids(in.Holders), Local: in.Path != "", Path: in.Path,
 		Seeded: in.Seeded, Replica: replicaStates[in.Replica], Head: in.Head, LastError: in.LastError,
+		SeedRequester: in.Requester,
 	}
 	for _, h := range n.replica.HolderStates(repo) {
 		if h.InSync {

@@ -58,8 +58,9 @@ func TestSeedRequestReplicates(t *testing.T) {
 		t.Fatalf("repo show: holders %+v, want b and c in sync", detail.HolderStates)
 	}
 	for _, n := range []*running{b, c} {
-		if !n.replica.Seeded(mustRepo(t, info.RepoID)) || headOf(t, n, info.RepoID) != headOf(t, a, info.RepoID) {
-			t.Fatalf("%s does not seed the repository at the owner's head", n.cfg.Alias)
+		d, err := n.RepoShow(ctx, rpc.RepoIDParams{RepoID: info.RepoID})
+		if err != nil || !d.Seeded || d.SeedRequester != a.ID().String() || headOf(t, n, info.RepoID) != headOf(t, a, info.RepoID) {
+			t.Fatalf("%s does not seed the repository at the owner's head on the owner's request: %+v, %v", n.cfg.Alias, d.RepoInfo, err)
 		}
 	}
 

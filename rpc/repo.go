@@ -118,6 +118,9 @@ type RepoInfo struct {
 	Path  string `json:"path,omitempty"`
 	// Seeded is true when this node replicates the repository.
 	Seeded bool `json:"seeded"`
+	// SeedRequester is the node whose seed request (repo.seed_request)
+	// made this node seed the repository, if that is why it does.
+	SeedRequester string `json:"seed_requester,omitempty"`
 	// Replica is one of the Replica* states.
 	Replica string `json:"replica"`
 	// Head is the commit of the canonical default branch in the replica.

@@ -536,7 +536,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	if d.Local {
 		row("shared from:", d.Path)
 	}
-	row("seeded:", map[bool]string{true: "yes", false: "no"}[d.Seeded])
+	row("seeded:", seededText(d.RepoInfo))
 	row("replica:", replicaText(d.RepoInfo))
 	row("head:", dash(shortOID(d.Head)))
 	if d.LastSync != nil {
@@ -840,6 +840,17 @@ func printSeedRequest(w io.Writer, res rpc.SeedRequestResult) {
 		fmt.Fprintf(w, "%s  %s: %s\n", a.Node, a.Code, printable(a.Reason))
 	}
 	fmt.Fprintf(w, "%d accepted; %d of %d replicas in sync\n", res.Accepted, res.InSync, res.Replicas)
+}
+
+// seededText says whether the node seeds the repository, and for whom.
+func seededText(r rpc.RepoInfo) string {
+	switch {
+	case !r.Seeded:
+		return "no"
+	case r.SeedRequester != "":
+		return "yes, asked by " + r.SeedRequester
+	}
+	return "yes"
 }
 
 // dialRepo dials the daemon and picks the repository: the one argument, or

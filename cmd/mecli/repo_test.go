@@ -680,3 +680,19 @@ func TestRepoCommandsInferTheRepository(t *testing.T) {
 		t.Errorf("repo show outside any working copy: exit %d, %q", code, errOut)
 	}
 }
+
+// repo show says on whose request the node seeds a repository.
+func TestSeededText(t *testing.T) {
+	for _, tc := range []struct {
+		info rpc.RepoInfo
+		want string
+	}{
+		{rpc.RepoInfo{}, "no"},
+		{rpc.RepoInfo{Seeded: true}, "yes"},
+		{rpc.RepoInfo{Seeded: true, SeedRequester: "did:key:z6MkwSD8dBdqcXQzKJZQFPy2hh2izzxskndKCjdmC2dBpfME"}, "yes, asked by did:key:z6MkwSD8dBdqcXQzKJZQFPy2hh2izzxskndKCjdmC2dBpfME"},
+	} {
+		if got := seededText(tc.info); got != tc.want {
+			t.Errorf("seededText(%+v) = %q, want %q", tc.info, got, tc.want)
+		}
+	}
+}
