@@ -131,6 +131,19 @@ func (r replicaNet) OpenFetch(ctx context.Context, id identity.NodeID) (replica.
 	return quicStream{s}, nil
 }
 
+// OpenSeed opens a seed-request stream to id, a connected peer.
+func (r replicaNet) OpenSeed(ctx context.Context, id identity.NodeID) (replica.Stream, error) {
+	p := r.n.tr.Peer(id)
+	if p == nil {
+		return nil, fmt.Errorf("%s is not connected", id.Short())
+	}
+	s, err := p.OpenStream(ctx, transport.StreamSeed)
+	if err != nil {
+		return nil, err
+	}
+	return quicStream{s}, nil
+}
+
 // peer returns a connection to id, dialling its announced addresses.
 func (r replicaNet) peer(ctx context.Context, id identity.NodeID) (*transport.Peer, error) {
 	if p := r.n.tr.Peer(id); p != nil {
@@ -164,8 +177,12 @@ func (s quicStream) Close() error {
 
 // onStream handles bidirectional streams: repository fetches.
 func (n *Node) onStream(p *transport.Peer, kind byte, s *quic.Stream) {
-	if kind == transport.StreamFetch {
+	switch kind {
+	case transport.StreamFetch:
 		n.replica.ServeFetch(p.Context(), p.ID, quicStream{s})
+		return
+	case transport.StreamSeed:
+		n.replica.ServeSeedRequest(p.ID, quicStream{s})
 		return
 	}
 	if n.relay.HandleStream(p, kind, s) { // NAT traversal (daemon/relay)

@@ -41,14 +41,19 @@ const (
 // Config configures a node. DefaultConfig fills every field; New rejects
 // values out of range.
 type Config struct {
-	Root      string          // data directory: identity, database, socket, repositories
-	Listen    string          // UDP host:port; default "0.0.0.0:9000"
-	Alias     string          // human name announced to others; default none
-	Relay     bool            // announce kind relay; default false
-	Network   string          // network name (--network); default handshake.DefaultNetwork
-	Bootstrap []identity.Addr // nodes to keep connected to; default none
-	Announce  []string        // host:port addresses to announce; default derived from Listen
-	HTTP      string          // TCP host:port of the read-only web view (empty host: 127.0.0.1); default "" (off)
+	Root   string // data directory: identity, database, socket, repositories
+	Listen string // UDP host:port; default "0.0.0.0:9000"
+	Alias  string // human name announced to others; default none
+	Relay  bool   // announce kind relay; default false
+	// AcceptSeedRequests makes a node that is not a relay accept seed
+	// requests (--accept-seed-requests; a relay always does), within
+	// SeedBudget; default false.
+	AcceptSeedRequests bool
+	SeedBudget         replica.SeedBudget // default replica.DefaultSeedBudget
+	Network            string             // network name (--network); default handshake.DefaultNetwork
+	Bootstrap          []identity.Addr    // nodes to keep connected to; default none
+	Announce           []string           // host:port addresses to announce; default derived from Listen
+	HTTP               string             // TCP host:port of the read-only web view (empty host: 127.0.0.1); default "" (off)
 
 	Replicate      string        // ReplicateAll (default) or ReplicateNone
 	WatchInterval  time.Duration // how often shared working repositories are scanned besides filesystem notifications; default 1 min
@@ -86,6 +91,7 @@ func DefaultConfig(root string) Config {
 		MaxPackSize:    rc.MaxPackSize,
 		ReplicateMax:   rc.ReplicateMax,
 		OriginMax:      rc.OriginMax,
+		SeedBudget:     rc.SeedBudget,
 		GitBin:         "git",
 		GossipRate:     100,
 		GossipBurst:    1000,
@@ -227,7 +233,7 @@ func (n *Node) open() error {
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
 		OnEvent: n.replicaEvent, Forward: n.cfg.Relay, IsRelay: n.isRelay,
-		OnPublished: n.ownPublished,
+		OnPublished: n.ownPublished, AcceptSeeds: n.cfg.Relay || n.cfg.AcceptSeedRequests, SeedBudget: n.cfg.SeedBudget,
 	})
 	if err != nil {
 		return err

@@ -201,7 +201,7 @@ func (n *Node) announceSelf() error {
 		Addresses: addrs,
 		Kind:      kind,
 		Version:   versionForWire(),
-		Features:  []string{},
+		Features:  []string{wire.FeatureSeedRequests},
 	})
 	return err
 }

@@ -105,6 +105,7 @@ func (n *Node) repoInfo(ctx context.Context, repo identity.RepoID) (rpc.RepoInfo
 	out := rpc.RepoInfo{
 		RepoID: repo.String(), Holders: dids(in.Holders), Local: in.Path != "", Path: in.Path,
 		Seeded: in.Seeded, Replica: replicaStates[in.Replica], Head: in.Head, LastError: in.LastError,
+		SeedRequester: in.Requester,
 	}
 	for _, h := range n.replica.HolderStates(repo) {
 		if h.InSync {
@@ -205,16 +206,13 @@ func (n *Node) RepoShow(ctx context.Context, p rpc.RepoIDParams) (rpc.RepoDetail
 	if err != nil {
 		return rpc.RepoDetail{}, err
 	}
-	d := rpc.RepoDetail{RepoInfo: info}
+	d := rpc.RepoDetail{RepoInfo: info, HolderStates: n.holderStatuses(repo)}
 	if p := n.replica.Proposal(repo); p != nil {
 		if cur, err := n.replica.Doc(repo); err == nil {
 			if missing, err := cur.CheckNext(p); err == nil {
 				d.Proposal = &rpc.RepoProposal{RepoIdent: repoIdent(p), Missing: missing}
 			}
 		}
-	}
-	for _, h := range n.replica.HolderStates(repo) {
-		d.HolderStates = append(d.HolderStates, rpc.HolderStatus{Node: h.Node.String(), InSync: h.InSync, LagSeconds: h.Lag.Seconds(), Known: h.Known})
 	}
 	for _, ns := range nss {
 		d.Namespaces = append(d.Namespaces, rpc.NamespaceRefs{Node: ns.Node.String(), Seq: ns.Seq, Refs: refInfos(ns.Refs), Canonical: ns.Delegate})

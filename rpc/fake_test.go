@@ -380,6 +380,26 @@ func (f *fakeService) RepoLocate(ctx context.Context, p RepoLocateParams) (Locat
 
 // RepoPublish serves repo.publish: alice pushed a branch into her namespace
 // of repoExample; repoTiny is published from its working repository.
+// RepoSeedRequest serves repo.seed_request: for repoTiny, the relay and
+// carol accept, bob takes no requests; every holder ends in sync.
+func (f *fakeService) RepoSeedRequest(ctx context.Context, p SeedRequestParams) (SeedRequestResult, error) {
+	f.record(p)
+	if p.RepoID != repoTiny {
+		return SeedRequestResult{}, notFound(p.RepoID)
+	}
+	return SeedRequestResult{RepoID: p.RepoID, Replicas: p.Replicas, Accepted: 2, InSync: 2,
+		Answers: []SeedAnswer{
+			{Node: didRelay, Accepted: true, Code: SeedAccepted, Reason: "seeding"},
+			{Node: didBob, Code: SeedNotAccepting, Reason: "this node takes no seed requests"},
+			{Node: didCarol, Accepted: true, Code: SeedAccepted, Reason: "seeding"},
+		},
+		Holders: []HolderStatus{
+			{Node: didAlice, InSync: true, Known: true},
+			{Node: didCarol, InSync: true, Known: true},
+			{Node: didRelay, InSync: true, Known: true},
+		}}, nil
+}
+
 func (f *fakeService) RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error) {
 	f.record(p)
 	if p.RepoID == repoUnknown {

@@ -139,6 +139,7 @@ var methodTable = []method{
 	{MethodInfo{MethodRepoPull, true, "fast-forward a working copy to the replica's branch"}, handleRepoPull},
 	{MethodInfo{MethodRepoSeed, true, "replicate a repository from now on"}, handleRepoSeed},
 	{MethodInfo{MethodRepoUnseed, true, "stop replicating a repository (the replica is kept)"}, handleRepoUnseed},
+	{MethodInfo{MethodRepoSeedRequest, true, "ask relays and accepting peers to seed a repository, up to N in-sync holders"}, handleRepoSeedRequest},
 	{MethodInfo{MethodRepoLocate, true, "where the bare replica is and which namespace to serve or push into (for git-remote-mega)"}, handleRepoLocate},
 	{MethodInfo{MethodRepoPublish, true, "sign and announce this node's namespace after a git push into it"}, handleRepoPublish},
 	{MethodInfo{MethodRepoVerify, true, "check replicas: git fsck, and every namespace against its signed refs (repairing)"}, handleRepoVerify},

@@ -8,7 +8,7 @@ func TestMethodTable(t *testing.T) {
 	mutating := map[string]bool{
 		MethodNodeInfo: false, MethodNodePeers: false, MethodNodeList: false, MethodNodeConnect: true, MethodNodeStop: true, MethodEventsSubscribe: false,
 		MethodRepoAdd: true, MethodRepoList: false, MethodRepoShow: false, MethodRepoSync: true,
-		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true,
+		MethodRepoClone: true, MethodRepoPull: true, MethodRepoSeed: true, MethodRepoUnseed: true, MethodRepoSeedRequest: true,
 		// repo.locate records a clone (work_tree) and, with own, prepares
 		// the replica for a push; repo.verify repairs what it finds.
 		MethodRepoLocate: true, MethodRepoPublish: true, MethodRepoVerify: true, MethodRepoRemove: true,

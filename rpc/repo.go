@@ -127,6 +127,9 @@ type RepoInfo struct {
 	Path  string `json:"path,omitempty"`
 	// Seeded is true when this node replicates the repository.
 	Seeded bool `json:"seeded"`
+	// SeedRequester is the node whose seed request (repo.seed_request)
+	// made this node seed the repository, if that is why it does.
+	SeedRequester string `json:"seed_requester,omitempty"`
 	// Replica is one of the Replica* states.
 	Replica string `json:"replica"`
 	// Head is the commit of the canonical default branch in the replica.
@@ -272,6 +275,9 @@ type RepoService interface {
 	RepoPull(ctx context.Context, p RepoPullParams, progress ProgressFunc) (PullResult, error)
 	// RepoSeed starts (seed true) or stops replicating a repository.
 	RepoSeed(ctx context.Context, p RepoIDParams, seed bool) (RepoInfo, error)
+	// RepoSeedRequest asks peers to seed a repository until enough
+	// holders are in sync.
+	RepoSeedRequest(ctx context.Context, p SeedRequestParams) (SeedRequestResult, error)
 	// RepoLocate says where the bare replica is and which namespace of it
 	// to serve, for git-remote-mega. With p.Own it prepares the replica for
 	// a push into this node's namespace, and with p.WorkTree it records a
@@ -648,4 +654,95 @@ func handleRepoRemove(ctx context.Context, svc Service, c *call) (any, error) {
 // RepoRemove calls repo.remove.
 func (c *Client) RepoRemove(ctx context.Context, p RepoRemoveParams) (RemoveResult, error) {
 	return callFor[RemoveResult](ctx, c, MethodRepoRemove, p, nil)
+}
+
+// MethodRepoSeedRequest takes SeedRequestParams and returns
+// SeedRequestResult: the node asks its connected peers that take seed
+// requests (relays first) to seed the repository, until Replicas holders
+// other than itself are in sync or have accepted, then waits up to
+// wait_seconds for Replicas holders to be in sync. Asking again is
+// harmless: a peer that seeds it already accepts again.
+const MethodRepoSeedRequest = "repo.seed_request"
+
+// Seed request limits.
+const (
+	MaxSeedReplicas    = 16  // replicas one call may ask for
+	DefaultSeedWait    = 60  // seconds to wait for holders in sync, when wait_seconds is absent
+	MaxSeedWaitSeconds = 600 // the longest wait
+)
+
+// Seed answer codes (SeedAnswer.Code). Append-only.
+const (
+	SeedAccepted     = "accepted"      // the peer seeds the repository (now, or already)
+	SeedNotAccepting = "not-accepting" // the peer takes no seed requests
+	SeedOverBudget   = "over-budget"   // the peer's budget for requests (this node's, or all) is used up
+	SeedBadRequest   = "bad-request"   // the peer found the request malformed or stale (clocks apart)
+	SeedRefused      = "refused"       // refused for another reason: reason says
+	SeedNoAnswer     = "no-answer"     // the peer did not answer (reason says why)
+)
+
+// SeedRequestParams are the params of repo.seed_request.
+type SeedRequestParams struct {
+	RepoID string `json:"repo_id"`
+	// Replicas is how many holders other than this node should be in
+	// sync: 1–MaxSeedReplicas.
+	Replicas int `json:"replicas"`
+	// WaitSeconds bounds the wait for them to be in sync (absent:
+	// DefaultSeedWait; 0: do not wait; at most MaxSeedWaitSeconds).
+	WaitSeconds *float64 `json:"wait_seconds,omitempty"`
+}
+
+// Wait is the wait the params ask for.
+func (p SeedRequestParams) Wait() time.Duration {
+	if p.WaitSeconds == nil {
+		return DefaultSeedWait * time.Second
+	}
+	return time.Duration(*p.WaitSeconds * float64(time.Second))
+}
+
+// SeedRequestResult is the result of repo.seed_request.
+type SeedRequestResult struct {
+	RepoID   string `json:"repo_id"`
+	Replicas int    `json:"replicas"`
+	// Accepted counts the peers asked that accepted.
+	Accepted int `json:"accepted"`
+	// InSync counts the holders other than this node with the newest
+	// signed refs of the canonical namespace, when the call returned.
+	InSync int `json:"in_sync"`
+	// Answers has one entry per peer asked, in the order asked (an empty
+	// array when enough holders were in sync already).
+	Answers []SeedAnswer `json:"answers"`
+	// Holders is as holder_states of repo.show, when the call returned.
+	Holders []HolderStatus `json:"holders"`
+}
+
+// SeedAnswer is one peer's answer.
+type SeedAnswer struct {
+	Node     string `json:"node"`
+	Accepted bool   `json:"accepted"`
+	Code     string `json:"code"` // a Seed… code
+	Reason   string `json:"reason"`
+}
+
+func handleRepoSeedRequest(ctx context.Context, svc Service, c *call) (any, error) {
+	var p SeedRequestParams
+	if err := decodeParams(c, &p); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.RepoID, err = checkRepoID(c, p.RepoID, true); err != nil {
+		return nil, err
+	}
+	if p.Replicas < 1 || p.Replicas > MaxSeedReplicas {
+		return nil, Errorf(CodeInvalidParams, "%s: replicas must be 1-%d", c.Method, MaxSeedReplicas)
+	}
+	if w := p.WaitSeconds; w != nil && (*w < 0 || *w > MaxSeedWaitSeconds) {
+		return nil, Errorf(CodeInvalidParams, "%s: wait_seconds must be 0-%d", c.Method, MaxSeedWaitSeconds)
+	}
+	return svc.RepoSeedRequest(ctx, p)
+}
+
+// RepoSeedRequest calls repo.seed_request.
+func (c *Client) RepoSeedRequest(ctx context.Context, p SeedRequestParams) (SeedRequestResult, error) {
+	return callFor[SeedRequestResult](ctx, c, MethodRepoSeedRequest, p, nil)
 }

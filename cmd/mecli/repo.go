@@ -126,6 +126,23 @@ without REPO_ID, the repository is the working copy's.`,
 		run:    runRepoSeed(false),
 	},
 	{
+		path:   "repo seed-request",
+		args:   "[REPO_ID]",
+		nargs:  anyArgs,
+		method: rpc.MethodRepoSeedRequest,
+		long: `Ask the peers connected now, relays first, to seed a repository this node
+holds, until --replicas holders other than this node are in sync; then wait up
+to --wait for them to be. A relay accepts; another node only if it runs with
+--accept-seed-requests, and within its budgets. Each answer is listed with its
+reason. Asking again is harmless. The exit status is 1 when fewer holders than
+--replicas are in sync at the end.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Int("replicas", 1, fmt.Sprintf("holders other than this node that should be in sync (1-%d)", rpc.MaxSeedReplicas))
+			fs.Duration("wait", rpc.DefaultSeedWait*time.Second, "how long to wait for them to be in sync (0: do not wait)")
+		},
+		run: runRepoSeedRequest,
+	},
+	{
 		path:   "repo remove",
 		args:   "REPO_ID",
 		nargs:  1,
@@ -628,7 +645,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	if d.Local {
 		row("shared from:", d.Path)
 	}
-	row("seeded:", map[bool]string{true: "yes", false: "no"}[d.Seeded])
+	row("seeded:", seededText(d.RepoInfo))
 	row("replica:", replicaText(d.RepoInfo))
 	row("head:", dash(shortOID(d.Head)))
 	if d.LastSync != nil {
@@ -897,6 +914,52 @@ func runRepoSeed(seed bool) func(context.Context, *env, *pflag.FlagSet, []string
 	return func(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error {
 		return repoSeed(ctx, e, args, seed)
 	}
+}
+
+func runRepoSeedRequest(ctx context.Context, e *env, fs *pflag.FlagSet, args []string) error {
+	replicas, _ := fs.GetInt("replicas")
+	wait, _ := fs.GetDuration("wait")
+	if replicas < 1 || replicas > rpc.MaxSeedReplicas {
+		return usagef("--replicas %d: want 1-%d", replicas, rpc.MaxSeedReplicas)
+	}
+	if wait < 0 || wait > rpc.MaxSeedWaitSeconds*time.Second {
+		return usagef("--wait %v: want 0-%v", wait, rpc.MaxSeedWaitSeconds*time.Second)
+	}
+	c, id, err := dialRepo(ctx, e, args)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	secs := wait.Seconds()
+	res, err := c.RepoSeedRequest(ctx, rpc.SeedRequestParams{RepoID: id, Replicas: replicas, WaitSeconds: &secs})
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	if err := e.output(res, func(w io.Writer) { printSeedRequest(w, res) }); err != nil {
+		return err
+	}
+	if res.InSync < res.Replicas {
+		return fmt.Errorf("%d of %d replicas in sync", res.InSync, res.Replicas)
+	}
+	return nil
+}
+
+func printSeedRequest(w io.Writer, res rpc.SeedRequestResult) {
+	for _, a := range res.Answers {
+		fmt.Fprintf(w, "%s  %s: %s\n", a.Node, a.Code, printable(a.Reason))
+	}
+	fmt.Fprintf(w, "%d accepted; %d of %d replicas in sync\n", res.Accepted, res.InSync, res.Replicas)
+}
+
+// seededText says whether the node seeds the repository, and for whom.
+func seededText(r rpc.RepoInfo) string {
+	switch {
+	case !r.Seeded:
+		return "no"
+	case r.SeedRequester != "":
+		return "yes, asked by " + r.SeedRequester
+	}
+	return "yes"
 }
 
 // dialRepo dials the daemon and picks the repository: the one argument, or

@@ -181,6 +181,19 @@ func (f *fakeDaemon) RepoSeed(_ context.Context, p rpc.RepoIDParams, seed bool) 
 	return info, err
 }
 
+// RepoSeedRequest: one peer accepts, one takes no requests; as many
+// holders are in sync as accepted.
+func (f *fakeDaemon) RepoSeedRequest(_ context.Context, p rpc.SeedRequestParams) (rpc.SeedRequestResult, error) {
+	f.record(p)
+	if _, err := f.repo(p.RepoID); err != nil {
+		return rpc.SeedRequestResult{}, err
+	}
+	return rpc.SeedRequestResult{RepoID: p.RepoID, Replicas: p.Replicas, Accepted: 1, InSync: 1, Answers: []rpc.SeedAnswer{
+		{Node: "did:key:z6MkwSD8dBdqcXQzKJZQFPy2hh2izzxskndKCjdmC2dBpfME", Accepted: true, Code: rpc.SeedAccepted, Reason: "seeding"},
+		{Node: "did:key:z6MkiaMbhXHNA4eJVCCj8dbzKzTgYDKf6crKgHVHid1F1WCT", Code: rpc.SeedNotAccepting, Reason: "this node takes no seed requests"},
+	}}, nil
+}
+
 // RepoLocate and RepoPublish serve git-remote-mega; mecli never calls them.
 func (f *fakeDaemon) RepoLocate(context.Context, rpc.RepoLocateParams) (rpc.LocateResult, error) {
 	return rpc.LocateResult{}, errors.New("not in this test")
@@ -608,6 +621,34 @@ func TestRepoSeedUnseed(t *testing.T) {
 	}
 }
 
+// repo seed-request lists every answer with its reason; fewer replicas in
+// sync than asked for is exit status 1; bad flags never reach the daemon.
+func TestRepoSeedRequest(t *testing.T) {
+	f := newFakeDaemon()
+	root := startDaemon(t, f)
+	out := mustRun(t, root, workDir, "repo", "seed-request", repoNotes, "--replicas", "1", "--wait", "5s")
+	for _, want := range []string{"accepted: seeding", "not-accepting: this node takes no seed requests", "1 accepted; 1 of 1 replicas in sync"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("repo seed-request printed %q, without %q", out, want)
+		}
+	}
+	got := f.takeCalls()
+	if p, ok := got[0].(rpc.SeedRequestParams); len(got) != 1 || !ok || p.Replicas != 1 || p.WaitSeconds == nil || *p.WaitSeconds != 5 {
+		t.Errorf("the daemon got %+v", got)
+	}
+	code, _, errOut := mecli(t, root, workDir, "repo", "seed-request", repoNotes, "--replicas", "2")
+	if code != 1 || !strings.Contains(errOut, "1 of 2 replicas in sync") {
+		t.Errorf("too few in sync: exit %d, %q", code, errOut)
+	}
+	f.takeCalls()
+	if code, _, errOut := mecli(t, root, workDir, "repo", "seed-request", repoNotes, "--replicas", "17"); code != 2 || !strings.Contains(errOut, "1-16") {
+		t.Errorf("--replicas 17: exit %d, %q", code, errOut)
+	}
+	if got := f.takeCalls(); len(got) != 0 {
+		t.Errorf("a bad flag reached the daemon: %+v", got)
+	}
+}
+
 // Errors are one line on stderr and exit status 1.
 func TestRepoErrors(t *testing.T) {
 	root := startDaemon(t, newFakeDaemon())
@@ -707,5 +748,21 @@ func TestRepoCommandsInferTheRepository(t *testing.T) {
 	code, _, errOut := mecli(t, root, "/tmp", "repo", "show")
 	if code != 2 || !strings.Contains(errOut, "is not in a working copy") {
 		t.Errorf("repo show outside any working copy: exit %d, %q", code, errOut)
+	}
+}
+
+// repo show says on whose request the node seeds a repository.
+func TestSeededText(t *testing.T) {
+	for _, tc := range []struct {
+		info rpc.RepoInfo
+		want string
+	}{
+		{rpc.RepoInfo{}, "no"},
+		{rpc.RepoInfo{Seeded: true}, "yes"},
+		{rpc.RepoInfo{Seeded: true, SeedRequester: "did:key:z6MkwSD8dBdqcXQzKJZQFPy2hh2izzxskndKCjdmC2dBpfME"}, "yes, asked by did:key:z6MkwSD8dBdqcXQzKJZQFPy2hh2izzxskndKCjdmC2dBpfME"},
+	} {
+		if got := seededText(tc.info); got != tc.want {
+			t.Errorf("seededText(%+v) = %q, want %q", tc.info, got, tc.want)
+		}
 	}
 }

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	alias := fs.String("alias", defaults.Alias, "human-readable name announced to other nodes")
 	bootstrap := fs.StringArray("bootstrap", nil, "node to connect to, did:key:…@host:port (repeatable)")
 	relay := fs.Bool("relay", defaults.Relay, "announce this node as a relay")
+	acceptSeeds := fs.Bool("accept-seed-requests", defaults.AcceptSeedRequests, "seed repositories peers ask for with 'mecli repo seed-request', within budgets (a relay always does)")
 	httpAddr := fs.String("http", "", "serve the read-only web view on this TCP host:port, e.g. 127.0.0.1:8777 (off unless given; an empty host is 127.0.0.1)")
 	network := fs.String("network", defaults.Network, "network to join: only nodes of the same network pair (a-z 0-9 . _ -, at most 64 bytes)")
 	announce := fs.StringArray("announce", defaults.Announce, "host:port to announce instead of the listen address (repeatable)")
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg := daemon.DefaultConfig(rootDir)
 	cfg.Listen, cfg.Alias, cfg.Relay, cfg.Announce = *listen, *alias, *relay, *announce
 	cfg.TargetPeers, cfg.IdleTimeout, cfg.Logger = *targetPeers, *idle, log
-	cfg.MinFree = int64(minFree)
+	cfg.MinFree, cfg.AcceptSeedRequests = int64(minFree), *acceptSeeds
 	cfg.HTTP = *httpAddr
 	if err := checkChoices(src, *replicate, *network); err != nil {
 		fmt.Fprintf(stderr, "med: %v\n", err)

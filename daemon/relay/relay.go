@@ -55,14 +55,28 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Timing of reachability checks.
+// Timing of reachability checks (spec/nat.md §2).
 const (
-	checkEvery    = 2 * time.Second // how often an unknown reachability is retried
-	recheckEvery  = 5 * time.Minute // how often a known one is checked again
-	probeWait     = 3 * time.Second // how long a probe may take to arrive
+	checkEvery   = 2 * time.Second // how often Serve looks whether a check is due (an unknown state is retried this often)
+	recheckEvery = 5 * time.Minute // how often a reachable node checks again; the longest retry gap
+	retryFirst   = 15 * time.Second
+	// probeWait is how long a probe may take to arrive before the node
+	// counts as unreachable; one that arrives later still proves it
+	// reachable, until the next check replaces its nonce.
+	probeWait     = 3 * time.Second
 	dialBackGap   = 5 * time.Second // a relay answers one dial-back per peer per gap
 	streamTimeout = 10 * time.Second
 )
+
+// retryAfter is the wait after the failures-th check in a row whose probe
+// did not arrive in time: retryFirst, doubling up to recheckEvery.
+func retryAfter(failures int) time.Duration {
+	d := retryFirst
+	for i := 1; i < failures && d < recheckEvery; i++ {
+		d *= 2
+	}
+	return min(d, recheckEvery)
+}
 
 // Service is the node's NAT policy; Serve runs its checks.
 type Service struct {
@@ -72,7 +86,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	reach    Reachability
-	checked  time.Time
+	next     time.Time                     // when the next check is due (zero: at once)
+	failures int                           // checks in a row that did not prove the node reachable
 	dialBack map[identity.NodeID]time.Time // last dial-back served per peer
 	relayed  int                           // relayed streams carried now (relayed.go)
 }
@@ -95,45 +110,93 @@ func (s *Service) Reachability() Reachability {
 	return s.reach
 }
 
-// Serve checks reachability until ctx is done.
+// probe is a dial-back's nonce registered with the transport.
+type probe struct {
+	arrived <-chan struct{}
+	stop    func()
+}
+
+// Serve checks reachability until ctx is done. The probe of a check that
+// timed out stays registered until the next check: if it arrives late,
+// the node is reachable after all.
 func (s *Service) Serve(ctx context.Context) error {
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
+	var late probe
+	defer func() { late.drop() }()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-late.arrived:
+			late = probe{}
+			s.log.Debug("a late dial-back probe arrived")
+			s.result(Reachable)
+			continue
 		case <-tick.C:
 		}
 		s.mu.Lock()
-		due := s.reach == Unknown || time.Since(s.checked) > recheckEvery
+		due := !time.Now().Before(s.next)
 		s.mu.Unlock()
 		if due {
-			s.checkOnce(ctx)
+			late.drop()
+			late = s.checkOnce(ctx)
 		}
 	}
 }
 
-// checkOnce asks one connected relay for a dial-back.
-func (s *Service) checkOnce(ctx context.Context) {
+// drop unregisters the probe, if any.
+func (p probe) drop() {
+	if p.stop != nil {
+		p.stop()
+	}
+}
+
+// checkOnce asks connected relays for a dial-back until one answers, and
+// returns the probe still awaited if it did not arrive in time.
+func (s *Service) checkOnce(ctx context.Context) probe {
+	asked := false
 	for _, p := range s.t.Peers() {
 		if !s.cfg.IsRelay(p.ID) || p.Path() != transport.PathDirect {
 			continue
 		}
-		r, err := s.askDialBack(ctx, p)
+		asked = true
+		r, pr, err := s.askDialBack(ctx, p)
 		if err != nil {
 			s.log.Debug("asking a relay for a dial-back failed", "relay", p.ID, "err", err)
 			continue
 		}
-		s.set(r)
-		return
+		s.result(r)
+		return pr
+	}
+	if asked {
+		s.unanswered()
+	}
+	return probe{}
+}
+
+// unanswered backs off after a check no relay answered; the state stays
+// (an unknown one is retried at the next tick).
+func (s *Service) unanswered() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reach != Unknown {
+		s.failures++
+		s.next = time.Now().Add(retryAfter(s.failures))
 	}
 }
 
-func (s *Service) set(r Reachability) {
+// result records a check's outcome and when the next check is due.
+func (s *Service) result(r Reachability) {
 	s.mu.Lock()
 	old := s.reach
-	s.reach, s.checked = r, time.Now()
+	s.reach = r
+	if r == Reachable {
+		s.failures, s.next = 0, time.Now().Add(recheckEvery)
+	} else {
+		s.failures++
+		s.next = time.Now().Add(retryAfter(s.failures))
+	}
 	s.mu.Unlock()
 	if old != r {
 		s.log.Info("reachability changed", "now", r.String(), "was", old.String())
@@ -143,14 +206,26 @@ func (s *Service) set(r Reachability) {
 	}
 }
 
-// askDialBack asks relay p to probe us and waits for the probe.
-func (s *Service) askDialBack(ctx context.Context, p *transport.Peer) (Reachability, error) {
+// askDialBack asks relay p to probe us and waits probeWait for the probe.
+// If it does not arrive in time the answer is Unreachable, with the probe
+// still registered (the caller drops it); otherwise the probe is zero.
+func (s *Service) askDialBack(ctx context.Context, p *transport.Peer) (Reachability, probe, error) {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	nonce := make([]byte, nat.NonceSize)
 	rand.Read(nonce)
 	arrived, stop := s.t.ExpectProbe(nonce)
-	defer stop()
+	pr := probe{arrived, stop}
+	r, err := s.runDialBack(ctx, p, nonce, arrived)
+	if r != Unreachable {
+		pr.drop()
+		pr = probe{}
+	}
+	return r, pr, err
+}
+
+// runDialBack runs the dial-back stream with p and waits for the probe.
+func (s *Service) runDialBack(ctx context.Context, p *transport.Peer, nonce []byte, arrived <-chan struct{}) (Reachability, error) {
 	pctx, pcancel := context.WithTimeout(ctx, probeWait)
 	defer pcancel()
 	st, err := p.OpenStream(ctx, transport.StreamDialBack)

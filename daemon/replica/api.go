@@ -50,6 +50,7 @@ type Info struct {
 	Holders   []identity.NodeID // sorted
 	Path      string            // the working repository shared from here, if any
 	Seeded    bool
+	Requester string // with Seeded: the node whose seed request made this node seed it, if any
 	LastSync  time.Time
 	LastError string
 	Head      string // the canonical default branch's commit in the replica
@@ -74,6 +75,9 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 		Repo: repo, Path: st.Path, Seeded: s.Seeded(repo),
 		LastSync: st.LastSync, LastError: st.LastError,
 		Holders: s.Holders(repo),
+	}
+	if st.Seed == seedRequested && st.Path == "" {
+		info.Requester = st.Requester
 	}
 	slices.SortFunc(info.Holders, func(a, b identity.NodeID) int { return strings.Compare(a.String(), b.String()) })
 	doc, err := s.Doc(repo)

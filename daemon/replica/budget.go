@@ -98,6 +98,9 @@ func (s *Service) fetchBudget(repo identity.RepoID, doc *wire.RepoDoc) budget {
 	if s.chosen(repo) {
 		return b
 	}
+	if st := s.state(repo); st.Seed == seedRequested {
+		return s.seedFetchBudget(st.Requester)
+	}
 	used := diskUsage(s.Dir(repo))
 	if left := s.cfg.ReplicateMax - used; left < b.limit {
 		b = budget{limit: left, why: fmt.Sprintf("the budget of %s of a repository replicated automatically (replicate-max), of which its replica holds %s",

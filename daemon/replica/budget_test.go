@@ -86,6 +86,10 @@ func (s *stranger) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, e
 	return client, nil
 }
 
+func (s *stranger) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+	return nil, errors.New("no seed requests to strangers")
+}
+
 // serve sends the header, then pack frames until the client hangs up.
 func (s *stranger) serve(c net.Conn) {
 	defer c.Close()

@@ -72,6 +72,10 @@ func (p *pipeNet) OpenFetch(ctx context.Context, _ identity.NodeID) (Stream, err
 	return client, nil
 }
 
+func (p *pipeNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+	return nil, errors.New("no seed requests over pipes")
+}
+
 // relay forwards the request, then the server's frames through tamper
 // until it drops one with ok false (the connection is then cut).
 func (p *pipeNet) relay(down, up net.Conn) {

@@ -50,6 +50,8 @@ type Network interface {
 	Connected(id identity.NodeID) bool
 	// OpenFetch opens a fetch stream to id, dialling it first if needed.
 	OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error)
+	// OpenSeed opens a seed-request stream to id, a connected peer.
+	OpenSeed(ctx context.Context, id identity.NodeID) (Stream, error)
 }
 
 // Config configures a Service. Zero durations and sizes take the defaults
@@ -103,6 +105,11 @@ type Config struct {
 	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
 	RepackPacks    int           // packs in a replica that make the background repack roll them up; default 4, at least 2
 
+	// AcceptSeeds makes the node accept seed requests (a relay, or med
+	// --accept-seed-requests) within SeedBudget.
+	AcceptSeeds bool
+	SeedBudget  SeedBudget // zero fields: DefaultSeedBudget's
+
 	// OnRepacked, if set, is told of each replica the background repack
 	// rolled up (tests, the benchmark).
 	OnRepacked func(repo identity.RepoID)
@@ -119,6 +126,7 @@ func DefaultConfig() Config {
 		ReplicateMax:   DefaultReplicateMax,
 		OriginMax:      DefaultOriginMax,
 		RepackPacks:    4,
+		SeedBudget:     DefaultSeedBudget(),
 	}
 }
 
@@ -146,6 +154,7 @@ type Service struct {
 
 	publish  sync.Mutex // serialises publishing: git takes locks on the replica
 	followMu sync.Mutex // serialises OnFollow calls
+	seedMu   sync.Mutex // serialises deciding seed requests (seedreq.go)
 
 	mu       sync.Mutex
 	states   map[identity.RepoID]*repoState
@@ -201,6 +210,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RepackPacks < 2 {
 		cfg.RepackPacks = d.RepackPacks
 	}
+	cfg.SeedBudget = cfg.SeedBudget.withDefaults()
 	if cfg.OriginMax <= 0 {
 		cfg.OriginMax = d.OriginMax
 	}

@@ -21,8 +21,10 @@ const (
 // repoState is what the node remembers of one repository besides gossip:
 // persisted as JSON in the store.
 type repoState struct {
-	Path      string      `json:"path,omitempty"` // working repository shared from here, watched
-	Seed      string      `json:"seed,omitempty"` // seedDefault, seedYes or seedNo
+	Path      string      `json:"path,omitempty"`      // working repository shared from here, watched
+	Seed      string      `json:"seed,omitempty"`      // seedDefault, seedYes, seedNo or seedRequested
+	Requester string      `json:"requester,omitempty"` // with seedRequested: the node that asked (seedreq.go)
+	Requested time.Time   `json:"requested,omitzero"`  // with seedRequested: when it was accepted
 	Clones    []cloneInfo `json:"clones,omitempty"`
 	Removed   bool        `json:"removed,omitempty"` // repo remove: not listed for itself, not replicated again
 	LastSync  time.Time   `json:"last_sync,omitzero"`
@@ -87,7 +89,7 @@ func (s *Service) Seeded(repo identity.RepoID) bool {
 	switch {
 	case st.Path != "":
 		return true
-	case st.Seed == seedYes:
+	case st.Seed == seedYes || st.Seed == seedRequested:
 		return true
 	case st.Seed == seedNo:
 		return false
@@ -140,7 +142,7 @@ func (s *Service) Followed() []identity.RepoID {
 func (s *Service) followedLocked() []identity.RepoID {
 	var out []identity.RepoID
 	for repo, st := range s.states {
-		if st.Path != "" || st.Seed == seedYes {
+		if st.Path != "" || st.Seed == seedYes || st.Seed == seedRequested {
 			out = append(out, repo)
 		}
 	}

@@ -286,6 +286,7 @@ func (s *Service) HandleAnnouncement(origin identity.NodeID, ra *wire.RepoAnnoun
 // behind (a fetch failed, or an announcement was missed).
 func (s *Service) resync() {
 	s.forgetUnreachable()
+	s.expireSeedRequests(time.Now())
 	seen := map[identity.RepoID]bool{}
 	_ = s.store.EachRepoAnnouncement(nil, func(_ store.Announcement, ra *wire.RepoAnnouncement) error {
 		if seen[ra.Repo] {
@@ -322,13 +323,7 @@ func (s *Service) PeerConnected(id identity.NodeID) {
 // awaitHolder waits until some node other than this one announces repo,
 // at most DiscoverWait.
 func (s *Service) awaitHolder(ctx context.Context, repo identity.RepoID) {
-	s.mu.Lock()
-	ch := s.heard[repo]
-	if ch == nil {
-		ch = make(chan struct{})
-		s.heard[repo] = ch
-	}
-	s.mu.Unlock()
+	ch := s.nextAnnouncement(repo)
 	if len(s.rankHolders(repo, identity.NodeID{})) > 0 {
 		return // announced while we subscribed
 	}

@@ -47,6 +47,7 @@ const (
 	StreamDialBack  byte = 5 // bidirectional: nat.DialBack → nat.Reply, and a probe packet
 	StreamIntroduce byte = 6 // bidirectional: nat.Introduce → nat.Reply (hole punching)
 	StreamRelay     byte = 7 // bidirectional: nat.Introduce → nat.Reply, then relayed packets
+	StreamSeed      byte = 8 // bidirectional: wire.SeedRequest → wire.SeedReply (spec/node.md §6)
 )
 
 // Datagram kinds: the first byte of every datagram. ONLY APPEND.

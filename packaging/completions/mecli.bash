@@ -2,12 +2,12 @@
 _mecli() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath="" word i
     case $prev in
-    --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--replicas|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type|--wait) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-        --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type) ((i++)) ;;
+        --add|--addr|--alias|--base|--body|--body-file|--bootstrap-node|--cert-path|--comment|--description|--head|--label|--name|--namespace|--output|--path|--reason|--remove|--replicas|--reply-to|--repo|--repo-id|--revision|--root|--state|--summary|--threshold|--title|--type|--wait) ((i++)) ;;
         -*) ;;
         *) cmdpath="${cmdpath:+$cmdpath }$word" ;;
         esac
@@ -55,6 +55,7 @@ _mecli() {
         "repo pull") COMPREPLY=($(compgen -W "--help --json --path --repo-id --root" -- "$cur")) ;;
         "repo remove") COMPREPLY=($(compgen -W "--help --json --keep-replica --root" -- "$cur")) ;;
         "repo seed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
+        "repo seed-request") COMPREPLY=($(compgen -W "--help --json --replicas --root --wait" -- "$cur")) ;;
         "repo show") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo sync") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
         "repo unseed") COMPREPLY=($(compgen -W "--help --json --root" -- "$cur")) ;;
@@ -70,7 +71,7 @@ _mecli() {
     "issue") COMPREPLY=($(compgen -W "assign close comment edit label list open react reopen show" -- "$cur")) ;;
     "node") COMPREPLY=($(compgen -W "connect id list peers start status stop" -- "$cur")) ;;
     "patch") COMPREPLY=($(compgen -W "checkout close comment list open ready reopen review revise show" -- "$cur")) ;;
-    "repo") COMPREPLY=($(compgen -W "add clone delegate edit list pull remove seed show sync unseed verify" -- "$cur")) ;;
+    "repo") COMPREPLY=($(compgen -W "add clone delegate edit list pull remove seed seed-request show sync unseed verify" -- "$cur")) ;;
     "repo delegate") COMPREPLY=($(compgen -W "add remove" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac

@@ -8,7 +8,7 @@ function __mecli_path
             continue
         end
         switch $word
-            case --add --addr --alias --base --body --body-file --bootstrap-node --cert-path --comment --description --head --label --name --namespace --output --path --reason --remove --reply-to --repo --repo-id --revision --root --state --summary --threshold --title --type
+            case --add --addr --alias --base --body --body-file --bootstrap-node --cert-path --comment --description --head --label --name --namespace --output --path --reason --remove --replicas --reply-to --repo --repo-id --revision --root --state --summary --threshold --title --type --wait
                 set skip 1
             case '-*'
             case '*'
@@ -231,6 +231,7 @@ complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'list' -d 'every re
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'pull' -d 'fast-forward a working copy to the replica\'s branch'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'remove' -d 'stop sharing or seeding a repository, withdraw it, free its disk'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'seed' -d 'replicate a repository from now on'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'seed-request' -d 'ask relays and accepting peers to seed a repository, up to N in-sync holders'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'show' -d 'one repository: identity, holders, every namespace\'s signed refs'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'sync' -d 'fetch a repository\'s newest signed refs from the network now'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo'" -a 'unseed' -d 'stop replicating a repository (the replica is kept)'
@@ -277,6 +278,11 @@ complete -c mecli -n "test (__mecli_path) = 'mecli repo remove'" -l root -r -F -
 complete -c mecli -n "test (__mecli_path) = 'mecli repo seed'" -l help -d 'help for this command'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo seed'" -l json -d 'print JSON'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo seed'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo seed-request'" -l help -d 'help for this command'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo seed-request'" -l json -d 'print JSON'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo seed-request'" -l replicas -r -F -d 'holders other than this node that should be in sync (1-16)'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo seed-request'" -l root -r -F -d 'node root directory'
+complete -c mecli -n "test (__mecli_path) = 'mecli repo seed-request'" -l wait -r -F -d 'how long to wait for them to be in sync (0: do not wait)'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo show'" -l help -d 'help for this command'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo show'" -l json -d 'print JSON'
 complete -c mecli -n "test (__mecli_path) = 'mecli repo show'" -l root -r -F -d 'node root directory'

@@ -24,6 +24,8 @@ package wire
 //	2026-11-21: version 1. Envelope {1 version, 2 type, 3 origin, 4 timestamp,
 //	            5 body, 6 signature, 7 ttl}; NodeAnnouncement,
 //	            RepoAnnouncement, ActivityAnnouncement; signed refs.
+//	2026-12-02: seed requests (seed.go) on their own stream kind; the
+//	            envelope version is unchanged.
 const ProtocolVersion = 1
 
 // Domain-separation strings. Each signature covers its domain string, one

@@ -33,6 +33,16 @@ type vectorFile struct {
 	TimestampMs uint64           `json:"timestamp_ms"`
 	SignedRefs  signedRefsVector `json:"signed_refs"`
 	Envelopes   []envelopeVector `json:"envelopes"`
+	SeedRequest seedVector       `json:"seed_request"`
+}
+
+// seedVector is a seed request (spec/node.md §6) signed at timestamp_ms.
+type seedVector struct {
+	Repo        string `json:"repo"`
+	SignedBytes string `json:"signed_bytes"`
+	Signature   string `json:"signature"`
+	Encoding    string `json:"encoding"`
+	Frame       string `json:"frame"`
 }
 
 type refVector struct {
@@ -207,11 +217,35 @@ func buildVectors(t testing.TB) []byte {
 			Datagram:    len(wireBytes) <= DatagramBudget,
 		})
 	}
+	f.SeedRequest = buildSeedVector(t)
 	out, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return append(out, '\n')
+}
+
+func buildSeedVector(t testing.TB) seedVector {
+	r := vectorSeedRequest(t)
+	sb, err := r.SignedBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frame bytes.Buffer
+	if err := WriteSeedFrame(&frame, enc); err != nil {
+		t.Fatal(err)
+	}
+	return seedVector{
+		Repo:        hex.EncodeToString(r.Repo.Multihash()),
+		SignedBytes: hex.EncodeToString(sb),
+		Signature:   hex.EncodeToString(r.Signature),
+		Encoding:    hex.EncodeToString(enc),
+		Frame:       hex.EncodeToString(frame.Bytes()),
+	}
 }
 
 func checkFileUpToDate(t *testing.T, path string, want []byte) {
@@ -290,6 +324,34 @@ func TestVectors(t *testing.T) {
 		}
 		if got.Digest() != d || !reflect.DeepEqual(got.Refs(), s.Refs()) || got.Seq() != v.Seq || got.Repo() != repo || got.Node() != key.ID() {
 			t.Fatalf("decoded signed refs differ from the vector's inputs")
+		}
+	})
+
+	t.Run("seed_request", func(t *testing.T) {
+		v := f.SeedRequest
+		repo, err := identity.RepoIDFromMultihash(mustHex(v.Repo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := SignSeedRequest(key, repo, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, _ := r.SignedBytes()
+		enc, _ := r.Marshal()
+		checkHex(t, "signed bytes", sb, v.SignedBytes)
+		checkHex(t, "signature", r.Signature, v.Signature)
+		checkHex(t, "encoding", enc, v.Encoding)
+		b, err := ReadSeedFrame(bytes.NewReader(mustHex(v.Frame)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := UnmarshalSeedRequest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Repo != repo || got.Requester != key.ID() || got.Timestamp != f.TimestampMs {
+			t.Fatalf("decoded seed request %+v differs from the vector's inputs", got)
 		}
 	})
 
