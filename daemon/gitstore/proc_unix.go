@@ -16,3 +16,7 @@ func setProcessGroup(cmd *exec.Cmd) {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// KillStrays finds no stray git processes here: only Linux tells another
+// process's environment cheaply (see proc_linux.go).
+func KillStrays(reposDir string) int { return 0 }

@@ -255,6 +255,9 @@ func New(cfg Config) (*Service, error) {
 	if err := s.loadStates(); err != nil {
 		return nil, err
 	}
+	if n := gitstore.KillStrays(filepath.Join(cfg.Root, "repos")); n > 0 {
+		s.log.Info("stopped git processes a killed daemon left working in its replicas", "processes", n)
+	}
 	s.sweep()
 	return s, nil
 }
