@@ -211,6 +211,8 @@ func (n *Node) open() error {
 		return err
 	}
 	n.store.GuardWrites(n.disk.Check)
+	// Evictions happen inside gossip's Put, under its lock: forget later.
+	n.store.LimitNodes(store.MaxNodes, func(ids []identity.NodeID) { n.bg.Go(func() { n.forgetNodes(ids) }) })
 	if err := n.loadKnown(); err != nil {
 		return err
 	}
