@@ -163,6 +163,8 @@ func (s *scenario) connect() {
 
 // keepMesh makes node i, if it is up, dial other live followers of each
 // repository it follows until it has links to Mesh of them (or to all).
+// It runs when i comes up, when it loses a peer and on each of its ticks
+// (a dialer looks again now and then: followers that came back since).
 func (s *scenario) keepMesh(i int32) {
 	n := s.net.nodes[i]
 	if !n.up {
@@ -177,6 +179,9 @@ func (s *scenario) keepMesh(i int32) {
 					have++
 				}
 			}
+		}
+		if have >= min(s.p.Mesh, live) {
+			continue
 		}
 		others := s.subs[r]
 		for _, k := range s.rng.Perm(len(others)) {
@@ -240,6 +245,7 @@ func (s *scenario) scheduleTicks(i int32) {
 	tick = func() {
 		if n := s.net.nodes[i]; n.up {
 			n.engine.Tick()
+			s.keepMesh(i)
 		}
 		s.net.after(gossip.RefreshInterval, tick)
 	}
