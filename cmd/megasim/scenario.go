@@ -274,7 +274,7 @@ func (s *scenario) leave(i int32) {
 	n.up = false
 	peers := s.drop(i)
 	s.net.after(s.p.Downtime, func() {
-		n.up = true
+		n.up, n.since = true, s.net.now
 		for _, p := range peers {
 			if s.net.nodes[p].up {
 				s.net.link(i, p)
