@@ -59,7 +59,10 @@ func (t *linkTree) isLazy(topic identity.RepoID) bool {
 }
 
 func (t *linkTree) set(topic identity.RepoID, lazy bool) {
-	if t.lazy == nil || len(t.lazy) >= maxLinkTopics {
+	if _, ok := t.lazy[topic]; !ok && len(t.lazy) >= maxLinkTopics {
+		t.setAll(false)
+	}
+	if t.lazy == nil {
 		t.lazy = map[identity.RepoID]bool{}
 	}
 	t.lazy[topic] = lazy

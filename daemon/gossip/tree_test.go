@@ -216,3 +216,23 @@ func TestTreesArePerTopic(t *testing.T) {
 		t.Fatalf("not delivered: b %+v, c %+v", b.Stats(), c.Stats())
 	}
 }
+
+// A link's topic states are bounded: past maxLinkTopics it forgets them
+// and is eager again, also after a Prune without ids.
+func TestLinkTreeIsBounded(t *testing.T) {
+	var lt linkTree
+	lt.setAll(true)
+	for i := range maxLinkTopics {
+		var r identity.RepoID
+		r[0], r[1] = byte(i), byte(i>>8)
+		lt.set(r, true)
+	}
+	if len(lt.lazy) != maxLinkTopics || !lt.isLazy(identity.RepoID{0xff, 0xff, 0xff}) {
+		t.Fatalf("%d topics held before the bound", len(lt.lazy))
+	}
+	last := identity.RepoID{0xff, 0xff, 0xff}
+	lt.set(last, true)
+	if len(lt.lazy) != 1 || !lt.isLazy(last) || lt.isLazy(identity.RepoID{1}) {
+		t.Fatalf("past the bound: %d topics, the rest lazy %v", len(lt.lazy), lt.lazyRest)
+	}
+}
