@@ -218,6 +218,8 @@ func (n *Node) open() error {
 	n.log = logname.Wrap(n.cfg.Logger, n.store)
 	log := n.log
 	n.store.GuardWrites(n.disk.Check)
+	// Evictions happen inside gossip's Put, under its lock: forget later.
+	n.store.LimitNodes(store.MaxNodes, func(ids []identity.NodeID) { n.bg.Go(func() { n.forgetNodes(ids) }) })
 	if err := n.loadKnown(); err != nil {
 		return err
 	}

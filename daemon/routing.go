@@ -115,15 +115,21 @@ func (n *Node) expireNodes(ctx context.Context) error {
 			n.log.Warn("forgetting nodes not heard from failed; retrying in a minute", "err", err)
 			continue
 		}
-		n.mu.Lock()
-		for _, id := range gone {
-			delete(n.known, id)
-			n.dialer.Forget(id)
-		}
-		n.mu.Unlock()
+		n.forgetNodes(gone)
 		if len(gone) > 0 {
 			n.log.Info("forgot nodes not heard from", "count", len(gone), "after", n.cfg.NodeExpiry)
 		}
+	}
+}
+
+// forgetNodes drops nodes the store forgot (expired, or evicted by the
+// node table's bound) from what the node keeps of them.
+func (n *Node) forgetNodes(ids []identity.NodeID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		delete(n.known, id)
+		n.dialer.Forget(id)
 	}
 }
 
@@ -164,7 +170,7 @@ func (n *Node) rank(id identity.NodeID) int {
 func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
 	n.replica.Reached(p.ID)
-	if err := n.store.Touch(p.ID, time.Now()); err != nil {
+	if err := n.store.Peered(p.ID, time.Now()); err != nil {
 		n.log.Warn("recording when a peer was last seen failed", "peer", p.ID, "err", err)
 	}
 	n.log.Info("peer connected", "peer", p.ID, "remote", p.Remote.String(), "direction", p.Direction())
@@ -177,7 +183,7 @@ func (n *Node) onPeer(p *transport.Peer) {
 func (n *Node) onPeerGone(p *transport.Peer, err error) {
 	n.gossip.PeerGone(p.ID)
 	n.dialer.Kick()
-	_ = n.store.Touch(p.ID, time.Now())
+	_ = n.store.Peered(p.ID, time.Now())
 	reason := "closed"
 	if err != nil {
 		reason = err.Error()

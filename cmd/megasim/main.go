@@ -31,7 +31,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var p params
 	fs.IntVar(&p.Nodes, "nodes", 1000, "number of nodes")
 	fs.IntVar(&p.Degree, "degree", 8, "mean number of random links per node")
-	fs.IntVar(&p.Mesh, "mesh", 2, "links each node dials to other followers of each repository it follows")
+	fs.IntVar(&p.Mesh, "mesh", 4, "links to other followers of each followed repository a node keeps (counting those others made), replaced when lost")
 	fs.Float64Var(&p.Fail, "fail", 0, "fraction of nodes that crash before the measured announcements")
 	fs.Float64Var(&p.Loss, "loss", 0, "datagram loss probability per send")
 	fs.IntVar(&p.Repos, "repos", 1000, "number of repositories")

@@ -149,7 +149,9 @@ func (m *metrics) result() result {
 	var lat []float64
 	for _, t := range m.order {
 		for _, i := range s.subs[t.repo] {
-			if i == t.origin || !s.net.nodes[i].up {
+			// Live: up from the announcement on. A node that comes back
+			// later catches up by the snapshot; it is not counted.
+			if n := s.net.nodes[i]; i == t.origin || !n.up || n.since > t.at {
 				continue
 			}
 			r.ShouldReceive++

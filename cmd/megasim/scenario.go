@@ -17,7 +17,7 @@ import (
 type params struct {
 	Nodes     int
 	Degree    int     // random links per node (each node dials Degree/2)
-	Mesh      int     // links each node dials to other followers of each repository it follows
+	Mesh      int     // links to other followers of each followed repository a node keeps, counting those others made
 	Fail      float64 // fraction of nodes that crash before the measured announcements
 	Loss      float64 // datagram loss per send
 	Repos     int
@@ -35,7 +35,7 @@ const (
 	// detectAfter is how long a live peer keeps a crashed peer's link
 	// before the transport notices (QUIC idle timeout).
 	detectAfter = 30 * time.Second
-	// measureFor is how long the measured announcements are followed.
+	// measureFor is how long the last measured announcement is followed.
 	measureFor = 60 * time.Second
 	// announceEvery spaces the measured announcements.
 	announceEvery = 500 * time.Millisecond
@@ -138,9 +138,10 @@ func (s *scenario) makeRepos() {
 }
 
 // connect builds the topology: each node dials Degree/2 random nodes
-// (so the mean degree is Degree) and, for each repository it follows,
-// Mesh other followers (the daemon's dialer prefers holders of followed
-// repositories; see spec/scale.md).
+// (so the mean degree is Degree) and keeps links to at least Mesh other
+// followers of each repository it follows (gossipsub's per-topic mesh;
+// the daemon's dialer should prefer holders of followed repositories,
+// see spec/scale.md).
 func (s *scenario) connect() {
 	n := s.p.Nodes
 	for i, node := range s.net.nodes {
@@ -156,20 +157,56 @@ func (s *scenario) connect() {
 		}
 	}
 	for i := range n {
-		for _, r := range s.follows[i] {
-			others := s.subs[r]
-			want := min(s.p.Mesh, len(others)-1)
-			for _, k := range s.rng.Perm(len(others)) {
-				if want == 0 {
-					break
-				}
-				if j := others[k]; j != int32(i) {
-					s.net.link(int32(i), j)
-					want--
+		s.keepMesh(int32(i))
+	}
+}
+
+// keepMesh makes node i, if it is up, dial other live followers of each
+// repository it follows until it has links to Mesh of them (or to all).
+// It runs when i comes up, when it loses a peer and on each of its ticks
+// (a dialer looks again now and then: followers that came back since).
+func (s *scenario) keepMesh(i int32) {
+	n := s.net.nodes[i]
+	if !n.up {
+		return
+	}
+	for _, r := range s.follows[i] {
+		have, live := 0, 0
+		for _, j := range s.subs[r] {
+			if j != i && s.net.nodes[j].up {
+				live++
+				if n.links[j] {
+					have++
 				}
 			}
 		}
+		if have >= min(s.p.Mesh, live) {
+			continue
+		}
+		others := s.subs[r]
+		for _, k := range s.rng.Perm(len(others)) {
+			if have >= min(s.p.Mesh, live) {
+				break
+			}
+			if j := others[k]; j != i && s.net.nodes[j].up && !n.links[j] {
+				s.net.link(i, j)
+				have++
+			}
+		}
 	}
+}
+
+// drop unlinks i from all its peers; the live ones replace the lost
+// mesh links, as a dialer does when a peer goes.
+func (s *scenario) drop(i int32) []int32 {
+	peers := append([]int32(nil), s.net.nodes[i].order...)
+	for _, p := range peers {
+		s.net.unlink(i, p)
+	}
+	for _, p := range peers {
+		s.keepMesh(p)
+	}
+	return peers
 }
 
 // nodeAnnouncement is node i's NodeAnnouncement.
@@ -208,6 +245,7 @@ func (s *scenario) scheduleTicks(i int32) {
 	tick = func() {
 		if n := s.net.nodes[i]; n.up {
 			n.engine.Tick()
+			s.keepMesh(i)
 		}
 		s.net.after(gossip.RefreshInterval, tick)
 	}
@@ -233,18 +271,16 @@ func (s *scenario) leave(i int32) {
 	if !n.up {
 		return
 	}
-	peers := append([]int32(nil), n.order...)
-	for _, p := range peers {
-		s.net.unlink(i, p)
-	}
 	n.up = false
+	peers := s.drop(i)
 	s.net.after(s.p.Downtime, func() {
-		n.up = true
+		n.up, n.since = true, s.net.now
 		for _, p := range peers {
 			if s.net.nodes[p].up {
 				s.net.link(i, p)
 			}
 		}
+		s.keepMesh(i)
 	})
 }
 
@@ -265,8 +301,8 @@ func (s *scenario) run() result {
 	s.m.steadyBytes = s.m.bytes
 
 	s.crash()
-	s.scheduleAnnouncements()
-	s.net.runUntil(s.p.Steady + measureFor)
+	last := s.scheduleAnnouncements()
+	s.net.runUntil(last + measureFor)
 	return s.m.result()
 }
 
@@ -280,24 +316,20 @@ func (s *scenario) crash() {
 			continue
 		}
 		s.failed[i] = true
-		n := s.net.nodes[i]
-		n.up = false
-		s.net.after(detectAfter, func() {
-			for _, p := range append([]int32(nil), n.order...) {
-				s.net.unlink(i, p)
-			}
-		})
+		s.net.nodes[i].up = false
+		s.net.after(detectAfter, func() { s.drop(i) })
 	}
 }
 
-// scheduleAnnouncements publishes the measured repository announcements:
+// scheduleAnnouncements publishes the measured repository announcements,
 // each from a random live follower of a repository that has at least one
-// other follower.
-func (s *scenario) scheduleAnnouncements() {
+// other follower, and returns when the last one is made.
+func (s *scenario) scheduleAnnouncements() (last time.Duration) {
 	for k := range s.p.Announce {
-		at := s.p.Steady + time.Second + time.Duration(k)*announceEvery
-		s.net.push(&event{at: at, fn: func() { s.announce(uint64(k)) }})
+		last = s.p.Steady + time.Second + time.Duration(k)*announceEvery
+		s.net.push(&event{at: last, fn: func() { s.announce(uint64(k)) }})
 	}
+	return last
 }
 
 func (s *scenario) announce(k uint64) {

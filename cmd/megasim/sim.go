@@ -75,6 +75,7 @@ type simNode struct {
 	net    *simNet
 	engine *gossip.Engine
 	up     bool
+	since  time.Duration // when it last came up
 	links  map[int32]bool
 	peers  []identity.NodeID // cache of links, in link order; nil when stale
 	order  []int32           // links in the order they were made

@@ -7,9 +7,12 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,6 +144,12 @@ type ownKey struct {
 	subject string
 }
 
+// compareOwnKeys orders own announcements, so that Tick resends them in
+// the same order every time (a simulation is a function of its seed).
+func compareOwnKeys(a, b ownKey) int {
+	return cmp.Or(cmp.Compare(a.typ, b.typ), cmp.Compare(a.subject, b.subject))
+}
+
 type ownMsg struct {
 	body    wire.Body
 	env     *wire.Envelope
@@ -157,7 +166,7 @@ type peerState struct {
 	snapLast   time.Time
 
 	sub     *wire.Subscribe  // the peer's subscription; nil until it sends one
-	lazy    bool             // Plumtree: send IHave, not the message
+	tree    linkTree         // Plumtree: the topics to send IHave in, not the message
 	ihave   []wire.MessageID // notices waiting for the next flush
 	flushAt bool             // a flush is scheduled
 }
@@ -325,7 +334,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 	if dup {
 		e.stats.Duplicate++
 		if !snapshot {
-			e.pruneLocked(from)
+			e.pruneLocked(from, id)
 		}
 	}
 	e.mu.Unlock()
@@ -376,11 +385,11 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 	}
 	e.seen[id] = now
 	delete(e.wanted, id)
-	if !snapshot {
-		e.peerLocked(from, now).lazy = false // it pushed to us: the link is in the tree
-	}
 	m := infoOf(env, body)
 	m.id = id
+	if !snapshot { // it pushed to us: the link is in the topic's tree
+		e.peerLocked(from, now).tree.set(m.repo, false)
+	}
 	if body != nil {
 		if env.Origin == e.cfg.Key.ID() {
 			e.handleOwnLocked(env, body)
@@ -543,7 +552,8 @@ func (e *Engine) Tick() {
 			delete(e.peers, id)
 		}
 	}
-	for _, m := range e.own {
+	for _, k := range slices.SortedFunc(maps.Keys(e.own), compareOwnKeys) {
+		m := e.own[k]
 		switch {
 		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
 			if _, err := e.publishLocked(m.body); err != nil {

@@ -149,10 +149,8 @@ func (e *Engine) collect(limit int, keep func(Announcement) bool, origins *[]ide
 		e.log.Warn("reading announcements for a snapshot failed; sending what was read", "err", err)
 	}
 	slices.SortFunc(list, func(a, b Announcement) int {
-		if c := cmp.Compare(b.Timestamp, a.Timestamp); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.Origin[:], b.Origin[:])
+		return cmp.Or(cmp.Compare(b.Timestamp, a.Timestamp), bytes.Compare(a.Origin[:], b.Origin[:]),
+			cmp.Compare(a.Type, b.Type), bytes.Compare(a.Subject, b.Subject))
 	})
 	out := make([][]byte, 0, min(limit, len(list)))
 	seen := map[identity.NodeID]bool{}

@@ -8,16 +8,21 @@ import (
 	"github.com/megaengine/megaengine/protocol/wire"
 )
 
-// Plumtree broadcast. Every link starts eager: a new message goes in
-// full to every eager peer that wants it. A peer that sends us a message
-// we already hold gets a Prune and becomes lazy on both ends: from then on
-// it gets only IHave notices (message ids, batched for LazyDelay). A node
-// that hears of a message by notice alone waits GraftTimeout, then sends
-// Graft to one of the peers that noticed it, which sends the message and
-// makes the link eager again. The eager links converge to a spanning tree,
-// so a message crosses each node about once, and loss on a tree link is
-// repaired through the lazy ones. Peers that never sent a Subscribe speak
-// an older version: they stay eager and get no notices.
+// Plumtree broadcast, one tree per topic: a repository, for its
+// repository and activity announcements, and one for all node
+// announcements. Every link starts eager in every topic: a new message
+// goes in full to every peer that wants it and is eager in its topic. A
+// peer that sends us a message we already hold gets a Prune naming it,
+// and the link becomes lazy in that message's topic on both ends: from
+// then on that topic's messages cross it only as IHave notices (message
+// ids, batched for LazyDelay). A node that hears of a message by notice
+// alone waits GraftTimeout, then sends Graft to one of the peers that
+// noticed it, which sends the message and makes the link eager in its
+// topic again. Each topic's eager links converge to a spanning tree of
+// the nodes that want it, so a message crosses each node about once, and
+// loss on a tree link is repaired through the lazy ones. Peers that never
+// sent a Subscribe speak an older version: they stay eager and get no
+// notices.
 
 // Plumtree limits.
 const (
@@ -32,7 +37,42 @@ const (
 	maxWanted = 4096
 	// maxGraftTries bounds the Grafts sent for one noticed message.
 	maxGraftTries = 3
+	// maxLinkTopics bounds the topics one link remembers a state for;
+	// when it is full the link forgets them all (eager again: that costs
+	// duplicates, never a loss).
+	maxLinkTopics = 4096
 )
+
+// linkTree is one link's Plumtree state: the topics (repositories; the
+// zero id for node announcements) it is lazy or eager in, and the state
+// of the topics it holds none for (lazy only after a Prune without ids).
+type linkTree struct {
+	lazy     map[identity.RepoID]bool
+	lazyRest bool
+}
+
+func (t *linkTree) isLazy(topic identity.RepoID) bool {
+	if v, ok := t.lazy[topic]; ok {
+		return v
+	}
+	return t.lazyRest
+}
+
+func (t *linkTree) set(topic identity.RepoID, lazy bool) {
+	if _, ok := t.lazy[topic]; !ok && len(t.lazy) >= maxLinkTopics {
+		t.setAll(false)
+	}
+	if t.lazy == nil {
+		t.lazy = map[identity.RepoID]bool{}
+	}
+	t.lazy[topic] = lazy
+}
+
+// setAll puts every topic in one state.
+func (t *linkTree) setAll(lazy bool) {
+	t.lazy = nil
+	t.lazyRest = lazy
+}
 
 // msgInfo is what forwarding decisions need to know about a message.
 type msgInfo struct {
@@ -92,7 +132,7 @@ func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, notic
 		if !ps.wants(m) {
 			continue
 		}
-		if ps.sub != nil && (ps.lazy || noticeOnly) {
+		if ps.sub != nil && (noticeOnly || ps.tree.isLazy(m.repo)) {
 			e.noticeLocked(p, ps, m.id)
 			continue
 		}
@@ -151,14 +191,17 @@ func (e *Engine) flushLocked(p identity.NodeID, ps *peerState) {
 	}
 }
 
-// pruneLocked answers a duplicate from a peer: stop pushing to us.
-func (e *Engine) pruneLocked(from identity.NodeID) {
+// pruneLocked answers a duplicate of message id from a peer: stop
+// pushing its topic to us.
+func (e *Engine) pruneLocked(from identity.NodeID, id wire.MessageID) {
 	ps := e.peers[from]
 	if ps == nil || ps.sub == nil {
 		return
 	}
-	ps.lazy = true
-	if e.sendLinkLocked(from, &wire.Prune{}) {
+	if c := e.cache[id]; c != nil {
+		ps.tree.set(c.info.repo, true)
+	}
+	if e.sendLinkLocked(from, &wire.Prune{IDs: []wire.MessageID{id}}) {
 		e.stats.Prunes++
 	}
 }
@@ -179,14 +222,21 @@ func (e *Engine) handleLinkLocked(from identity.NodeID, env *wire.Envelope, body
 			e.wantLocked(from, id)
 		}
 	case *wire.Graft:
-		ps.lazy = false
 		for _, id := range b.IDs {
 			if c := e.cache[id]; c != nil && ps.wants(c.info) {
+				ps.tree.set(c.info.repo, false)
 				e.sendLocked(from, c.raw)
 			}
 		}
 	case *wire.Prune:
-		ps.lazy = true
+		if len(b.IDs) == 0 {
+			ps.tree.setAll(true)
+		}
+		for _, id := range b.IDs {
+			if c := e.cache[id]; c != nil {
+				ps.tree.set(c.info.repo, true)
+			}
+		}
 	}
 }
 
@@ -225,9 +275,6 @@ func (e *Engine) graft(id wire.MessageID) {
 	w.tries++
 	p := w.from[0]
 	w.from = append(w.from[1:], p)
-	if ps := e.peers[p]; ps != nil {
-		ps.lazy = false
-	}
 	if e.sendLinkLocked(p, &wire.Graft{IDs: []wire.MessageID{id}}) {
 		e.stats.Grafts++
 	}

@@ -178,3 +178,61 @@ func TestRepoMessagesOnlyToFollowers(t *testing.T) {
 		t.Fatalf("a node that does not follow the repository received it: %+v", s)
 	}
 }
+
+// Each topic has its own tree: a link that joins the tree of node
+// announcements (here by a Graft, after a lost push) stays out of a
+// repository's tree, so the repository's next message reaches every
+// follower once.
+func TestTreesArePerTopic(t *testing.T) {
+	repo := testRepo(t, 1)
+	n, e, _ := newTriangle(t, repo)
+	a, b, c := e[0], e[1], e[2]
+	if _, err := a.Publish(repoAnn(repo, 1)); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	if b.Stats().Prunes+c.Stats().Prunes == 0 {
+		t.Fatal("no Prune after duplicates")
+	}
+	// c's node announcement to a is lost: b gets it from c alone.
+	aID, cID := a.cfg.Key.ID(), c.cfg.Key.ID()
+	n.drop = func(from, to identity.NodeID, typ wire.MsgType) bool {
+		return from == cID && to == aID && typ == wire.TypeNodeAnnouncement
+	}
+	if _, err := c.Publish(nodeAnn("c")); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	n.drop = nil
+	before := b.Stats().Duplicate + c.Stats().Duplicate
+	if _, err := a.Publish(repoAnn(repo, 2)); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	if d := b.Stats().Duplicate + c.Stats().Duplicate - before; d != 0 {
+		t.Fatalf("the repository's second message cost %d duplicates: a node announcement put the b–c link back in its tree", d)
+	}
+	if b.Stats().Accepted < 3 || c.Stats().Accepted < 2 {
+		t.Fatalf("not delivered: b %+v, c %+v", b.Stats(), c.Stats())
+	}
+}
+
+// A link's topic states are bounded: past maxLinkTopics it forgets them
+// and is eager again, also after a Prune without ids.
+func TestLinkTreeIsBounded(t *testing.T) {
+	var lt linkTree
+	lt.setAll(true)
+	for i := range maxLinkTopics {
+		var r identity.RepoID
+		r[0], r[1] = byte(i), byte(i>>8)
+		lt.set(r, true)
+	}
+	if len(lt.lazy) != maxLinkTopics || !lt.isLazy(identity.RepoID{0xff, 0xff, 0xff}) {
+		t.Fatalf("%d topics held before the bound", len(lt.lazy))
+	}
+	last := identity.RepoID{0xff, 0xff, 0xff}
+	lt.set(last, true)
+	if len(lt.lazy) != 1 || !lt.isLazy(last) || lt.isLazy(identity.RepoID{1}) {
+		t.Fatalf("past the bound: %d topics, the rest lazy %v", len(lt.lazy), lt.lazyRest)
+	}
+}

@@ -9,10 +9,13 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/megaengine/megaengine/daemon/gossip"
 	"github.com/megaengine/megaengine/protocol/identity"
+	"github.com/megaengine/megaengine/protocol/wire"
 )
 
 // Key prefixes. Append only: a byte, once used, keeps its meaning.
@@ -27,6 +31,7 @@ const (
 	prefixAnnouncement = 'a' // 'a' type subjectLen subject origin → ts(8) ‖ raw
 	prefixLastSeen     = 's' // 's' origin → unix ms (8)
 	prefixMeta         = 'm' // 'm' name → value
+	prefixPeer         = 'p' // 'p' origin → unix ms (8) of the last link to it
 )
 
 // schemaVersion is stored under m"schema"; Open refuses a newer one.
@@ -44,6 +49,12 @@ type Store struct {
 	db    *badger.DB
 	log   *slog.Logger
 	guard func() error // refuses writes while the disk is low; nil: never
+
+	// The node table's bound (bound.go).
+	maxNodes int
+	onEvict  func([]identity.NodeID)
+	nodes    atomic.Int64 // node announcements stored
+	evictMu  sync.Mutex
 }
 
 // GuardWrites makes every write (Put, Touch, the repository records) call
@@ -80,8 +91,8 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening routing database %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log}
-	if err := s.checkSchema(); err != nil {
+	s := &Store{db: db, log: log, maxNodes: MaxNodes}
+	if err := cmp.Or(s.checkSchema(), s.countNodes()); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -145,11 +156,13 @@ func (s *Store) Put(a Announcement) (stored bool, err error) {
 	key := announcementKey(a.Type, a.Subject, a.Origin)
 	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(a.Raw)), a.Timestamp)
 	val = append(val, a.Raw...)
+	var added bool
 	err = s.update(func(txn *badger.Txn) error {
-		stored = false
+		stored, added = false, false
 		item, err := txn.Get(key)
 		switch {
 		case errors.Is(err, badger.ErrKeyNotFound):
+			added = a.Type == uint8(wire.TypeNodeAnnouncement)
 		case err != nil:
 			return err
 		default:
@@ -169,6 +182,9 @@ func (s *Store) Put(a Announcement) (stored bool, err error) {
 		stored = true
 		return txn.Set(key, val)
 	})
+	if err == nil && added {
+		s.addedNode()
+	}
 	return stored, err
 }
 
@@ -248,7 +264,11 @@ func lastSeenKey(id identity.NodeID) []byte { return append([]byte{prefixLastSee
 
 // Touch records that id was heard from at t (kept only if newer).
 func (s *Store) Touch(id identity.NodeID, t time.Time) error {
-	key := lastSeenKey(id)
+	return s.setNewer(lastSeenKey(id), t)
+}
+
+// setNewer stores t (unix ms) under key unless a later time is there.
+func (s *Store) setNewer(key []byte, t time.Time) error {
 	ms := uint64(t.UnixMilli())
 	return s.update(func(txn *badger.Txn) error {
 		if item, err := txn.Get(key); err == nil {
@@ -317,33 +337,46 @@ func (s *Store) Expire(cutoff time.Time) ([]identity.NodeID, error) {
 	for id, ts := range newest {
 		last := time.UnixMilli(int64(ts))
 		if seen, ok, err := s.LastSeen(id); err != nil {
-			return gone, err
+			return nil, err
 		} else if ok && seen.After(last) {
 			last = seen
 		}
-		if !last.Before(cutoff) {
-			continue
+		if last.Before(cutoff) {
+			gone = append(gone, id)
 		}
-		if err := s.forget(id); err != nil {
-			return gone, err
-		}
-		gone = append(gone, id)
+	}
+	if err := s.forget(gone...); err != nil {
+		return nil, err
 	}
 	return gone, nil
 }
 
-// forget deletes everything id originated.
-func (s *Store) forget(id identity.NodeID) error {
+// forget deletes everything the nodes ids originated, and what the store
+// knows of them.
+func (s *Store) forget(ids ...identity.NodeID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	set := make(map[identity.NodeID]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
 	var keys [][]byte
+	var nodes int64
 	if err := s.Each(0, nil, func(a Announcement) error {
-		if a.Origin == id {
+		if set[a.Origin] {
 			keys = append(keys, announcementKey(a.Type, a.Subject, a.Origin))
+			if a.Type == uint8(wire.TypeNodeAnnouncement) {
+				nodes++
+			}
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	keys = append(keys, lastSeenKey(id))
+	for _, id := range ids {
+		keys = append(keys, lastSeenKey(id), peerKey(id))
+	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
@@ -351,7 +384,11 @@ func (s *Store) forget(id identity.NodeID) error {
 			return err
 		}
 	}
-	return wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	s.nodes.Add(-nodes)
+	return nil
 }
 
 // ForgetSubject deletes every announcement of type typ about subject (a

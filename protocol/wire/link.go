@@ -164,10 +164,15 @@ type IHave struct{ IDs []MessageID }
 // Map keys (ONLY APPEND): 1 ids (array of 1–MaxLinkIDs 32-byte message ids).
 type Graft struct{ IDs []MessageID }
 
-// Prune (type 7) asks a peer to stop pushing messages to the origin
-// eagerly: it received them already by another way. The peer keeps
-// sending IHave notices. The body is an empty map.
-type Prune struct{}
+// Prune (type 7) asks a peer to stop pushing messages of the topics of
+// these messages (their repository; node announcements are one topic) to
+// the origin eagerly: it received them already by another way. The peer
+// keeps sending IHave notices for them. A Prune without ids (the empty
+// map, what versions before topics sent) asks it for every topic.
+//
+// Map keys (ONLY APPEND): 1 ids (array of 1–MaxLinkIDs 32-byte message
+// ids; absent when empty).
+type Prune struct{ IDs []MessageID }
 
 type linkIDsCBOR struct {
 	IDs [][]byte `cbor:"1,keyasint"`
@@ -207,12 +212,15 @@ func (m *Graft) Validate() error {
 	return checkLinkIDs(m.IDs)
 }
 
-// Validate accepts every Prune.
+// Validate checks the number of ids (none is the whole link).
 func (m *Prune) Validate() error {
 	if m == nil {
 		return invalid("nil Prune")
 	}
-	return nil
+	if len(m.IDs) == 0 {
+		return nil
+	}
+	return checkLinkIDs(m.IDs)
 }
 
 func checkLinkIDs(ids []MessageID) error {
@@ -224,7 +232,13 @@ func checkLinkIDs(ids []MessageID) error {
 
 func (m *IHave) encode() ([]byte, error) { return encodeLinkIDs(m.IDs) }
 func (m *Graft) encode() ([]byte, error) { return encodeLinkIDs(m.IDs) }
-func (m *Prune) encode() ([]byte, error) { return cborx.Marshal(map[uint64]any{}) }
+
+func (m *Prune) encode() ([]byte, error) {
+	if len(m.IDs) == 0 {
+		return cborx.Marshal(map[uint64]any{})
+	}
+	return encodeLinkIDs(m.IDs)
+}
 
 func encodeLinkIDs(ids []MessageID) ([]byte, error) {
 	w := linkIDsCBOR{IDs: make([][]byte, len(ids))}
@@ -242,12 +256,16 @@ func decodeLinkIDs(what string, b []byte) ([]MessageID, error) {
 	if w.IDs == nil {
 		return nil, fmt.Errorf("decoding %s: %w: ids null", what, ErrMalformed)
 	}
-	// The count is checked before the ids are copied.
-	if err := checkLinkIDs(make([]MessageID, min(len(w.IDs), MaxLinkIDs+1))); err != nil {
+	return copyLinkIDs(what, w.IDs)
+}
+
+// copyLinkIDs checks the count, then copies the ids.
+func copyLinkIDs(what string, raw [][]byte) ([]MessageID, error) {
+	if err := checkLinkIDs(make([]MessageID, min(len(raw), MaxLinkIDs+1))); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", what, err)
 	}
-	ids := make([]MessageID, len(w.IDs))
-	for i, id := range w.IDs {
+	ids := make([]MessageID, len(raw))
+	for i, id := range raw {
 		if err := decodeFixed(ids[i][:], id, "message id"); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", what, err)
 		}
@@ -256,11 +274,17 @@ func decodeLinkIDs(what string, b []byte) ([]MessageID, error) {
 }
 
 func decodePrune(b []byte) (*Prune, error) {
-	var w struct{}
+	var w struct {
+		IDs [][]byte `cbor:"1,keyasint,omitempty"`
+	}
 	if err := cborx.UnmarshalCanonical(b, &w); err != nil {
 		return nil, decodeError("Prune", err)
 	}
-	return &Prune{}, nil
+	if w.IDs == nil {
+		return &Prune{}, nil
+	}
+	ids, err := copyLinkIDs("Prune", w.IDs)
+	return &Prune{IDs: ids}, err
 }
 
 // IsLink reports whether t is a link message type (never relayed or stored).

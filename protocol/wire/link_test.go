@@ -54,6 +54,7 @@ func TestLinkMessagesRoundTrip(t *testing.T) {
 		&IHave{IDs: ids},
 		&Graft{IDs: ids[:1]},
 		&Prune{},
+		&Prune{IDs: ids},
 	} {
 		e := mustSign(t, vectorKey(), body)
 		e.TTL = 0
@@ -75,7 +76,10 @@ func TestLinkMessagesInvalid(t *testing.T) {
 		{"filter too large", TypeSubscribe, mustCBOR(t, map[uint64]any{1: make([]byte, 2*BloomMaxBytes), 2: 7, 3: false, 4: 0})},
 		{"no hashes", TypeSubscribe, mustCBOR(t, map[uint64]any{1: make([]byte, 64), 2: 0, 3: false, 4: 0})},
 		{"missing key", TypeSubscribe, mustCBOR(t, map[uint64]any{1: []byte{}, 2: 0, 3: false})},
-		{"unknown key", TypePrune, mustCBOR(t, map[uint64]any{1: 1})},
+		{"unknown key", TypePrune, mustCBOR(t, map[uint64]any{2: 1})},
+		{"prune ids not an array", TypePrune, mustCBOR(t, map[uint64]any{1: 1})},
+		{"prune with an empty id list", TypePrune, mustCBOR(t, map[uint64]any{1: [][]byte{}})},
+		{"prune with too many ids", TypePrune, mustBody(t, &Prune{IDs: tooMany})},
 		{"no ids", TypeIHave, mustCBOR(t, map[uint64]any{1: [][]byte{}})},
 		{"short id", TypeGraft, mustCBOR(t, map[uint64]any{1: [][]byte{make([]byte, 31)}})},
 		{"too many ids", TypeIHave, mustBody(t, &IHave{IDs: tooMany})},
@@ -103,6 +107,6 @@ func FuzzGraft(f *testing.F) {
 }
 
 func FuzzPrune(f *testing.F) {
-	seedBodies(f, TypePrune, &Prune{})
+	seedBodies(f, TypePrune, &Prune{}, &Prune{IDs: []MessageID{{1}}})
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzBody(t, b, decodeValid(TypePrune)) })
 }

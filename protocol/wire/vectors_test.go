@@ -94,6 +94,38 @@ type activityJSON struct {
 	Heads []string `json:"heads"`
 }
 
+// subscribeJSON gives the followed repositories (the filter's input)
+// and the filter they make.
+type subscribeJSON struct {
+	Repos  []string `json:"repos"`
+	Filter string   `json:"filter"`
+	Hashes uint64   `json:"hashes"`
+	Relay  bool     `json:"relay"`
+	Since  uint64   `json:"since"`
+}
+
+type linkIDsJSON struct {
+	IDs []string `json:"ids"`
+}
+
+func idsToJSON(ids []MessageID) linkIDsJSON {
+	j := linkIDsJSON{IDs: []string{}}
+	for _, id := range ids {
+		j.IDs = append(j.IDs, hex.EncodeToString(id[:]))
+	}
+	return j
+}
+
+func idsFromJSON(j linkIDsJSON) []MessageID {
+	var ids []MessageID
+	for _, h := range j.IDs {
+		var id MessageID
+		copy(id[:], mustHex(h))
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func bodyToJSON(b Body) any {
 	switch b := b.(type) {
 	case *NodeAnnouncement:
@@ -106,6 +138,14 @@ func bodyToJSON(b Body) any {
 			heads[i] = hex.EncodeToString(h[:])
 		}
 		return activityJSON{hex.EncodeToString(b.Repo.Multihash()), heads}
+	case *Subscribe:
+		return subscribeJSON{[]string{hex.EncodeToString(vectorRepo().Multihash())}, hex.EncodeToString(b.Filter), b.Hashes, b.Relay, b.Since}
+	case *IHave:
+		return idsToJSON(b.IDs)
+	case *Graft:
+		return idsToJSON(b.IDs)
+	case *Prune:
+		return idsToJSON(b.IDs)
 	}
 	panic("unknown body")
 }
@@ -149,8 +189,81 @@ func bodyFromJSON(typ MsgType, raw json.RawMessage) (Body, error) {
 			a.Heads = append(a.Heads, id)
 		}
 		return a, nil
+	case TypeSubscribe:
+		return subscribeFromJSON(dec)
+	case TypeIHave, TypeGraft, TypePrune:
+		var j linkIDsJSON
+		if err := dec.Decode(&j); err != nil {
+			return nil, err
+		}
+		switch ids := idsFromJSON(j); typ {
+		case TypeIHave:
+			return &IHave{IDs: ids}, nil
+		case TypeGraft:
+			return &Graft{IDs: ids}, nil
+		default:
+			return &Prune{IDs: ids}, nil
+		}
 	}
 	return nil, fmt.Errorf("no JSON form for %v", typ)
+}
+
+// subscribeFromJSON builds the Subscribe from its repositories and checks
+// that their filter is the vector's.
+func subscribeFromJSON(dec *json.Decoder) (Body, error) {
+	var j subscribeJSON
+	if err := dec.Decode(&j); err != nil {
+		return nil, err
+	}
+	var repos []identity.RepoID
+	for _, h := range j.Repos {
+		r, err := identity.RepoIDFromMultihash(mustHex(h))
+		if err != nil {
+			return nil, err
+		}
+		repos = append(repos, r)
+	}
+	s := NewSubscribe(repos, j.Relay, j.Since)
+	if hex.EncodeToString(s.Filter) != j.Filter || s.Hashes != j.Hashes {
+		return nil, fmt.Errorf("the filter of %d repositories is %x (%d hashes), the vector says %s (%d)", len(repos), s.Filter, s.Hashes, j.Filter, j.Hashes)
+	}
+	return s, nil
+}
+
+// vectorBodies are the inputs of the envelope vectors: one per message
+// type, and the Prune of versions before topics (no ids). The link
+// messages name the repository announcement's id.
+func vectorBodies(t testing.TB) []struct {
+	name string
+	body Body
+} {
+	ann := mustSign(t, vectorKey(), vectorRepoAnn()).ID()
+	ids := []MessageID{ann}
+	return []struct {
+		name string
+		body Body
+	}{
+		{"node_announcement", vectorNode()},
+		{"repo_announcement", vectorRepoAnn()},
+		{"activity_announcement", vectorActivity()},
+		{"subscribe", NewSubscribe([]identity.RepoID{vectorRepo()}, false, vectorTimeMs-3600_000)},
+		{"ihave", &IHave{IDs: ids}},
+		{"graft", &Graft{IDs: ids}},
+		{"prune", &Prune{IDs: ids}},
+		{"prune_without_ids", &Prune{}},
+	}
+}
+
+// vectorSign signs a vector body; link messages are sent with TTL 0.
+func vectorSign(t testing.TB, key *identity.Key, ts time.Time, body Body) *Envelope {
+	e, err := Sign(key, ts, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsLink(e.Type) {
+		e.TTL = 0
+	}
+	return e
 }
 
 // buildVectors computes the vector file from the inputs in helpers_test.go.
@@ -185,15 +298,8 @@ func buildVectors(t testing.TB) []byte {
 	for _, r := range s.Refs() {
 		f.SignedRefs.Refs = append(f.SignedRefs.Refs, refVector{r.Name, hex.EncodeToString(r.OID)})
 	}
-	for _, v := range []struct {
-		name string
-		body Body
-	}{
-		{"node_announcement", vectorNode()},
-		{"repo_announcement", vectorRepoAnn()},
-		{"activity_announcement", vectorActivity()},
-	} {
-		e := mustSign(t, key, v.body)
+	for _, v := range vectorBodies(t) {
+		e := vectorSign(t, key, vectorTime, v.body)
 		sb, err := e.SignedBytes()
 		if err != nil {
 			t.Fatal(err)
@@ -355,8 +461,8 @@ func TestVectors(t *testing.T) {
 		}
 	})
 
-	if len(f.Envelopes) != 3 {
-		t.Fatalf("%d envelope vectors, want one per message type (3)", len(f.Envelopes))
+	if len(f.Envelopes) != len(vectorBodies(t)) {
+		t.Fatalf("%d envelope vectors, want one per message type and the Prune without ids (%d)", len(f.Envelopes), len(vectorBodies(t)))
 	}
 	for _, v := range f.Envelopes {
 		t.Run(v.Name, func(t *testing.T) {
@@ -364,10 +470,7 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := Sign(key, ts, body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := vectorSign(t, key, ts, body)
 			sb, _ := e.SignedBytes()
 			id := e.ID()
 			checkHex(t, "body", e.Body, v.BodyCBOR)
