@@ -129,6 +129,8 @@ func (c *Config) validate() error {
 
 // Node is a MegaEngine node: New prepares it, Serve runs it.
 type Node struct {
+	meshNext atomic.Int64 // where the dialer's next look at followed repositories starts
+
 	cfg     Config
 	log     *slog.Logger
 	key     *identity.Key
@@ -273,7 +275,7 @@ func (n *Node) open() error {
 	n.dialer = transport.NewDialer(n.tr, transport.DialerConfig{
 		Bootstrap: n.cfg.Bootstrap, Target: n.cfg.TargetPeers, Candidates: n.dialCandidates,
 		Relays: n.relayCandidates, RelayTarget: n.relayTarget(), IsRelay: n.isRelay,
-		Log: log.With("part", "dialer"),
+		Mesh: n.meshCandidates, Log: log.With("part", "dialer"),
 	})
 	return nil
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"time"
@@ -222,4 +223,56 @@ func versionForWire() string {
 		}
 	}
 	return string(out[:min(len(out), wire.MaxVersionLen)])
+}
+
+// MeshLinks is how many connected peers that hold it the node keeps for
+// each repository it follows (spec/scale.md §2.4): with 20 % of nodes
+// crashed, 2 left some followers cut off in the simulator, 4 none.
+const MeshLinks = 4
+
+// maxMeshRepos bounds the followed repositories one look of the dialer
+// considers; the next look goes on from where it stopped.
+const maxMeshRepos = 256
+
+// meshCandidates are holders of followed repositories that have fewer
+// than MeshLinks connected holders, to dial (transport.DialerConfig.Mesh).
+// A relay keeps none: it follows everything and is dialled by others.
+func (n *Node) meshCandidates(max int, skip func(identity.NodeID) bool) []identity.Addr {
+	if n.cfg.Relay {
+		return nil
+	}
+	followed := n.replica.Followed()
+	slices.SortFunc(followed, func(a, b identity.RepoID) int { return bytes.Compare(a[:], b[:]) })
+	var out []identity.Addr
+	picked := func(id identity.NodeID) bool {
+		return slices.ContainsFunc(out, func(a identity.Addr) bool { return a.ID == id })
+	}
+	start := int(n.meshNext.Load())
+	for i := range min(len(followed), maxMeshRepos) {
+		if len(out) >= max {
+			break
+		}
+		repo := followed[(start+i)%len(followed)]
+		n.meshNext.Store(int64((start + i + 1) % len(followed)))
+		holders := n.replica.Holders(repo)
+		linked := 0
+		for _, h := range holders {
+			if n.tr.Peer(h) != nil || picked(h) {
+				linked++
+			}
+		}
+		for _, h := range holders {
+			if linked >= MeshLinks || len(out) >= max {
+				break
+			}
+			if h == n.ID() || picked(h) || skip(h) || n.gossip.Banned(h) != nil {
+				continue
+			}
+			if na, _, ok := n.store.Node(h); ok && len(na.Addresses) > 0 {
+				out = append(out, identity.Addr{ID: h, HostPort: na.Addresses[0]})
+				linked++
+			}
+		}
+	}
+	return out
 }

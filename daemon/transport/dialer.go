@@ -28,15 +28,21 @@ type DialerConfig struct {
 	Relays func(max int, skip func(identity.NodeID) bool) []identity.Addr
 	// IsRelay reports whether a peer is a relay.
 	IsRelay func(identity.NodeID) bool
-	Log     *slog.Logger
+	// Mesh returns up to max learned nodes to dial beyond Target, as
+	// Candidates: those that keep each repository the node follows linked
+	// to other nodes that hold it (spec/scale.md §2.4). Nil: none.
+	Mesh func(max int, skip func(identity.NodeID) bool) []identity.Addr
+	Log  *slog.Logger
 }
 
-// Redial back-off: 1 s doubling to 1 min per node; a check every second.
+// Redial back-off: 1 s doubling to 1 min per node; a check every second;
+// at most maxMeshDials dials a look for the mesh.
 const (
-	minBackoff  = time.Second
-	maxBackoff  = time.Minute
-	dialEvery   = time.Second
-	dialTimeout = 10 * time.Second
+	maxMeshDials = 8
+	minBackoff   = time.Second
+	maxBackoff   = time.Minute
+	dialEvery    = time.Second
+	dialTimeout  = 10 * time.Second
 )
 
 // Dialer keeps a node connected: bootstrap nodes always, learned nodes up
@@ -90,6 +96,9 @@ func NewDialer(t *Transport, cfg DialerConfig) *Dialer {
 	}
 	if cfg.Relays == nil {
 		cfg.Relays = none
+	}
+	if cfg.Mesh == nil {
+		cfg.Mesh = none
 	}
 	if cfg.IsRelay == nil {
 		cfg.IsRelay = func(identity.NodeID) bool { return false }
@@ -156,6 +165,7 @@ func (d *Dialer) needed(now time.Time) []identity.Addr {
 	if missing := d.cfg.Target - len(d.t.Peers()) - len(want); missing > 0 {
 		want = append(want, d.cfg.Candidates(missing, skip)...)
 	}
+	want = append(want, d.cfg.Mesh(maxMeshDials, skip)...)
 	return want
 }
 
