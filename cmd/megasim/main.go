@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	flag "github.com/spf13/pflag"
@@ -43,8 +44,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&p.Downtime, "downtime", 5*time.Minute, "how long a churned node stays away")
 	fs.IntVar(&p.Announce, "announce", 20, "measured repository announcements")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	s, err := newScenario(p)
