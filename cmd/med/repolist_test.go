@@ -19,7 +19,7 @@ func TestRepoListStates(t *testing.T) {
 	needBinaries(t)
 	root := tempRoot(t)
 	authInit(t, root)
-	startNode1(t, root, "solo")
+	startNode1(t, root, "solo").stdoutField(t, "address") // the daemon is up
 	src := filepath.Join(tempRoot(t), "tiny") // short paths: lines show them whole
 	os.MkdirAll(src, 0o755)
 	gitIn(t, src, "init", "-q", "-b", "main")
