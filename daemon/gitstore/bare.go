@@ -152,32 +152,6 @@ func (b *Bare) Namespaces(ctx context.Context) ([]string, error) {
 	return slices.Compact(nss), nil
 }
 
-// Tips returns every distinct object id that a ref of some namespace points
-// at, sorted: what the replica has, as a fetch's haves. It runs one git
-// for-each-ref (Namespaces, then Refs of each, would run one per namespace
-// more). It sees what Namespaces and Refs see: refs outside a namespace,
-// and namespaces that CheckNamespace rejects, are left out.
-func (b *Bare) Tips(ctx context.Context) ([]string, error) {
-	out, err := b.r.run(ctx, call{args: []string{"for-each-ref", "--format=%(objectname) %(refname)", "refs/namespaces/"}, gitDir: b.Dir})
-	if err != nil {
-		return nil, fmt.Errorf("listing tips: %w", err)
-	}
-	tips := []string{}
-	for line := range strings.Lines(string(out)) {
-		oid, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-		if !ok {
-			return nil, fmt.Errorf("listing tips: git for-each-ref: unexpected line %q", clip(line))
-		}
-		ns, inner, ok := strings.Cut(strings.TrimPrefix(name, "refs/namespaces/"), "/")
-		if !ok || CheckNamespace(ns) != nil || !strings.HasPrefix(inner, "refs/") {
-			continue
-		}
-		tips = append(tips, oid)
-	}
-	slices.Sort(tips)
-	return slices.Compact(tips), nil
-}
-
 // Import copies the branches and tags of the working repository workdir
 // into namespace ns, with their objects (a forced, pruning fetch), so that
 // the namespace mirrors workdir: refs deleted there disappear here. Refs

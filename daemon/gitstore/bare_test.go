@@ -350,15 +350,15 @@ func TestUserConfigDoesNotReachReplica(t *testing.T) {
 	}
 }
 
-// Tips lists, with one git process, the distinct object ids of every
-// namespace's refs: the same set as Namespaces and Refs together.
-func TestTips(t *testing.T) {
+// RefsUnder("refs/") lists, with one git process, every namespace's refs:
+// the same as Namespaces and Refs together (a fetch's haves are their tips).
+func TestRefsUnderAll(t *testing.T) {
 	var started atomic.Int32
 	r := &Runner{onStart: func(int) { started.Add(1) }}
 	ctx := ctxT(t)
 	b := newBare(t, r)
-	if tips, err := b.Tips(ctx); err != nil || tips == nil || len(tips) != 0 {
-		t.Fatalf("Tips of an empty replica = %#v, %v; want an empty list", tips, err)
+	if refs, err := b.RefsUnder(ctx, "refs/"); err != nil || len(refs) != 0 {
+		t.Fatalf("RefsUnder of an empty replica = %#v, %v; want none", refs, err)
 	}
 
 	work := newWork(t)
@@ -384,19 +384,19 @@ func TestTips(t *testing.T) {
 		gitT(t, b.Dir, "update-ref", ref, blob)
 	}
 
-	want := []string{c1, c2, c3, tag}
-	slices.Sort(want)
 	started.Store(0)
-	got, err := b.Tips(ctx)
+	all, err := b.RefsUnder(ctx, "refs/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := started.Load(); n != 1 {
-		t.Errorf("Tips ran %d git processes, want 1", n)
+		t.Errorf("RefsUnder ran %d git processes, want 1", n)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Tips = %v, want %v", got, want)
+	var got []string
+	for _, r := range all {
+		got = append(got, r.Namespace+" "+r.Name+" "+r.OID)
 	}
+	slices.Sort(got)
 
 	var old []string
 	nss, err := b.Namespaces(ctx)
@@ -408,10 +408,18 @@ func TestTips(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		old = append(old, refOIDs(refs)...)
+		for _, r := range refs {
+			old = append(old, ns+" "+r.Name+" "+r.OID)
+		}
 	}
 	slices.Sort(old)
-	if old = slices.Compact(old); !slices.Equal(got, old) {
-		t.Fatalf("Tips = %v, Namespaces and Refs give %v", got, old)
+	if !slices.Equal(got, old) {
+		t.Fatalf("RefsUnder = %v, Namespaces and Refs give %v", got, old)
+	}
+	want := []string{nsA + " refs/heads/main " + c2, nsA + " refs/tags/v1 " + tag,
+		nsB + " refs/heads/dev " + c1, nsB + " refs/heads/main " + c3, nsB + " refs/tags/v1 " + tag}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("RefsUnder = %v, want %v", got, want)
 	}
 }

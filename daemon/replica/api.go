@@ -104,7 +104,7 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	default:
 		info.Replica = ReplicaUpToDate
 	}
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return info, nil
 	}
@@ -212,7 +212,7 @@ func (s *Service) Ensure(ctx context.Context, repo identity.RepoID, progress Pro
 	if err != nil {
 		s.log.Info("working from the local replica; the network sync failed", "repo", repo.String(), "err", err)
 	}
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -366,7 +366,7 @@ func (s *Service) Locate(ctx context.Context, t Target) (Location, error) {
 	} else if !ok {
 		return Location{}, errorf(ErrNotFound, "no refs of %s in %s have reached this node", owner, t.Repo)
 	}
-	bare, err := s.git.OpenBare(s.Dir(t.Repo))
+	bare, err := s.openBare(t.Repo)
 	if err != nil {
 		return Location{}, err
 	}
@@ -392,7 +392,7 @@ func (s *Service) LocateOwn(ctx context.Context, t Target) (Location, error) {
 	}
 	// InitBare also (re)applies the replica's configuration, which the
 	// push relies on (receive.fsckObjects).
-	bare, err := s.git.InitBare(ctx, s.Dir(t.Repo))
+	bare, err := s.initBare(ctx, t.Repo)
 	if err != nil {
 		return Location{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -40,6 +41,28 @@ type offer struct {
 	selfContained bool // index-pack checked the pack needs nothing else
 }
 
+// held is what the replica held when the fetch began: every namespace's
+// refs (the haves are their tips), and the fingerprint of all namespaces'
+// refs taken before they were listed. While the fingerprint stays the
+// same, commit takes a namespace's current refs from here instead of
+// listing them again.
+type held struct {
+	refs        []gitstore.NamespacedRef
+	fingerprint [32]byte
+}
+
+// nsRefs are namespace ns's refs in h, sorted by name as Bare.Refs.
+func (h held) nsRefs(ns string) []gitstore.Ref {
+	out := []gitstore.Ref{}
+	for _, r := range h.refs {
+		if r.Namespace == ns {
+			out = append(out, gitstore.Ref{Name: r.Name, OID: r.OID})
+		}
+	}
+	slices.SortFunc(out, func(a, b gitstore.Ref) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 // update is one namespace's newer signed refs.
 type update struct {
 	node identity.NodeID
@@ -64,10 +87,11 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	}
 	defer s.readLock(repo)() // no repack while a pack comes in
 
-	bare, known, haves, err := s.request(ctx, st, repo)
+	bare, known, had, err := s.request(ctx, st, repo)
 	if err != nil {
 		return res, err
 	}
+	haves := len(had.refs)
 	of, err := s.readOffer(st, repo, known)
 	if err != nil {
 		return res, err
@@ -75,7 +99,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	b := s.fetchBudget(repo, of.doc)
 	created := bare == nil
 	if created {
-		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
+		if bare, err = s.initBare(ctx, repo); err != nil {
 			return res, err
 		}
 	}
@@ -91,7 +115,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	if len(of.updates) == 0 {
 		return res, nil
 	}
-	res.Namespaces, err = s.commit(ctx, bare, repo, of)
+	res.Namespaces, err = s.commit(ctx, bare, repo, of, had)
 	if res.Bytes > 0 {
 		s.repackSoon(repo)
 	}
@@ -99,9 +123,8 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 }
 
 // request sends what the replica has: the signed refs seqs and every tip.
-// It returns the replica (nil if none yet), the seqs it holds and the
-// number of haves sent.
-func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, int, error) {
+// It returns the replica (nil if none yet), the seqs it holds and its refs.
+func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, held, error) {
 	req := wire.FetchRequest{Repo: repo.Multihash(), Namespaces: [][]byte{}, Known: []wire.KnownRefs{}, Haves: [][]byte{}}
 	known := map[identity.NodeID]uint64{}
 	_ = s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, _ []byte) error {
@@ -110,25 +133,33 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 		return nil
 	})
 	var bare *gitstore.Bare
+	var had held
 	if _, ok, _ := s.store.RepoDoc(repo); ok {
-		bare, _ = s.git.OpenBare(s.Dir(repo))
+		bare, _ = s.openBare(repo)
 	}
 	if bare != nil {
-		haves, err := bare.Tips(ctx)
+		had.fingerprint = refsFingerprint(bare.Dir, "")
+		refs, err := bare.RefsUnder(ctx, "refs/")
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, held{}, err
 		}
-		for _, h := range haves[:min(len(haves), wire.MaxHaves)] {
+		had.refs = refs
+		tips := make([]string, len(refs))
+		for i, r := range refs {
+			tips[i] = r.OID
+		}
+		tips = dedupe(tips)
+		for _, h := range tips[:min(len(tips), wire.MaxHaves)] {
 			b, _ := hex.DecodeString(h)
 			req.Haves = append(req.Haves, b)
 		}
 	}
 	st.SetWriteDeadline(time.Now().Add(fetchIdle))
 	if err := wire.WriteFetchMessage(st, wire.FrameRequest, req); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, held{}, err
 	}
 	st.SetWriteDeadline(time.Time{})
-	return bare, known, len(req.Haves), nil
+	return bare, known, had, nil
 }
 
 // readOffer reads the header and verifies it: the document is repo's (and
@@ -254,6 +285,7 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 	if _, ok, _ := s.store.RepoDoc(repo); ok {
 		return
 	}
+	s.forgetBare(repo)
 	if err := os.RemoveAll(s.Dir(repo)); err != nil {
 		s.log.Warn("removing an unfinished replica", "repo", repo.String(), "err", err)
 	}
@@ -261,7 +293,7 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 
 // commit changes the replica, now that the objects are in: each namespace
 // in one transaction, to exactly the owner's signed refs.
-func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer) (int, error) {
+func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer, had held) (int, error) {
 	if of.selfContained {
 		// The pack holds all it refers to; each tip must be in it or here.
 		tips := dedupe(slices.Clone(of.tips))
@@ -287,12 +319,16 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 			return 0, err
 		}
 	}
+	unchanged := had.refs != nil && refsFingerprint(bare.Dir, "") == had.fingerprint
 	done := 0
 	for _, u := range of.updates {
 		ns := Namespace(u.node)
-		current, err := bare.Refs(ctx, ns)
-		if err != nil {
-			return done, err
+		current := had.nsRefs(ns)
+		if !unchanged {
+			var err error
+			if current, err = bare.Refs(ctx, ns); err != nil {
+				return done, err
+			}
 		}
 		next := fromWireRefs(u.sr.Refs())
 		if err := bare.UpdateRefs(ctx, ns, current, next); err != nil {
@@ -301,6 +337,7 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
 			return done, err
 		}
+		s.markSigned(bare, repo, u.node, u.sr.Seq())
 		s.setHEAD(ctx, bare, ns, of.doc.DefaultBranch(), next)
 		done++
 	}

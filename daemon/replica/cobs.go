@@ -31,7 +31,7 @@ func (s *Service) PublishOwn(ctx context.Context, repo identity.RepoID) error {
 	}
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return err
 	}

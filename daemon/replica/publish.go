@@ -30,7 +30,11 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err != nil {
 		return identity.RepoID{}, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
 	}
-	root, err := s.rootCommit(ctx, path, branch)
+	work, err := s.git.WorkRefs(ctx, path)
+	if err != nil {
+		return identity.RepoID{}, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
+	}
+	root, err := s.rootCommit(ctx, path, branch, work)
 	if err != nil {
 		return identity.RepoID{}, err
 	}
@@ -58,7 +62,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	}
 	// Publish first, then record the path: the watcher only looks at the
 	// path once the refs it would compare with are there.
-	warning, err := s.publishWork(ctx, repo, path)
+	warning, err := s.publishWork(ctx, repo, path, work)
 	if err != nil {
 		return identity.RepoID{}, err
 	}
@@ -78,12 +82,8 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 }
 
 // rootCommit finds the root commit of the default branch (the rule of
-// spec/repo.md) as raw bytes.
-func (s *Service) rootCommit(ctx context.Context, path, branch string) ([]byte, error) {
-	refs, err := s.git.WorkRefs(ctx, path)
-	if err != nil {
-		return nil, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
-	}
+// spec/repo.md) as raw bytes; refs are the working repository's.
+func (s *Service) rootCommit(ctx context.Context, path, branch string, refs []gitstore.Ref) ([]byte, error) {
 	i := slices.IndexFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch })
 	if i < 0 {
 		return nil, errorf(ErrInvalid, "%s has no commits on its default branch %q", path, branch)
@@ -109,21 +109,18 @@ func (s *Service) signDoc(repo identity.RepoID, f wire.RepoDocFields) (*wire.Rep
 }
 
 // publishWork copies the working repository's refs into our namespace of
-// the replica, signs them and announces them. Refs the signed refs cannot
-// carry are left out, and the warning names them ("" if none); more refs
-// than signed refs carry is ErrInvalid, and nothing is published.
-func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string) (warning string, err error) {
+// the replica, signs them and announces them; work are the working
+// repository's branches and tags as just read (WorkRefs). Refs the signed
+// refs cannot carry are left out, and the warning names them ("" if none);
+// more refs than signed refs carry is ErrInvalid, and nothing is published.
+func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string, work []gitstore.Ref) (warning string, err error) {
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	work, err := s.git.WorkRefs(ctx, path)
-	if err != nil {
-		return "", err
-	}
 	skipped := unpublishable(work)
 	if n := len(work) - len(skipped); n > wire.MaxRefs {
 		return "", errorf(ErrInvalid, "%s has %d branches and tags; signed refs carry at most %d: nothing was published", path, n, wire.MaxRefs)
 	}
-	bare, err := s.git.InitBare(ctx, s.Dir(repo))
+	bare, err := s.initBare(ctx, repo)
 	if err != nil {
 		return "", err
 	}
@@ -144,7 +141,14 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		warning = fmt.Sprintf("not published: %s (signed refs carry only UTF-8 ref names of at most %d bytes; rename them)",
 			strings.Join(clipNames(skipped), ", "), wire.MaxRefNameLen)
 	}
-	return warning, s.signRefs(repo, refs)
+	if err := s.signRefs(repo, refs); err != nil {
+		return warning, err
+	}
+	s.mu.Lock()
+	seq := s.lastSeq[repo]
+	s.mu.Unlock()
+	s.markSigned(bare, repo, s.id, seq) // the namespace is what was just signed
+	return warning, nil
 }
 
 // unpublishable lists the refs that signed refs cannot carry, each with
@@ -277,7 +281,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	if same {
 		return
 	}
-	warning, err := s.publishWork(ctx, repo, path)
+	warning, err := s.publishWork(ctx, repo, path, work)
 	if err != nil {
 		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
 		return
@@ -310,7 +314,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	}
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return res, err
 	}
@@ -376,16 +380,27 @@ func watchedConflict(repo identity.RepoID, path string) error {
 // setHEAD makes namespace ns's HEAD a symbolic ref to its branch
 // refs/heads/<branch>, when refs (the namespace's refs) have that branch,
 // so git upload-pack advertises it and git clone checks it out. It runs
-// whenever a namespace's refs change (a fetch, a publish), and only then.
+// whenever a namespace's refs change (a fetch, a publish); git is asked
+// only the first time in a run, then the HEAD found or set is remembered.
 // Failures are only logged: HEAD is a convenience, the refs are what counts.
 func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, ns, branch string, refs []gitstore.Ref) {
 	if !slices.ContainsFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch }) {
 		return
 	}
-	if cur, err := bare.HEAD(ctx, ns); err == nil && cur == branch {
+	key := bare.Dir + "\x00" + ns
+	s.mu.Lock()
+	known := s.heads[key] == branch
+	s.mu.Unlock()
+	if known {
 		return
 	}
-	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
-		s.log.Debug("setting a namespace's HEAD", "namespace", ns, "branch", branch, "err", err)
+	if cur, err := bare.HEAD(ctx, ns); err != nil || cur != branch {
+		if err := bare.SetHEAD(ctx, ns, branch); err != nil {
+			s.log.Debug("setting a namespace's HEAD", "namespace", ns, "branch", branch, "err", err)
+			return
+		}
 	}
+	s.mu.Lock()
+	s.heads[key] = branch
+	s.mu.Unlock()
 }

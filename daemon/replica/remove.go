@@ -52,6 +52,7 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 		return err
 	}
 	if !keepReplica {
+		s.forgetBare(repo)
 		if err := os.RemoveAll(s.Dir(repo)); err != nil {
 			return fmt.Errorf("deleting the replica of %s: %w", repo, err)
 		}

@@ -60,7 +60,7 @@ func (s *Service) repacker(ctx context.Context) {
 // repackIfDue repacks repo if it has piled up packs and nobody uses it.
 // It reports false when the replica was in use (try again later).
 func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID) bool {
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return true // gone: nothing to do
 	}

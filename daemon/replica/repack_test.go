@@ -29,7 +29,11 @@ func packedClient(t *testing.T, fetches int, serve bool) (owner, client *node, r
 		os.WriteFile(filepath.Join(st.Path, "f"+strconv.Itoa(i)), []byte(strconv.Itoa(i)), 0o644)
 		git(t, st.Path, "add", ".")
 		git(t, st.Path, "commit", "-q", "-m", "c"+strconv.Itoa(i))
-		if _, err := owner.publishWork(context.Background(), repo, st.Path); err != nil {
+		work, err := owner.git.WorkRefs(context.Background(), st.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := owner.publishWork(context.Background(), repo, st.Path, work); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fetch(t, client, owner, repo); err != nil {

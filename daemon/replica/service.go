@@ -158,9 +158,11 @@ type Service struct {
 
 	lastFollow []identity.RepoID // what OnFollow was last told
 	followSent bool
-	backoff    map[identity.NodeID]backoff // holders whose fetch crossed a budget: skipped until then
-	lastSeq    map[identity.RepoID]uint64  // our newest signed refs seq per repository
-	checked    map[nsKey]signedCheck       // namespaces found equal to their signed refs
+	backoff    map[identity.NodeID]backoff    // holders whose fetch crossed a budget: skipped until then
+	lastSeq    map[identity.RepoID]uint64     // our newest signed refs seq per repository
+	checked    map[nsKey]signedCheck          // namespaces found equal to their signed refs
+	bares      map[identity.RepoID]openedBare // replicas checked in this run (bares.go)
+	heads      map[string]string              // replica dir, NUL, namespace → the branch its HEAD names (setHEAD)
 }
 
 type syncRequest struct {
@@ -236,6 +238,8 @@ func New(cfg Config) (*Service, error) {
 		backoff:      map[identity.NodeID]backoff{},
 		lastSeq:      map[identity.RepoID]uint64{},
 		checked:      map[nsKey]signedCheck{},
+		bares:        map[identity.RepoID]openedBare{},
+		heads:        map[string]string{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
