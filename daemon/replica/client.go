@@ -37,8 +37,6 @@ type offer struct {
 	docRaw  []byte
 	updates []update
 	tips    []string // object ids the updates name
-
-	selfContained bool // index-pack checked the pack needs nothing else
 }
 
 // held is what the replica held when the fetch began: every namespace's
@@ -103,10 +101,9 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 			return res, err
 		}
 	}
-	// Without haves the holder sends everything: index-pack then checks
-	// the pack is complete, and no connectivity walk is needed after it.
-	of.selfContained = haves == 0
-	if res.Bytes, err = s.receivePack(ctx, st, bare, b, of.selfContained, progress); err != nil {
+	// Without haves the holder sends everything: index-pack then also
+	// checks that the pack needs nothing from here.
+	if res.Bytes, err = s.receivePack(ctx, st, bare, b, haves == 0, progress); err != nil {
 		if created {
 			s.dropUnheld(repo)
 		}
@@ -294,21 +291,19 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 // commit changes the replica, now that the objects are in: each namespace
 // in one transaction, to exactly the owner's signed refs.
 func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer, had held) (int, error) {
-	if of.selfContained {
-		// The pack holds all it refers to; each tip must be in it or here.
-		tips := dedupe(slices.Clone(of.tips))
-		present, err := bare.HasObjects(ctx, tips)
-		if err != nil {
-			return 0, err
-		}
-		for _, t := range tips {
-			if !present[t] {
-				return 0, fmt.Errorf("the holder's objects are incomplete: %w: %s", gitstore.ErrMissingObjects, t)
-			}
-		}
-	} else {
-		if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
-			return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
+	// index-pack --strict checked every object of the pack, and that every
+	// object one of them names is in the pack or already here; what is
+	// already here is complete (every object arrives through such a check,
+	// an Import or a push, which git checks alike, and none is pruned). So
+	// no walk of the history is needed: each signed tip must be present.
+	tips := dedupe(slices.Clone(of.tips))
+	present, err := bare.HasObjects(ctx, tips)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range tips {
+		if !present[t] {
+			return 0, fmt.Errorf("the holder's objects are incomplete: %w: %s", gitstore.ErrMissingObjects, t)
 		}
 	}
 	// Refs and signed refs change together for a namespace check.
@@ -331,7 +326,8 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 			}
 		}
 		next := fromWireRefs(u.sr.Refs())
-		if err := bare.UpdateRefs(ctx, ns, current, next); err != nil {
+		was, is := changedRefs(current, next)
+		if err := bare.UpdateRefs(ctx, ns, was, is); err != nil {
 			return done, err
 		}
 		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
@@ -342,4 +338,31 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 		done++
 	}
 	return done, nil
+}
+
+// changedRefs narrows a namespace's move from current to next to the refs
+// that change: their old values (moved or deleted) and new ones (moved or
+// created). Unchanged refs stay out of the transaction: git would lock
+// each, and a replica of a real history has hundreds of unchanged tags.
+// current is fresh (listed, or its fingerprint checked, under the publish
+// lock), and a namespace that differs from its signed refs anyway is
+// refused and repaired before it is served (ensureSigned).
+func changedRefs(current, next []gitstore.Ref) (old, nw []gitstore.Ref) {
+	was := make(map[string]string, len(current))
+	for _, r := range current {
+		was[r.Name] = r.OID
+	}
+	is := make(map[string]string, len(next))
+	for _, r := range next {
+		is[r.Name] = r.OID
+		if oid, ok := was[r.Name]; !ok || oid != r.OID {
+			nw = append(nw, r)
+		}
+	}
+	for _, r := range current {
+		if oid, ok := is[r.Name]; !ok || oid != r.OID {
+			old = append(old, r)
+		}
+	}
+	return old, nw
 }
