@@ -49,7 +49,7 @@ func (s *Service) PublishOwn(ctx context.Context, repo identity.RepoID) error {
 	if err := s.seedChosen(repo); err != nil {
 		return err
 	}
-	return s.signRefs(repo, refs)
+	return s.signRefs(repo, refs, nil)
 }
 
 // HandleActivity reacts to an ActivityAnnouncement of another node: new

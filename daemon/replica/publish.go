@@ -141,14 +141,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		warning = fmt.Sprintf("not published: %s (signed refs carry only UTF-8 ref names of at most %d bytes; rename them)",
 			strings.Join(clipNames(skipped), ", "), wire.MaxRefNameLen)
 	}
-	if err := s.signRefs(repo, refs); err != nil {
-		return warning, err
-	}
-	s.mu.Lock()
-	seq := s.lastSeq[repo]
-	s.mu.Unlock()
-	s.markSigned(bare, repo, s.id, seq) // the namespace is what was just signed
-	return warning, nil
+	return warning, s.signRefs(repo, refs, bare) // the namespace is what Import left
 }
 
 // unpublishable lists the refs that signed refs cannot carry, each with
@@ -167,8 +160,12 @@ func unpublishable(refs []gitstore.Ref) []string {
 	return out
 }
 
-// signRefs signs refs as this node's refs of repo, stores and announces them.
-func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
+// signRefs signs refs as this node's refs of repo, stores and announces
+// them. exact, if not nil, is the replica whose namespace holds exactly
+// refs now (just written under the publish lock): it is recorded as
+// checked (markSigned) before the announcement makes peers fetch, so
+// serving them lists no refs.
+func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref, exact *gitstore.Bare) error {
 	wrefs, err := toWireRefs(refs)
 	if err != nil {
 		return err
@@ -199,8 +196,12 @@ func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
 	s.mu.Lock()
 	s.lastSeq[repo] = seq
 	s.mu.Unlock()
-	s.cfg.OnPublished(repo) // merge detection (daemon/merge.go)
-	if err := s.announce(repo); err != nil {
+	if exact != nil {
+		s.markSigned(exact, repo, s.id, seq)
+	}
+	err = s.announce(repo)
+	s.cfg.OnPublished(repo) // merge detection (daemon/merge.go), after peers were told
+	if err != nil {
 		return err
 	}
 	s.emit(Event{Kind: Published, Repo: repo, Node: s.id})
@@ -335,7 +336,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	} else if len(res.Refs) == 0 {
 		return res, nil // nothing pushed, nothing signed before
 	}
-	if err := s.signRefs(repo, res.Refs); err != nil {
+	if err := s.signRefs(repo, res.Refs, nil); err != nil {
 		return res, err
 	}
 	s.mu.Lock()
