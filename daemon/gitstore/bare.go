@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -153,13 +154,19 @@ func (b *Bare) Namespaces(ctx context.Context) ([]string, error) {
 }
 
 // Import copies the branches and tags of the working repository workdir
-// into namespace ns, with their objects (a forced, pruning fetch), so that
-// the namespace mirrors workdir: refs deleted there disappear here. Refs
-// whose names wire.CheckRefName rejects cannot be signed and are removed
-// from the namespace again. Returns the namespace's refs afterwards.
+// into namespace ns, with their objects, so that the namespace mirrors
+// workdir: refs deleted there disappear here. Refs whose names
+// wire.CheckRefName rejects cannot be signed and are left out (removed if
+// an earlier import brought them). Other refs of ns (collaborative
+// objects) stay. Returns the namespace's refs afterwards.
 //
-// Objects are checked on the way in (transfer.fsckObjects): a repository
-// holding objects that git fsck rejects cannot be imported.
+// The objects travel as git fetch would move them, without its protocol:
+// git pack-objects in workdir, thin against what ns held, piped into
+// IndexPack (--strict: every object and its links are checked on the way
+// in, so a repository holding objects git fsck rejects cannot be
+// imported), then one ref transaction of what changed. If that fails
+// (workdir lost an object ns pointed to, say), a forced, pruning git fetch
+// does it instead.
 func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 	if err := CheckNamespace(ns); err != nil {
 		return nil, err
@@ -168,6 +175,152 @@ func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 	if err != nil {
 		return nil, err
 	}
+	current, err := b.Refs(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := b.importDirect(ctx, src, ns, current)
+	if err != nil {
+		refs, err = b.importByFetch(ctx, src, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importing %s into namespace %s: %w", workdir, ns, err)
+	}
+	return refs, nil
+}
+
+// mirrored reports whether Import mirrors the ref name.
+func mirrored(name string) bool {
+	return strings.HasPrefix(name, "refs/heads/") || strings.HasPrefix(name, "refs/tags/")
+}
+
+// importDirect is Import by pack-objects and index-pack (see Import);
+// current are ns's refs before.
+func (b *Bare) importDirect(ctx context.Context, src, ns string, current []Ref) ([]Ref, error) {
+	work, err := b.r.forEachRef(ctx, src, "", "refs/heads/", "refs/tags/")
+	if err != nil {
+		return nil, err
+	}
+	var good, kept, gone, bad []Ref
+	for _, r := range work {
+		if checkRefName(r.Name) == nil && CheckOID(r.OID) == nil {
+			good = append(good, r)
+		}
+	}
+	for _, r := range current {
+		switch {
+		case !mirrored(r.Name):
+			kept = append(kept, r)
+		case checkRefName(r.Name) != nil || CheckOID(r.OID) != nil:
+			bad = append(bad, r)
+		default:
+			gone = append(gone, r) // the mirrored refs before
+		}
+	}
+	if err := b.copyObjects(ctx, src, refOIDList(good), refOIDList(current)); err != nil {
+		return nil, err
+	}
+	was, is := ChangedRefs(gone, good)
+	if err := b.UpdateRefs(ctx, ns, was, is); err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		if err := b.deleteRefs(ctx, ns, bad); err != nil {
+			return nil, err
+		}
+	}
+	out := append(kept, good...)
+	slices.SortFunc(out, func(a, b Ref) int { return strings.Compare(a.Name, b.Name) })
+	if out == nil {
+		out = []Ref{}
+	}
+	return out, nil
+}
+
+// copyObjects packs in the repository at src what wants need beyond haves
+// and indexes it here; nothing when that is nothing.
+func (b *Bare) copyObjects(ctx context.Context, src string, wants, haves []string) error {
+	if len(wants) == 0 {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	w := &lazyIndex{pw: pw, start: func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			err := b.IndexPack(ctx, pr, IndexOptions{})
+			pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
+			done <- err
+		}()
+		return done
+	}}
+	from := &Bare{Dir: src, r: b.r}
+	_, err := from.PackObjects(ctx, dedupeOIDs(wants), dedupeOIDs(haves), w, PackOptions{})
+	pw.CloseWithError(err)
+	if w.done != nil {
+		if ierr := <-w.done; err == nil {
+			err = ierr
+		}
+	}
+	return err
+}
+
+// lazyIndex starts index-pack at the first byte of the pack (an empty one
+// is never written: PackObjects swallows it) and feeds it.
+type lazyIndex struct {
+	start func() chan error
+	done  chan error
+	pw    *io.PipeWriter
+}
+
+func (l *lazyIndex) Write(p []byte) (int, error) {
+	if l.done == nil {
+		l.done = l.start()
+	}
+	return l.pw.Write(p)
+}
+
+func refOIDList(refs []Ref) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.OID
+	}
+	return out
+}
+
+func dedupeOIDs(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// ChangedRefs narrows a move of refs from current to next to the refs that
+// change: their old values (moved or deleted) and new ones (moved or
+// created), as UpdateRefs takes them. Unchanged refs stay out of the
+// transaction: git would lock each, and a real history has hundreds of
+// unchanged tags.
+func ChangedRefs(current, next []Ref) (old, nw []Ref) {
+	was := make(map[string]string, len(current))
+	for _, r := range current {
+		was[r.Name] = r.OID
+	}
+	is := make(map[string]string, len(next))
+	for _, r := range next {
+		is[r.Name] = r.OID
+		if oid, ok := was[r.Name]; !ok || oid != r.OID {
+			nw = append(nw, r)
+		}
+	}
+	for _, r := range current {
+		if oid, ok := is[r.Name]; !ok || oid != r.OID {
+			old = append(old, r)
+		}
+	}
+	return old, nw
+}
+
+// importByFetch is Import by a forced, pruning git fetch from src
+// (transfer.fsckObjects checks the objects).
+func (b *Bare) importByFetch(ctx context.Context, src, ns string) ([]Ref, error) {
 	p := nsPrefix(ns)
 	if _, err := b.r.run(ctx, call{
 		args: []string{
@@ -178,7 +331,7 @@ func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 		},
 		gitDir: b.Dir,
 	}); err != nil {
-		return nil, fmt.Errorf("importing %s into namespace %s: %w", workdir, ns, err)
+		return nil, err
 	}
 	refs, err := b.Refs(ctx, ns)
 	if err != nil {

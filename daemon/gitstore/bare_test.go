@@ -3,6 +3,7 @@ package gitstore
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -421,5 +422,68 @@ func TestRefsUnderAll(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("RefsUnder = %v, want %v", got, want)
+	}
+}
+
+// Import moves objects by pack-objects and index-pack, not by git fetch
+// (whose protocol, upload-pack and history walk cost more than the pack):
+// with a git that refuses to fetch, imports of a new history, then of new
+// commits, a deleted branch and a new tag on an old commit all work, and
+// the replica is complete.
+func TestImportWithoutFetch(t *testing.T) {
+	bin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "git")
+	body := "#!/bin/sh\nfor a; do [ \"$a\" = fetch ] && { echo no fetch >&2; exit 1; }; done\nexec " + bin + " \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Bin: script}
+	ctx := ctxT(t)
+	b := newBare(t, r)
+	work := newWork(t)
+	c1 := commitFile(t, work, "a", "1\n", "one")
+	gitT(t, work, "branch", "topic")
+	if _, err := b.Import(ctx, work, nsA); err != nil {
+		t.Fatal(err)
+	}
+	c2 := commitFile(t, work, "b", "2\n", "two")
+	gitT(t, work, "branch", "-D", "topic")
+	gitT(t, work, "tag", "old", c1)
+	refs, err := b.Import(ctx, work, nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Ref{{"refs/heads/main", c2}, {"refs/tags/old", c1}}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("Import = %v, want %v", refs, want)
+	}
+	assertRefs(t, b, nsA, want)
+	gitT(t, b.Dir, "fsck", "--no-dangling")
+}
+
+// Import checks every object on the way in: a commit git fsck rejects (an
+// author without an email) is not imported, by either way of copying.
+func TestImportRefusesBadObjects(t *testing.T) {
+	ctx := ctxT(t)
+	b := newBare(t, &Runner{})
+	work := newWork(t)
+	commitFile(t, work, "a", "1\n", "one")
+	if _, err := b.Import(ctx, work, nsA); err != nil {
+		t.Fatal(err)
+	}
+	tree := gitT(t, work, "rev-parse", "HEAD^{tree}")
+	bad := "tree " + tree + "\nauthor nobody 1700000000 +0000\ncommitter t <t@example.org> 1700000000 +0000\n\nbad\n"
+	f := filepath.Join(t.TempDir(), "commit")
+	os.WriteFile(f, []byte(bad), 0o644)
+	c := gitT(t, work, "hash-object", "-t", "commit", "--literally", "-w", f)
+	gitT(t, work, "update-ref", "refs/heads/bad", c)
+	if _, err := b.Import(ctx, work, nsA); err == nil {
+		t.Fatal("a commit that git fsck rejects was imported")
+	}
+	if refs, _ := b.Refs(ctx, nsA); slices.ContainsFunc(refs, func(r Ref) bool { return r.Name == "refs/heads/bad" }) {
+		t.Fatalf("the bad branch is in the namespace: %v", refs)
 	}
 }

@@ -326,7 +326,11 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 			}
 		}
 		next := fromWireRefs(u.sr.Refs())
-		was, is := changedRefs(current, next)
+		// Only what changes is in the transaction. current is fresh (listed,
+		// or its fingerprint checked, under the publish lock), and a
+		// namespace that differs from its signed refs anyway is refused
+		// and repaired before it is served (ensureSigned).
+		was, is := gitstore.ChangedRefs(current, next)
 		if err := bare.UpdateRefs(ctx, ns, was, is); err != nil {
 			return done, err
 		}
@@ -338,31 +342,4 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 		done++
 	}
 	return done, nil
-}
-
-// changedRefs narrows a namespace's move from current to next to the refs
-// that change: their old values (moved or deleted) and new ones (moved or
-// created). Unchanged refs stay out of the transaction: git would lock
-// each, and a replica of a real history has hundreds of unchanged tags.
-// current is fresh (listed, or its fingerprint checked, under the publish
-// lock), and a namespace that differs from its signed refs anyway is
-// refused and repaired before it is served (ensureSigned).
-func changedRefs(current, next []gitstore.Ref) (old, nw []gitstore.Ref) {
-	was := make(map[string]string, len(current))
-	for _, r := range current {
-		was[r.Name] = r.OID
-	}
-	is := make(map[string]string, len(next))
-	for _, r := range next {
-		is[r.Name] = r.OID
-		if oid, ok := was[r.Name]; !ok || oid != r.OID {
-			nw = append(nw, r)
-		}
-	}
-	for _, r := range current {
-		if oid, ok := is[r.Name]; !ok || oid != r.OID {
-			old = append(old, r)
-		}
-	}
-	return old, nw
 }
