@@ -13,10 +13,17 @@ import (
 // Config.RepackPacks packs or more, so reading a replica stays cheap. It
 // repacks a replica only while nobody reads it or adds to it (the
 // replica's lock, see locks.go): a repack never makes a clone, a fetch or
-// a git-remote-mega wait, and waits for them instead (repackRetry).
+// a git-remote-mega wait, and waits for them instead (repackRetry). It
+// starts only once no pack came in for repackQuiet: a repack holds the
+// replica while it runs (a second on a large history), and a new pack is
+// usually followed at once by peers fetching it, or by more commits.
 
 // repackRetry is how soon a repack that found its replica in use tries again.
 const repackRetry = 2 * time.Second
+
+// repackQuiet is how long a replica must have had no new pack before it
+// is repacked.
+const repackQuiet = 2 * time.Second
 
 // maxLooseBeforeRepack is how many loose objects (small imports from a
 // working repository arrive loose) make a replica due for a repack.
@@ -32,7 +39,7 @@ func (s *Service) repackSoon(repo identity.RepoID) {
 
 // repacker runs until ctx is done.
 func (s *Service) repacker(ctx context.Context) {
-	due := map[identity.RepoID]bool{}
+	due := map[identity.RepoID]time.Time{} // repository → when it was last asked for
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	for {
@@ -40,19 +47,28 @@ func (s *Service) repacker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case repo := <-s.repackQ:
-			due[repo] = true
+			due[repo] = time.Now()
 		case <-retry.C:
 		}
-		for repo := range due {
+		next := time.Duration(0)
+		for repo, asked := range due {
 			if ctx.Err() != nil {
 				return
 			}
-			if s.repackIfDue(ctx, repo) {
+			wait := repackQuiet - time.Since(asked)
+			if wait <= 0 && s.repackIfDue(ctx, repo) {
 				delete(due, repo)
+				continue
+			}
+			if wait <= 0 {
+				wait = repackRetry
+			}
+			if next == 0 || wait < next {
+				next = wait
 			}
 		}
-		if len(due) > 0 {
-			retry.Reset(repackRetry)
+		if next > 0 {
+			retry.Reset(next)
 		}
 	}
 }
