@@ -302,13 +302,19 @@ func (b *Bare) Packs() (packs []string, loose int) {
 // small packs it rolls up, not of the whole history. (No bitmap is
 // written: on a large history that alone takes seconds, during which the
 // replica's readers and fetches would wait.) Packs it rolled up are
-// deleted: the caller makes sure nobody reads them meanwhile.
+// deleted: the caller makes sure nobody reads them meanwhile. A repack
+// stopped (ctx) leaves the packs as they were, and its temporary files
+// (objects/pack/.tmp-*) are removed.
 func (b *Bare) Repack(ctx context.Context) error {
 	_, err := b.r.run(ctx, call{
 		args:   []string{"repack", "--geometric=2", "-d", "-q"},
 		gitDir: b.Dir,
 	})
 	if err != nil {
+		tmp, _ := filepath.Glob(filepath.Join(b.Dir, "objects", "pack", ".tmp-*"))
+		for _, f := range tmp {
+			os.Remove(f)
+		}
 		return fmt.Errorf("repacking: %w", err)
 	}
 	return nil
