@@ -22,14 +22,18 @@ import (
 // packs must not pile up on the busiest replicas.
 
 // repackRetry is how soon a repack that found its replica in use tries again.
-const repackRetry = 2 * time.Second
+const repackRetry = 500 * time.Millisecond
 
 // repackQuiet is how long a replica must have had no new pack before it
 // is repacked.
 const repackQuiet = 2 * time.Second
 
-// repackStops is how many repacks of a replica readers may stop in a row.
-const repackStops = 3
+// repackStops is how many repacks of a replica readers may stop in a row,
+// and repackRetryStopped how soon one is tried again after a stop.
+const (
+	repackStops        = 3
+	repackRetryStopped = 200 * time.Millisecond
+)
 
 // How a repack attempt ended.
 type repackOutcome int
@@ -73,6 +77,7 @@ func (s *Service) repacker(ctx context.Context) {
 			}
 			wait := repackQuiet - time.Since(asked)
 			if wait <= 0 {
+				wait = repackRetry
 				switch s.repackIfDue(ctx, repo, stops[repo] < repackStops) {
 				case repackDone:
 					delete(due, repo)
@@ -80,8 +85,8 @@ func (s *Service) repacker(ctx context.Context) {
 					continue
 				case repackStopped:
 					stops[repo]++
+					wait = repackRetryStopped
 				}
-				wait = repackRetry
 			}
 			if next == 0 || wait < next {
 				next = wait

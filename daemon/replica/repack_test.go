@@ -110,7 +110,7 @@ func TestCloneAndServeDuringRepack(t *testing.T) {
 		}
 		git(t, third.Dir(repo), "fsck", "--strict", "--no-dangling")
 	}
-	testutil.WaitFor(t, "a repack", 30*time.Second, func() bool { return len(repacked) > 0 })
+	testutil.WaitFor(t, "a repack", 60*time.Second, func() bool { return len(repacked) > 0 })
 	close(stop)
 	wg.Wait()
 	close(errs)
