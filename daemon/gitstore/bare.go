@@ -171,20 +171,29 @@ func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 	if err := CheckNamespace(ns); err != nil {
 		return nil, err
 	}
-	src, _, err := b.r.IsRepo(ctx, workdir)
+	w, err := b.r.ReadWork(ctx, workdir)
 	if err != nil {
+		return nil, err
+	}
+	return b.ImportWork(ctx, w, ns)
+}
+
+// ImportWork is Import of the working repository w as just read
+// (Runner.ReadWork): its refs are not listed again.
+func (b *Bare) ImportWork(ctx context.Context, w Work, ns string) ([]Ref, error) {
+	if err := CheckNamespace(ns); err != nil {
 		return nil, err
 	}
 	current, err := b.Refs(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	refs, err := b.importDirect(ctx, src, ns, current)
+	refs, err := b.importDirect(ctx, w, ns, current)
 	if err != nil {
-		refs, err = b.importByFetch(ctx, src, ns)
+		refs, err = b.importByFetch(ctx, w.GitDir, ns)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("importing %s into namespace %s: %w", workdir, ns, err)
+		return nil, fmt.Errorf("importing %s into namespace %s: %w", w.GitDir, ns, err)
 	}
 	return refs, nil
 }
@@ -196,13 +205,9 @@ func mirrored(name string) bool {
 
 // importDirect is Import by pack-objects and index-pack (see Import);
 // current are ns's refs before.
-func (b *Bare) importDirect(ctx context.Context, src, ns string, current []Ref) ([]Ref, error) {
-	work, err := b.r.forEachRef(ctx, src, "", "refs/heads/", "refs/tags/")
-	if err != nil {
-		return nil, err
-	}
+func (b *Bare) importDirect(ctx context.Context, w Work, ns string, current []Ref) ([]Ref, error) {
 	var good, kept, gone, bad []Ref
-	for _, r := range work {
+	for _, r := range w.Refs {
 		if checkRefName(r.Name) == nil && CheckOID(r.OID) == nil {
 			good = append(good, r)
 		}
@@ -217,7 +222,7 @@ func (b *Bare) importDirect(ctx context.Context, src, ns string, current []Ref) 
 			gone = append(gone, r) // the mirrored refs before
 		}
 	}
-	if err := b.copyObjects(ctx, src, refOIDList(good), refOIDList(current)); err != nil {
+	if err := b.copyObjects(ctx, w.GitDir, refOIDList(good), refOIDList(current)); err != nil {
 		return nil, err
 	}
 	was, is := ChangedRefs(gone, good)

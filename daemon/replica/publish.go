@@ -30,11 +30,11 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (id
 	if err != nil {
 		return identity.RepoID{}, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
 	}
-	work, err := s.git.WorkRefs(ctx, path)
+	work, err := s.git.ReadWork(ctx, path)
 	if err != nil {
 		return identity.RepoID{}, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
 	}
-	root, err := s.rootCommit(ctx, path, branch, work)
+	root, err := s.rootCommit(ctx, path, branch, work.Refs)
 	if err != nil {
 		return identity.RepoID{}, err
 	}
@@ -109,15 +109,15 @@ func (s *Service) signDoc(repo identity.RepoID, f wire.RepoDocFields) (*wire.Rep
 }
 
 // publishWork copies the working repository's refs into our namespace of
-// the replica, signs them and announces them; work are the working
-// repository's branches and tags as just read (WorkRefs). Refs the signed
+// the replica, signs them and announces them; work is the working
+// repository as just read (ReadWork). Refs the signed
 // refs cannot carry are left out, and the warning names them ("" if none);
 // more refs than signed refs carry is ErrInvalid, and nothing is published.
-func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string, work []gitstore.Ref) (warning string, err error) {
+func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string, work gitstore.Work) (warning string, err error) {
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	skipped := unpublishable(work)
-	if n := len(work) - len(skipped); n > wire.MaxRefs {
+	skipped := unpublishable(work.Refs)
+	if n := len(work.Refs) - len(skipped); n > wire.MaxRefs {
 		return "", errorf(ErrInvalid, "%s has %d branches and tags; signed refs carry at most %d: nothing was published", path, n, wire.MaxRefs)
 	}
 	bare, err := s.initBare(ctx, repo)
@@ -125,7 +125,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		return "", err
 	}
 	release := s.readLock(repo) // objects come in: no repack meanwhile
-	refs, err := bare.Import(ctx, path, Namespace(s.id))
+	refs, err := bare.ImportWork(ctx, work, Namespace(s.id))
 	release()
 	s.repackSoon(repo)
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		s.setHEAD(ctx, bare, Namespace(s.id), doc.DefaultBranch(), refs)
 	}
 	s.mu.Lock()
-	s.workRefs[repo] = work
+	s.workRefs[repo] = work.Refs
 	s.mu.Unlock()
 	if len(skipped) > 0 {
 		warning = fmt.Sprintf("not published: %s (signed refs carry only UTF-8 ref names of at most %d bytes; rename them)",
@@ -268,7 +268,7 @@ func (s *Service) announceHeld() {
 
 // checkWork publishes path's refs if they changed since last seen.
 func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path string) {
-	work, err := s.git.WorkRefs(ctx, path)
+	work, err := s.git.ReadWork(ctx, path)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.noteWorkError(repo, fmt.Errorf("reading the working repository %s: %w", path, err))
@@ -277,7 +277,7 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	}
 	s.noteWorkError(repo, nil)
 	s.mu.Lock()
-	same := slices.Equal(work, s.workRefs[repo])
+	same := slices.Equal(work.Refs, s.workRefs[repo])
 	s.mu.Unlock()
 	if same {
 		return

@@ -29,7 +29,7 @@ func packedClient(t *testing.T, fetches int, serve bool) (owner, client *node, r
 		os.WriteFile(filepath.Join(st.Path, "f"+strconv.Itoa(i)), []byte(strconv.Itoa(i)), 0o644)
 		git(t, st.Path, "add", ".")
 		git(t, st.Path, "commit", "-q", "-m", "c"+strconv.Itoa(i))
-		work, err := owner.git.WorkRefs(context.Background(), st.Path)
+		work, err := owner.git.ReadWork(context.Background(), st.Path)
 		if err != nil {
 			t.Fatal(err)
 		}

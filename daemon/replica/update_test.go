@@ -80,7 +80,7 @@ func TestUpdateRefusesPackMissingObjects(t *testing.T) {
 // publish runs what the watcher runs for a change in work.
 func publish(t *testing.T, owner *node, repo identity.RepoID, work string) {
 	t.Helper()
-	refs, err := owner.git.WorkRefs(context.Background(), work)
+	refs, err := owner.git.ReadWork(context.Background(), work)
 	if err != nil {
 		t.Fatal(err)
 	}
