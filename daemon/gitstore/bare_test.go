@@ -487,3 +487,35 @@ func TestImportRefusesBadObjects(t *testing.T) {
 		t.Fatalf("the bad branch is in the namespace: %v", refs)
 	}
 }
+
+// HasObjects finds what the pack indexes and loose objects list without
+// running git, and asks git only about the rest (here the missing id).
+func TestHasObjectsReadsTheStore(t *testing.T) {
+	var started atomic.Int32
+	r := &Runner{onStart: func(int) { started.Add(1) }}
+	ctx := ctxT(t)
+	b := newBare(t, r)
+	work := newWork(t)
+	c1 := commitFile(t, work, "a", "1\n", "one")
+	c2 := commitFile(t, work, "b", "2\n", "two")
+	if _, err := b.Import(ctx, work, nsA); err != nil { // a pack
+		t.Fatal(err)
+	}
+	loose := gitIn(t, b.Dir, []byte("loose\n"), "hash-object", "-w", "--stdin")
+	missing := strings.Repeat("0", 40)
+	started.Store(0)
+	has, err := b.HasObjects(ctx, []string{c1, c2, loose})
+	if err != nil || !has[c1] || !has[c2] || !has[loose] {
+		t.Fatalf("HasObjects = %v, %v", has, err)
+	}
+	if n := started.Load(); n != 0 {
+		t.Errorf("HasObjects of listed objects ran %d git processes, want none", n)
+	}
+	has, err = b.HasObjects(ctx, []string{c1, missing})
+	if err != nil || !has[c1] || has[missing] {
+		t.Fatalf("HasObjects = %v, %v", has, err)
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("HasObjects with a missing id ran %d git processes, want 1", n)
+	}
+}

@@ -160,7 +160,7 @@ func TestUpdateRunsFewGitProcesses(t *testing.T) {
 		name string
 		ran  []string
 		max  int
-	}{{"fetching", fetched, 4}, {"serving", served, 2}} {
+	}{{"fetching", fetched, 3}, {"serving", served, 1}} {
 		if len(side.ran) > side.max {
 			t.Errorf("the %s node ran %d git processes, want at most %d:\n%s", side.name, len(side.ran), side.max, strings.Join(side.ran, "\n"))
 		}
