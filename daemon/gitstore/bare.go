@@ -529,9 +529,10 @@ func (b *Bare) HEAD(ctx context.Context, ns string) (string, error) {
 }
 
 // GC packs the replica's objects into one pack and prunes unreachable
-// objects older than two weeks (git gc). Every Import and IndexPack adds a
-// pack and automatic gc is off, so the daemon calls this now and then,
-// when the repository is idle.
+// objects older than two weeks (git gc). The daemon does not call it: a
+// fetch takes every object already in a replica as complete (spec/repo.md
+// §4, check 5), which pruning could make untrue; replicas are repacked
+// geometrically instead (Repack), which keeps every object.
 func (b *Bare) GC(ctx context.Context) error {
 	if _, err := b.r.run(ctx, call{args: []string{"gc", "--quiet"}, gitDir: b.Dir}); err != nil {
 		return fmt.Errorf("gc of %s: %w", b.Dir, err)
