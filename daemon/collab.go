@@ -28,9 +28,13 @@ func (n *Node) openCollab() error {
 	return err
 }
 
-// cobsFetched is told by the replica that a fetch changed repo.
+// cobsFetched is told by the replica that a fetch changed repo. The
+// refold runs in the background: the fetch (and the sync waiting for it)
+// does not wait for the notifications it makes.
 func (n *Node) cobsFetched(repo identity.RepoID) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	n.collab.Refresh(ctx, repo)
+	n.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n.collab.Refresh(ctx, repo)
+	})
 }

@@ -151,7 +151,8 @@ func (r *speedRun) clones() {
 	// mecli repo clone on a third node with no replica.
 	rC := tempRoot(b)
 	authInit(b, rC)
-	startNode1(b, rC, "third", "--replicate", "none", "--bootstrap", r.a.stdoutField(b, "address"))
+	third := startNode1(b, rC, "third", "--replicate", "none", "--bootstrap", r.a.stdoutField(b, "address"))
+	third.stdoutField(b, "socket") // printed once it serves mecli
 	r.firstCLI = timed(b, rC, r.work, mecliBin, "--root", rC, "repo", "clone", "--repo-id", r.id, "--output", filepath.Join(r.work, "c0"))
 	for i := range speedRounds {
 		d := filepath.Join(r.work, "g"+strconv.Itoa(i+1))

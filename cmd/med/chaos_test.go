@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,14 @@ func TestChaosKillAndRestart(t *testing.T) {
 		nodes, repos, kills, seed, chaos.Round(time.Millisecond), (time.Since(begin) - chaos).Round(time.Millisecond))
 	for i, n := range ns {
 		for r := range repos {
-			gitIn(t, replicaDir(n.root, ids[r]), "fsck", "--no-progress", "--no-dangling")
+			// The background repack may be rolling packs up (it starts once
+			// no pack came in for a while: about now); git fsck then sees
+			// a pack disappear under it. A real fault stays.
+			dir := replicaDir(n.root, ids[r])
+			testutil.WaitForState(t, fmt.Sprintf("git fsck of repo %d on node%d", r, i), 20*time.Second, func() (bool, string) {
+				out, err := exec.Command("git", "-C", dir, "fsck", "--no-progress", "--no-dangling").CombinedOutput()
+				return err == nil, string(out)
+			})
 		}
 		// A fetch may still run (an owner restarted last signs again): its
 		// files go when it ends; a kill's leftovers would stay.

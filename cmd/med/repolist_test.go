@@ -20,7 +20,7 @@ func TestRepoListStates(t *testing.T) {
 	root := tempRoot(t)
 	authInit(t, root)
 	startNode1(t, root, "solo").stdoutField(t, "address") // the daemon is up
-	src := filepath.Join(tempRoot(t), "tiny") // short paths: lines show them whole
+	src := filepath.Join(tempRoot(t), "tiny")             // short paths: lines show them whole
 	os.MkdirAll(src, 0o755)
 	gitIn(t, src, "init", "-q", "-b", "main")
 	commitIn(t, src, "README.md", "tiny\n")

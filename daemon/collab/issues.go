@@ -49,12 +49,13 @@ func (s *Service) Refresh(ctx context.Context, repo identity.RepoID) {
 	if err != nil {
 		return
 	}
+	refs, err := bare.RefsUnder(ctx, cob.RefPrefix) // every type at once
+	if err != nil {
+		s.log.Debug("listing objects after a fetch", "repo", repo.String(), "err", err)
+		return
+	}
 	for _, typ := range []cob.ObjectType{cob.TypeIssue, cob.TypePatch} {
-		objs, err := typeRefs(ctx, bare, typ)
-		if err != nil {
-			s.log.Debug("listing issues and patches after a fetch failed", "repo", repo, "type", string(typ), "err", err)
-			return
-		}
+		objs := objectsOf(refs, typ)
 		for _, id := range s.moved(repo, objs) {
 			s.cfg.OnChanged(repo, typ, id)
 		}

@@ -100,6 +100,11 @@ func typeRefs(ctx context.Context, bare *gitstore.Bare, typ cob.ObjectType) (map
 	if err != nil {
 		return nil, err
 	}
+	return objectsOf(refs, typ), nil
+}
+
+// objectsOf groups the refs of objects of type typ among refs by object.
+func objectsOf(refs []gitstore.NamespacedRef, typ cob.ObjectType) map[cob.ObjectID]*objectRefs {
 	out := map[cob.ObjectID]*objectRefs{}
 	for _, r := range refs {
 		t, id, err := cob.ParseRefName(r.Name)
@@ -118,7 +123,7 @@ func typeRefs(ctx context.Context, bare *gitstore.Bare, typ cob.ObjectType) (map
 		slices.Sort(o.tips)
 		o.tips = slices.Compact(o.tips)
 	}
-	return out, nil
+	return out
 }
 
 // reader opens the replica's cat-file process on first use, so that a

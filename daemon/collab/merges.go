@@ -25,6 +25,14 @@ func (s *Service) DetectMerges(ctx context.Context, repo identity.RepoID) ([]cob
 	if !slices.Contains(doc.Delegates(), s.cfg.Key.ID()) {
 		return nil, nil
 	}
+	patches, err := s.Patches(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	patches = slices.DeleteFunc(patches, func(p *cob.Patch) bool { return p.State != cob.PatchOpen && p.State != cob.PatchDraft })
+	if len(patches) == 0 {
+		return nil, nil // the usual publication: no branch to read
+	}
 	refs, err := bare.Refs(ctx, s.self)
 	if err != nil {
 		return nil, err
@@ -34,15 +42,8 @@ func (s *Service) DetectMerges(ctx context.Context, repo identity.RepoID) ([]cob
 		return nil, nil
 	}
 	tip := refs[i].OID
-	patches, err := s.Patches(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
 	var merged []cob.ObjectID
 	for _, p := range patches {
-		if p.State != cob.PatchOpen && p.State != cob.PatchDraft {
-			continue
-		}
 		rev, ok := s.mergedRevision(ctx, bare, p, tip)
 		if !ok || slices.ContainsFunc(p.Merges, func(m cob.PatchMerge) bool { return m.Author == s.cfg.Key.ID() && m.Revision == rev }) {
 			continue // not in our branch, or merged by us already (waiting for other delegates)

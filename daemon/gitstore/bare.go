@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -152,53 +154,185 @@ func (b *Bare) Namespaces(ctx context.Context) ([]string, error) {
 	return slices.Compact(nss), nil
 }
 
-// Tips returns every distinct object id that a ref of some namespace points
-// at, sorted: what the replica has, as a fetch's haves. It runs one git
-// for-each-ref (Namespaces, then Refs of each, would run one per namespace
-// more). It sees what Namespaces and Refs see: refs outside a namespace,
-// and namespaces that CheckNamespace rejects, are left out.
-func (b *Bare) Tips(ctx context.Context) ([]string, error) {
-	out, err := b.r.run(ctx, call{args: []string{"for-each-ref", "--format=%(objectname) %(refname)", "refs/namespaces/"}, gitDir: b.Dir})
-	if err != nil {
-		return nil, fmt.Errorf("listing tips: %w", err)
-	}
-	tips := []string{}
-	for line := range strings.Lines(string(out)) {
-		oid, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-		if !ok {
-			return nil, fmt.Errorf("listing tips: git for-each-ref: unexpected line %q", clip(line))
-		}
-		ns, inner, ok := strings.Cut(strings.TrimPrefix(name, "refs/namespaces/"), "/")
-		if !ok || CheckNamespace(ns) != nil || !strings.HasPrefix(inner, "refs/") {
-			continue
-		}
-		tips = append(tips, oid)
-	}
-	slices.Sort(tips)
-	return slices.Compact(tips), nil
-}
-
 // PatchBranches is the prefix of the branches that carry patches' code.
 const PatchBranches = "refs/heads/patches/"
 
 // Import copies the branches and tags of the working repository workdir
-// into namespace ns, with their objects (a forced, pruning fetch), so that
-// the namespace mirrors workdir: refs deleted there disappear here. The
-// node's patch branches (refs/heads/patches/*, spec/collab.md §8) are
-// neither imported nor pruned: the node writes them, not workdir. Refs
-// whose names wire.CheckRefName rejects cannot be signed and are removed
-// from the namespace again. Returns the namespace's refs afterwards.
+// into namespace ns, with their objects, so that the namespace mirrors
+// workdir: refs deleted there disappear here. Refs whose names
+// wire.CheckRefName rejects cannot be signed and are left out (removed if
+// an earlier import brought them). Other refs of ns (collaborative
+// objects, and the node's patch branches under PatchBranches, which the
+// node writes, spec/collab.md §8) stay; workdir's own branches under
+// patches/ are not taken. Returns the namespace's refs afterwards.
 //
-// Objects are checked on the way in (transfer.fsckObjects): a repository
-// holding objects that git fsck rejects cannot be imported.
+// The objects travel as git fetch would move them, without its protocol:
+// git pack-objects in workdir, thin against what ns held, piped into
+// IndexPack (--strict: every object and its links are checked on the way
+// in, so a repository holding objects git fsck rejects cannot be
+// imported), then one ref transaction of what changed. If that fails
+// (workdir lost an object ns pointed to, say), a forced, pruning git fetch
+// does it instead.
 func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 	if err := CheckNamespace(ns); err != nil {
 		return nil, err
 	}
-	src, _, err := b.r.IsRepo(ctx, workdir)
+	w, err := b.r.ReadWork(ctx, workdir)
 	if err != nil {
 		return nil, err
 	}
+	return b.ImportWork(ctx, w, ns)
+}
+
+// ImportWork is Import of the working repository w as just read
+// (Runner.ReadWork): its refs are not listed again.
+func (b *Bare) ImportWork(ctx context.Context, w Work, ns string) ([]Ref, error) {
+	if err := CheckNamespace(ns); err != nil {
+		return nil, err
+	}
+	current, err := b.Refs(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := b.importDirect(ctx, w, ns, current)
+	if err != nil {
+		refs, err = b.importByFetch(ctx, w.GitDir, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importing %s into namespace %s: %w", w.GitDir, ns, err)
+	}
+	return refs, nil
+}
+
+// mirrored reports whether Import mirrors the ref name: branches and tags,
+// but not the node's patch branches.
+func mirrored(name string) bool {
+	return (strings.HasPrefix(name, "refs/heads/") || strings.HasPrefix(name, "refs/tags/")) && !strings.HasPrefix(name, PatchBranches)
+}
+
+// importDirect is Import by pack-objects and index-pack (see Import);
+// current are ns's refs before.
+func (b *Bare) importDirect(ctx context.Context, w Work, ns string, current []Ref) ([]Ref, error) {
+	var good, kept, gone, bad []Ref
+	for _, r := range w.Refs {
+		if mirrored(r.Name) && checkRefName(r.Name) == nil && CheckOID(r.OID) == nil {
+			good = append(good, r)
+		}
+	}
+	for _, r := range current {
+		switch {
+		case !mirrored(r.Name):
+			kept = append(kept, r)
+		case checkRefName(r.Name) != nil || CheckOID(r.OID) != nil:
+			bad = append(bad, r)
+		default:
+			gone = append(gone, r) // the mirrored refs before
+		}
+	}
+	if err := b.copyObjects(ctx, w.GitDir, refOIDList(good), refOIDList(current)); err != nil {
+		return nil, err
+	}
+	was, is := ChangedRefs(gone, good)
+	if err := b.UpdateRefs(ctx, ns, was, is); err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		if err := b.deleteRefs(ctx, ns, bad); err != nil {
+			return nil, err
+		}
+	}
+	out := append(kept, good...)
+	slices.SortFunc(out, func(a, b Ref) int { return strings.Compare(a.Name, b.Name) })
+	if out == nil {
+		out = []Ref{}
+	}
+	return out, nil
+}
+
+// copyObjects packs in the repository at src what wants need beyond haves
+// and indexes it here; nothing when that is nothing.
+func (b *Bare) copyObjects(ctx context.Context, src string, wants, haves []string) error {
+	if len(wants) == 0 {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	w := &lazyIndex{pw: pw, start: func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			err := b.IndexPack(ctx, pr, IndexOptions{})
+			pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
+			done <- err
+		}()
+		return done
+	}}
+	from := &Bare{Dir: src, r: b.r}
+	_, err := from.PackObjects(ctx, dedupeOIDs(wants), dedupeOIDs(haves), w, PackOptions{})
+	pw.CloseWithError(err)
+	if w.done != nil {
+		if ierr := <-w.done; err == nil {
+			err = ierr
+		}
+	}
+	return err
+}
+
+// lazyIndex starts index-pack at the first byte of the pack (an empty one
+// is never written: PackObjects swallows it) and feeds it.
+type lazyIndex struct {
+	start func() chan error
+	done  chan error
+	pw    *io.PipeWriter
+}
+
+func (l *lazyIndex) Write(p []byte) (int, error) {
+	if l.done == nil {
+		l.done = l.start()
+	}
+	return l.pw.Write(p)
+}
+
+func refOIDList(refs []Ref) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.OID
+	}
+	return out
+}
+
+func dedupeOIDs(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// ChangedRefs narrows a move of refs from current to next to the refs that
+// change: their old values (moved or deleted) and new ones (moved or
+// created), as UpdateRefs takes them. Unchanged refs stay out of the
+// transaction: git would lock each, and a real history has hundreds of
+// unchanged tags.
+func ChangedRefs(current, next []Ref) (old, nw []Ref) {
+	was := make(map[string]string, len(current))
+	for _, r := range current {
+		was[r.Name] = r.OID
+	}
+	is := make(map[string]string, len(next))
+	for _, r := range next {
+		is[r.Name] = r.OID
+		if oid, ok := was[r.Name]; !ok || oid != r.OID {
+			nw = append(nw, r)
+		}
+	}
+	for _, r := range current {
+		if oid, ok := is[r.Name]; !ok || oid != r.OID {
+			old = append(old, r)
+		}
+	}
+	return old, nw
+}
+
+// importByFetch is Import by a forced, pruning git fetch from src
+// (transfer.fsckObjects checks the objects).
+func (b *Bare) importByFetch(ctx context.Context, src, ns string) ([]Ref, error) {
 	p := nsPrefix(ns)
 	if _, err := b.r.run(ctx, call{
 		args: []string{
@@ -210,7 +344,7 @@ func (b *Bare) Import(ctx context.Context, workdir, ns string) ([]Ref, error) {
 		},
 		gitDir: b.Dir,
 	}); err != nil {
-		return nil, fmt.Errorf("importing %s into namespace %s: %w", workdir, ns, err)
+		return nil, err
 	}
 	refs, err := b.Refs(ctx, ns)
 	if err != nil {
@@ -252,20 +386,23 @@ func (b *Bare) deleteRefs(ctx context.Context, ns string, del []Ref) error {
 	return nil
 }
 
-// HasObjects reports which of oids are present (one git cat-file process
-// for all).
+// HasObjects reports which of oids are present: those the object
+// directory lists as loose objects or in a pack index are found without
+// git, one git cat-file process asks about the others.
 func (b *Bare) HasObjects(ctx context.Context, oids []string) (map[string]bool, error) {
 	if err := checkOIDs(oids); err != nil {
 		return nil, err
 	}
-	has := make(map[string]bool, len(oids))
-	if len(oids) == 0 {
-		return has, nil
-	}
+	has := listedInStore(filepath.Join(b.Dir, "objects"), oids) // most, without git
 	var in strings.Builder
 	for _, o := range oids {
-		in.WriteString(o)
-		in.WriteByte('\n')
+		if !has[o] {
+			in.WriteString(o)
+			in.WriteByte('\n')
+		}
+	}
+	if in.Len() == 0 {
+		return has, nil
 	}
 	out, err := b.r.run(ctx, call{args: []string{"cat-file", "--batch-check"}, gitDir: b.Dir, stdin: strings.NewReader(in.String())})
 	if err != nil {
@@ -399,9 +536,10 @@ func (b *Bare) HEAD(ctx context.Context, ns string) (string, error) {
 }
 
 // GC packs the replica's objects into one pack and prunes unreachable
-// objects older than two weeks (git gc). Every Import and IndexPack adds a
-// pack and automatic gc is off, so the daemon calls this now and then,
-// when the repository is idle.
+// objects older than two weeks (git gc). The daemon does not call it: a
+// fetch takes every object already in a replica as complete (spec/repo.md
+// §4, check 5), which pruning could make untrue; replicas are repacked
+// geometrically instead (Repack), which keeps every object.
 func (b *Bare) GC(ctx context.Context) error {
 	if _, err := b.r.run(ctx, call{args: []string{"gc", "--quiet"}, gitDir: b.Dir}); err != nil {
 		return fmt.Errorf("gc of %s: %w", b.Dir, err)

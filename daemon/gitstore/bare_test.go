@@ -3,6 +3,7 @@ package gitstore
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -359,15 +360,15 @@ func TestUserConfigDoesNotReachReplica(t *testing.T) {
 	}
 }
 
-// Tips lists, with one git process, the distinct object ids of every
-// namespace's refs: the same set as Namespaces and Refs together.
-func TestTips(t *testing.T) {
+// RefsUnder("refs/") lists, with one git process, every namespace's refs:
+// the same as Namespaces and Refs together (a fetch's haves are their tips).
+func TestRefsUnderAll(t *testing.T) {
 	var started atomic.Int32
 	r := &Runner{onStart: func(int) { started.Add(1) }}
 	ctx := ctxT(t)
 	b := newBare(t, r)
-	if tips, err := b.Tips(ctx); err != nil || tips == nil || len(tips) != 0 {
-		t.Fatalf("Tips of an empty replica = %#v, %v; want an empty list", tips, err)
+	if refs, err := b.RefsUnder(ctx, "refs/"); err != nil || len(refs) != 0 {
+		t.Fatalf("RefsUnder of an empty replica = %#v, %v; want none", refs, err)
 	}
 
 	work := newWork(t)
@@ -393,19 +394,19 @@ func TestTips(t *testing.T) {
 		gitT(t, b.Dir, "update-ref", ref, blob)
 	}
 
-	want := []string{c1, c2, c3, tag}
-	slices.Sort(want)
 	started.Store(0)
-	got, err := b.Tips(ctx)
+	all, err := b.RefsUnder(ctx, "refs/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := started.Load(); n != 1 {
-		t.Errorf("Tips ran %d git processes, want 1", n)
+		t.Errorf("RefsUnder ran %d git processes, want 1", n)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Tips = %v, want %v", got, want)
+	var got []string
+	for _, r := range all {
+		got = append(got, r.Namespace+" "+r.Name+" "+r.OID)
 	}
+	slices.Sort(got)
 
 	var old []string
 	nss, err := b.Namespaces(ctx)
@@ -417,10 +418,113 @@ func TestTips(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		old = append(old, refOIDs(refs)...)
+		for _, r := range refs {
+			old = append(old, ns+" "+r.Name+" "+r.OID)
+		}
 	}
 	slices.Sort(old)
-	if old = slices.Compact(old); !slices.Equal(got, old) {
-		t.Fatalf("Tips = %v, Namespaces and Refs give %v", got, old)
+	if !slices.Equal(got, old) {
+		t.Fatalf("RefsUnder = %v, Namespaces and Refs give %v", got, old)
+	}
+	want := []string{nsA + " refs/heads/main " + c2, nsA + " refs/tags/v1 " + tag,
+		nsB + " refs/heads/dev " + c1, nsB + " refs/heads/main " + c3, nsB + " refs/tags/v1 " + tag}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("RefsUnder = %v, want %v", got, want)
+	}
+}
+
+// Import moves objects by pack-objects and index-pack, not by git fetch
+// (whose protocol, upload-pack and history walk cost more than the pack):
+// with a git that refuses to fetch, imports of a new history, then of new
+// commits, a deleted branch and a new tag on an old commit all work, and
+// the replica is complete.
+func TestImportWithoutFetch(t *testing.T) {
+	bin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "git")
+	body := "#!/bin/sh\nfor a; do [ \"$a\" = fetch ] && { echo no fetch >&2; exit 1; }; done\nexec " + bin + " \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Bin: script}
+	ctx := ctxT(t)
+	b := newBare(t, r)
+	work := newWork(t)
+	c1 := commitFile(t, work, "a", "1\n", "one")
+	gitT(t, work, "branch", "topic")
+	if _, err := b.Import(ctx, work, nsA); err != nil {
+		t.Fatal(err)
+	}
+	c2 := commitFile(t, work, "b", "2\n", "two")
+	gitT(t, work, "branch", "-D", "topic")
+	gitT(t, work, "tag", "old", c1)
+	refs, err := b.Import(ctx, work, nsA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Ref{{"refs/heads/main", c2}, {"refs/tags/old", c1}}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("Import = %v, want %v", refs, want)
+	}
+	assertRefs(t, b, nsA, want)
+	gitT(t, b.Dir, "fsck", "--no-dangling")
+}
+
+// Import checks every object on the way in: a commit git fsck rejects (an
+// author without an email) is not imported, by either way of copying.
+func TestImportRefusesBadObjects(t *testing.T) {
+	ctx := ctxT(t)
+	b := newBare(t, &Runner{})
+	work := newWork(t)
+	commitFile(t, work, "a", "1\n", "one")
+	if _, err := b.Import(ctx, work, nsA); err != nil {
+		t.Fatal(err)
+	}
+	tree := gitT(t, work, "rev-parse", "HEAD^{tree}")
+	bad := "tree " + tree + "\nauthor nobody 1700000000 +0000\ncommitter t <t@example.org> 1700000000 +0000\n\nbad\n"
+	f := filepath.Join(t.TempDir(), "commit")
+	os.WriteFile(f, []byte(bad), 0o644)
+	c := gitT(t, work, "hash-object", "-t", "commit", "--literally", "-w", f)
+	gitT(t, work, "update-ref", "refs/heads/bad", c)
+	if _, err := b.Import(ctx, work, nsA); err == nil {
+		t.Fatal("a commit that git fsck rejects was imported")
+	}
+	if refs, _ := b.Refs(ctx, nsA); slices.ContainsFunc(refs, func(r Ref) bool { return r.Name == "refs/heads/bad" }) {
+		t.Fatalf("the bad branch is in the namespace: %v", refs)
+	}
+}
+
+// HasObjects finds what the pack indexes and loose objects list without
+// running git, and asks git only about the rest (here the missing id).
+func TestHasObjectsReadsTheStore(t *testing.T) {
+	var started atomic.Int32
+	r := &Runner{onStart: func(int) { started.Add(1) }}
+	ctx := ctxT(t)
+	b := newBare(t, r)
+	work := newWork(t)
+	c1 := commitFile(t, work, "a", "1\n", "one")
+	c2 := commitFile(t, work, "b", "2\n", "two")
+	if _, err := b.Import(ctx, work, nsA); err != nil { // a pack
+		t.Fatal(err)
+	}
+	loose := gitIn(t, b.Dir, []byte("loose\n"), "hash-object", "-w", "--stdin")
+	missing := strings.Repeat("0", 40)
+	started.Store(0)
+	has, err := b.HasObjects(ctx, []string{c1, c2, loose})
+	if err != nil || !has[c1] || !has[c2] || !has[loose] {
+		t.Fatalf("HasObjects = %v, %v", has, err)
+	}
+	if n := started.Load(); n != 0 {
+		t.Errorf("HasObjects of listed objects ran %d git processes, want none", n)
+	}
+	has, err = b.HasObjects(ctx, []string{c1, missing})
+	if err != nil || !has[c1] || has[missing] {
+		t.Fatalf("HasObjects = %v, %v", has, err)
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("HasObjects with a missing id ran %d git processes, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -302,13 +303,30 @@ func (b *Bare) Packs() (packs []string, loose int) {
 // small packs it rolls up, not of the whole history. (No bitmap is
 // written: on a large history that alone takes seconds, during which the
 // replica's readers and fetches would wait.) Packs it rolled up are
-// deleted: the caller makes sure nobody reads them meanwhile.
+// deleted: the caller makes sure nobody reads or adds packs meanwhile. A
+// repack that fails or is stopped (ctx) leaves the packs as they were:
+// its temporary files (objects/pack/.tmp-*) are removed, and so is a pack
+// it installed only partly (a .pack without its .idx, which git only
+// renames last).
 func (b *Bare) Repack(ctx context.Context) error {
+	dir := filepath.Join(b.Dir, "objects", "pack")
+	before, _ := filepath.Glob(filepath.Join(dir, "pack-*.pack"))
 	_, err := b.r.run(ctx, call{
 		args:   []string{"repack", "--geometric=2", "-d", "-q"},
 		gitDir: b.Dir,
 	})
 	if err != nil {
+		tmp, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+		after, _ := filepath.Glob(filepath.Join(dir, "pack-*.pack"))
+		for _, p := range after {
+			base := strings.TrimSuffix(p, ".pack")
+			if _, err := os.Stat(base + ".idx"); err != nil && !slices.Contains(before, p) {
+				tmp = append(tmp, p, base+".rev")
+			}
+		}
+		for _, f := range tmp {
+			os.Remove(f)
+		}
 		return fmt.Errorf("repacking: %w", err)
 	}
 	return nil

@@ -59,16 +59,33 @@ func (r *Runner) IsRepo(ctx context.Context, path string) (gitdir string, bare b
 	return lines[1], lines[0] == "true", nil
 }
 
+// Work is what ReadWork read of a working (or bare) repository.
+type Work struct {
+	GitDir string // its git directory, absolute
+	Refs   []Ref  // its branches and tags, as WorkRefs returns them
+}
+
+// ReadWork finds the git directory of the repository workdir and reads its
+// branches and tags (see WorkRefs).
+func (r *Runner) ReadWork(ctx context.Context, workdir string) (Work, error) {
+	gitdir, _, err := r.IsRepo(ctx, workdir)
+	if err != nil {
+		return Work{}, err
+	}
+	refs, err := r.forEachRef(ctx, gitdir, "", "refs/heads/", "refs/tags/")
+	if err != nil {
+		return Work{}, err
+	}
+	return Work{GitDir: gitdir, Refs: refs}, nil
+}
+
 // WorkRefs returns the branches and tags (refs/heads/*, refs/tags/*) of a
 // working or bare repository, sorted by name. An annotated tag gives the id
 // of the tag object. Names are as git has them: callers that publish them
 // check them with wire.CheckRefName.
 func (r *Runner) WorkRefs(ctx context.Context, workdir string) ([]Ref, error) {
-	gitdir, _, err := r.IsRepo(ctx, workdir)
-	if err != nil {
-		return nil, err
-	}
-	return r.forEachRef(ctx, gitdir, "", "refs/heads/", "refs/tags/")
+	w, err := r.ReadWork(ctx, workdir)
+	return w.Refs, err
 }
 
 // forEachRef lists the refs under the given prefixes, with strip removed

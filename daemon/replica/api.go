@@ -107,7 +107,7 @@ func (s *Service) Info(ctx context.Context, repo identity.RepoID) (Info, error) 
 	default:
 		info.Replica = ReplicaUpToDate
 	}
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return info, nil
 	}
@@ -231,7 +231,7 @@ func (s *Service) Ensure(ctx context.Context, repo identity.RepoID, progress Pro
 	if err != nil {
 		s.log.Info("syncing from the network failed; working from the local replica", "repo", repo, "err", err)
 	}
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -373,7 +373,7 @@ func (s *Service) Locate(ctx context.Context, t Target) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
-	bare, err := s.git.OpenBare(s.Dir(t.Repo))
+	bare, err := s.openBare(t.Repo)
 	if err != nil {
 		return Location{}, err
 	}
@@ -407,7 +407,7 @@ func (s *Service) LocateOwn(ctx context.Context, t Target) (Location, error) {
 	}
 	// InitBare also (re)applies the replica's configuration, which the
 	// push relies on (receive.fsckObjects).
-	bare, err := s.git.InitBare(ctx, s.Dir(t.Repo))
+	bare, err := s.initBare(ctx, t.Repo)
 	if err != nil {
 		return Location{}, err
 	}

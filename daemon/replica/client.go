@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/megaengine/megaengine/daemon/gitstore"
@@ -37,8 +38,28 @@ type offer struct {
 	proposal []byte         // a next version short of signatures, if sent
 	updates  []update
 	tips     []string // object ids the updates name
+}
 
-	selfContained bool // index-pack checked the pack needs nothing else
+// held is what the replica held when the fetch began: every namespace's
+// refs (the haves are their tips), and the fingerprint of all namespaces'
+// refs taken before they were listed. While the fingerprint stays the
+// same, commit takes a namespace's current refs from here instead of
+// listing them again.
+type held struct {
+	refs        []gitstore.NamespacedRef
+	fingerprint [32]byte
+}
+
+// nsRefs are namespace ns's refs in h, sorted by name as Bare.Refs.
+func (h held) nsRefs(ns string) []gitstore.Ref {
+	out := []gitstore.Ref{}
+	for _, r := range h.refs {
+		if r.Namespace == ns {
+			out = append(out, gitstore.Ref{Name: r.Name, OID: r.OID})
+		}
+	}
+	slices.SortFunc(out, func(a, b gitstore.Ref) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // update is one namespace's newer signed refs.
@@ -65,10 +86,11 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	}
 	defer s.readLock(repo)() // no repack while a pack comes in
 
-	bare, known, haves, err := s.request(ctx, st, repo)
+	bare, known, had, err := s.request(ctx, st, repo)
 	if err != nil {
 		return res, err
 	}
+	haves := len(had.refs)
 	of, err := s.readOffer(st, repo, known)
 	if err != nil {
 		return res, err
@@ -77,14 +99,13 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	defer b.release()
 	created := bare == nil
 	if created {
-		if bare, err = s.git.InitBare(ctx, s.Dir(repo)); err != nil {
+		if bare, err = s.initBare(ctx, repo); err != nil {
 			return res, err
 		}
 	}
-	// Without haves the holder sends everything: index-pack then checks
-	// the pack is complete, and no connectivity walk is needed after it.
-	of.selfContained = haves == 0
-	if res.Bytes, err = s.receivePack(ctx, st, bare, &b, of.selfContained, progress); err != nil {
+	// Without haves the holder sends everything: index-pack then also
+	// checks that the pack needs nothing from here.
+	if res.Bytes, err = s.receivePack(ctx, st, bare, &b, haves == 0, progress); err != nil {
 		if created {
 			s.dropUnheld(repo)
 		}
@@ -98,7 +119,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 		defer s.publish.Unlock()
 		return res, s.adoptChain(repo, of.chain, of.proposal)
 	}
-	res.Namespaces, err = s.commit(ctx, bare, repo, of)
+	res.Namespaces, err = s.commit(ctx, bare, repo, of, had)
 	if res.Bytes > 0 {
 		s.repackSoon(repo)
 	}
@@ -106,9 +127,8 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 }
 
 // request sends what the replica has: the signed refs seqs and every tip.
-// It returns the replica (nil if none yet), the seqs it holds and the
-// number of haves sent.
-func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, int, error) {
+// It returns the replica (nil if none yet), the seqs it holds and its refs.
+func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) (*gitstore.Bare, map[identity.NodeID]uint64, held, error) {
 	req := wire.FetchRequest{Repo: repo.Multihash(), Namespaces: [][]byte{}, Known: []wire.KnownRefs{}, Haves: [][]byte{}}
 	known := map[identity.NodeID]uint64{}
 	_ = s.store.EachSignedRefs(repo, func(node identity.NodeID, seq uint64, _ []byte) error {
@@ -117,25 +137,33 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 		return nil
 	})
 	var bare *gitstore.Bare
+	var had held
 	if _, ok, _ := s.store.RepoDoc(repo); ok {
-		bare, _ = s.git.OpenBare(s.Dir(repo))
+		bare, _ = s.openBare(repo)
 	}
 	if bare != nil {
-		haves, err := bare.Tips(ctx)
+		had.fingerprint = refsFingerprint(bare.Dir, "")
+		refs, err := bare.RefsUnder(ctx, "refs/")
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, held{}, err
 		}
-		for _, h := range haves[:min(len(haves), wire.MaxHaves)] {
+		had.refs = refs
+		tips := make([]string, len(refs))
+		for i, r := range refs {
+			tips[i] = r.OID
+		}
+		tips = dedupe(tips)
+		for _, h := range tips[:min(len(tips), wire.MaxHaves)] {
 			b, _ := hex.DecodeString(h)
 			req.Haves = append(req.Haves, b)
 		}
 	}
 	st.SetWriteDeadline(time.Now().Add(fetchIdle))
 	if err := wire.WriteFetchMessage(st, wire.FrameRequest, req); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, held{}, err
 	}
 	st.SetWriteDeadline(time.Time{})
-	return bare, known, len(req.Haves), nil
+	return bare, known, had, nil
 }
 
 // readOffer reads the header and verifies it: the document is repo's (and
@@ -261,6 +289,7 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 	if _, ok, _ := s.store.RepoDoc(repo); ok {
 		return
 	}
+	s.forgetBare(repo)
 	if err := os.RemoveAll(s.Dir(repo)); err != nil {
 		s.log.Warn("removing the replica a failed first fetch left failed", "repo", repo, "err", err)
 	}
@@ -268,22 +297,20 @@ func (s *Service) dropUnheld(repo identity.RepoID) {
 
 // commit changes the replica, now that the objects are in: each namespace
 // in one transaction, to exactly the owner's signed refs.
-func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer) (int, error) {
-	if of.selfContained {
-		// The pack holds all it refers to; each tip must be in it or here.
-		tips := dedupe(slices.Clone(of.tips))
-		present, err := bare.HasObjects(ctx, tips)
-		if err != nil {
-			return 0, err
-		}
-		for _, t := range tips {
-			if !present[t] {
-				return 0, fmt.Errorf("the holder's objects are incomplete: %w: %s", gitstore.ErrMissingObjects, t)
-			}
-		}
-	} else {
-		if err := bare.Connected(ctx, dedupe(of.tips)); err != nil {
-			return 0, fmt.Errorf("the holder's objects are incomplete: %w", err)
+func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity.RepoID, of *offer, had held) (int, error) {
+	// index-pack --strict checked every object of the pack, and that every
+	// object one of them names is in the pack or already here; what is
+	// already here is complete (every object arrives through such a check,
+	// an Import or a push, which git checks alike, and none is pruned). So
+	// no walk of the history is needed: each signed tip must be present.
+	tips := dedupe(slices.Clone(of.tips))
+	present, err := bare.HasObjects(ctx, tips)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range tips {
+		if !present[t] {
+			return 0, fmt.Errorf("the holder's objects are incomplete: %w: %s", gitstore.ErrMissingObjects, t)
 		}
 	}
 	// Refs and signed refs change together for a namespace check.
@@ -292,20 +319,30 @@ func (s *Service) commit(ctx context.Context, bare *gitstore.Bare, repo identity
 	if err := s.adoptChain(repo, of.chain, of.proposal); err != nil {
 		return 0, err
 	}
+	unchanged := had.refs != nil && refsFingerprint(bare.Dir, "") == had.fingerprint
 	done := 0
 	for _, u := range of.updates {
 		ns := Namespace(u.node)
-		current, err := bare.Refs(ctx, ns)
-		if err != nil {
-			return done, err
+		current := had.nsRefs(ns)
+		if !unchanged {
+			var err error
+			if current, err = bare.Refs(ctx, ns); err != nil {
+				return done, err
+			}
 		}
 		next := fromWireRefs(u.sr.Refs())
-		if err := bare.UpdateRefs(ctx, ns, current, next); err != nil {
+		// Only what changes is in the transaction. current is fresh (listed,
+		// or its fingerprint checked, under the publish lock), and a
+		// namespace that differs from its signed refs anyway is refused
+		// and repaired before it is served (ensureSigned).
+		was, is := gitstore.ChangedRefs(current, next)
+		if err := bare.UpdateRefs(ctx, ns, was, is); err != nil {
 			return done, err
 		}
 		if _, err := s.store.PutSignedRefs(repo, u.node, u.sr.Seq(), u.raw); err != nil {
 			return done, err
 		}
+		s.markSigned(bare, repo, u.node, u.sr.Seq())
 		s.setHEAD(ctx, bare, u.node, of.doc.DefaultBranch(), next)
 		done++
 	}

@@ -31,7 +31,7 @@ func (s *Service) PublishOwn(ctx context.Context, repo identity.RepoID) error {
 	}
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (s *Service) PublishOwn(ctx context.Context, repo identity.RepoID) error {
 	if err := s.seedChosen(repo); err != nil {
 		return err
 	}
-	return s.signRefs(repo, refs)
+	return s.signRefs(repo, refs, nil)
 }
 
 // HandleActivity reacts to an ActivityAnnouncement of another node: new

@@ -37,7 +37,7 @@ func (s *Service) HandOff(ctx context.Context, t Target, objectsDir string) (Han
 	if fi, err := os.Stat(objectsDir); err != nil || !fi.IsDir() {
 		return Handoff{}, errorf(ErrInvalid, "the object directory %s does not exist", objectsDir)
 	}
-	bare, err := s.git.OpenBare(loc.GitDir)
+	bare, err := s.openBare(t.Repo)
 	if err != nil {
 		return Handoff{}, err
 	}

@@ -238,7 +238,7 @@ func (s *Service) republish(repo identity.RepoID) error {
 		}
 		refs = sr.Refs()
 	}
-	return s.signRefs(repo, fromWireRefs(refs))
+	return s.signRefs(repo, fromWireRefs(refs), nil)
 }
 
 // EditDelegates returns a change that adds or removes a delegate, keeping

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"sync"
 
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -11,32 +12,46 @@ import (
 // serving a fetch (pack-objects), receiving one (index-pack), linking the
 // packs into a clone, a git-remote-mega serving upload-pack (Hold). The
 // background repack holds it exclusively, and only takes it when nobody
-// holds it (TryLock), so a repack never makes a reader wait, and a reader
-// never sees a pack disappear under it.
+// holds it (TryLock), so a reader never sees a pack disappear under it.
+// A reader that comes while the repack runs stops it (the repack is tried
+// again later): a repack never makes a reader wait.
 type replicaLocks struct {
 	mu    sync.Mutex
-	locks map[identity.RepoID]*sync.RWMutex
+	locks map[identity.RepoID]*replicaLock
 }
 
-func (l *replicaLocks) get(repo identity.RepoID) *sync.RWMutex {
+// replicaLock is one replica's lock; stop, while a repack holds it
+// exclusively, cancels that repack.
+type replicaLock struct {
+	rw   sync.RWMutex
+	stop context.CancelFunc
+}
+
+func (l *replicaLocks) get(repo identity.RepoID) *replicaLock {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.locks == nil {
-		l.locks = map[identity.RepoID]*sync.RWMutex{}
+		l.locks = map[identity.RepoID]*replicaLock{}
 	}
 	m := l.locks[repo]
 	if m == nil {
-		m = &sync.RWMutex{}
+		m = &replicaLock{}
 		l.locks[repo] = m
 	}
 	return m
 }
 
-// read takes repo's lock shared and returns what releases it.
+// readLock takes repo's lock shared, stopping a repack that holds it, and
+// returns what releases it.
 func (s *Service) readLock(repo identity.RepoID) (release func()) {
 	m := s.locks.get(repo)
-	m.RLock()
-	return sync.OnceFunc(m.RUnlock)
+	s.locks.mu.Lock()
+	if m.stop != nil {
+		m.stop()
+	}
+	s.locks.mu.Unlock()
+	m.rw.RLock()
+	return sync.OnceFunc(m.rw.RUnlock)
 }
 
 // Hold keeps repo's object files in place (no repack removes a pack) until
@@ -44,11 +59,20 @@ func (s *Service) readLock(repo identity.RepoID) (release func()) {
 // the replica.
 func (s *Service) Hold(repo identity.RepoID) (release func()) { return s.readLock(repo) }
 
-// tryWriteLock takes repo's lock exclusively if nobody holds it.
-func (s *Service) tryWriteLock(repo identity.RepoID) (release func(), ok bool) {
+// tryWriteLock takes repo's lock exclusively if nobody holds it. stop, if
+// not nil, is called when a reader comes meanwhile (a repack's cancel).
+func (s *Service) tryWriteLock(repo identity.RepoID, stop context.CancelFunc) (release func(), ok bool) {
 	m := s.locks.get(repo)
-	if !m.TryLock() {
+	if !m.rw.TryLock() {
 		return nil, false
 	}
-	return m.Unlock, true
+	s.locks.mu.Lock()
+	m.stop = stop
+	s.locks.mu.Unlock()
+	return func() {
+		s.locks.mu.Lock()
+		m.stop = nil
+		s.locks.mu.Unlock()
+		m.rw.Unlock()
+	}, true
 }

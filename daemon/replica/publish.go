@@ -31,7 +31,11 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (re
 	if err != nil {
 		return repo, false, errorf(ErrInvalid, "finding the default branch of %s: %w", path, err)
 	}
-	root, err := s.rootCommit(ctx, path, branch)
+	work, err := s.git.ReadWork(ctx, path)
+	if err != nil {
+		return repo, false, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
+	}
+	root, err := s.rootCommit(ctx, path, branch, work.Refs)
 	if err != nil {
 		return repo, false, err
 	}
@@ -60,7 +64,7 @@ func (s *Service) Share(ctx context.Context, path, name, description string) (re
 	}
 	// Publish first, then record the path: the watcher only looks at the
 	// path once the refs it would compare with are there.
-	warning, err := s.publishWork(ctx, repo, path)
+	warning, err := s.publishWork(ctx, repo, path, work)
 	if err != nil {
 		return repo, false, err
 	}
@@ -104,12 +108,8 @@ func (s *Service) rename(repo identity.RepoID, name string, explicitName bool, d
 }
 
 // rootCommit finds the root commit of the default branch (the rule of
-// spec/repo.md) as raw bytes.
-func (s *Service) rootCommit(ctx context.Context, path, branch string) ([]byte, error) {
-	refs, err := s.git.WorkRefs(ctx, path)
-	if err != nil {
-		return nil, errorf(ErrInvalid, "reading refs of %s: %w", path, err)
-	}
+// spec/repo.md) as raw bytes; refs are the working repository's.
+func (s *Service) rootCommit(ctx context.Context, path, branch string, refs []gitstore.Ref) ([]byte, error) {
 	i := slices.IndexFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch })
 	if i < 0 {
 		return nil, errorf(ErrInvalid, "%s has no commits on its default branch %q", path, branch)
@@ -135,26 +135,23 @@ func (s *Service) signDoc(repo identity.RepoID, f wire.RepoDocFields) (*wire.Rep
 }
 
 // publishWork copies the working repository's refs into our namespace of
-// the replica, signs them and announces them. Refs the signed refs cannot
-// carry are left out, and the warning names them ("" if none); more refs
-// than signed refs carry is ErrInvalid, and nothing is published.
-func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string) (warning string, err error) {
+// the replica, signs them and announces them; work is the working
+// repository as just read (ReadWork). Refs the signed
+// refs cannot carry are left out, and the warning names them ("" if none);
+// more refs than signed refs carry is ErrInvalid, and nothing is published.
+func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path string, work gitstore.Work) (warning string, err error) {
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	work, err := s.git.WorkRefs(ctx, path)
-	if err != nil {
-		return "", err
-	}
-	skipped := unpublishable(work)
-	if n := len(work) - len(skipped); n > wire.MaxRefs {
+	skipped := unpublishable(work.Refs)
+	if n := len(work.Refs) - len(skipped); n > wire.MaxRefs {
 		return "", errorf(ErrInvalid, "%s has %d branches and tags; signed refs carry at most %d: nothing was published", path, n, wire.MaxRefs)
 	}
-	bare, err := s.git.InitBare(ctx, s.Dir(repo))
+	bare, err := s.initBare(ctx, repo)
 	if err != nil {
 		return "", err
 	}
 	release := s.readLock(repo) // objects come in: no repack meanwhile
-	refs, err := bare.Import(ctx, path, Namespace(s.id))
+	refs, err := bare.ImportWork(ctx, work, Namespace(s.id))
 	release()
 	s.repackSoon(repo)
 	if err != nil {
@@ -164,13 +161,13 @@ func (s *Service) publishWork(ctx context.Context, repo identity.RepoID, path st
 		s.setHEAD(ctx, bare, s.id, doc.DefaultBranch(), refs)
 	}
 	s.mu.Lock()
-	s.workRefs[repo] = work
+	s.workRefs[repo] = work.Refs
 	s.mu.Unlock()
 	if len(skipped) > 0 {
 		warning = fmt.Sprintf("not published: %s (signed refs carry only UTF-8 ref names of at most %d bytes; rename them)",
 			strings.Join(clipNames(skipped), ", "), wire.MaxRefNameLen)
 	}
-	return warning, s.signRefs(repo, refs)
+	return warning, s.signRefs(repo, refs, bare) // the namespace is what Import left
 }
 
 // unpublishable lists the refs that signed refs cannot carry, each with
@@ -189,8 +186,12 @@ func unpublishable(refs []gitstore.Ref) []string {
 	return out
 }
 
-// signRefs signs refs as this node's refs of repo, stores and announces them.
-func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
+// signRefs signs refs as this node's refs of repo, stores and announces
+// them. exact, if not nil, is the replica whose namespace holds exactly
+// refs now (just written under the publish lock): it is recorded as
+// checked (markSigned) before the announcement makes peers fetch, so
+// serving them lists no refs.
+func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref, exact *gitstore.Bare) error {
 	wrefs, err := toWireRefs(refs)
 	if err != nil {
 		return err
@@ -221,8 +222,12 @@ func (s *Service) signRefs(repo identity.RepoID, refs []gitstore.Ref) error {
 	s.mu.Lock()
 	s.lastSeq[repo] = seq
 	s.mu.Unlock()
-	s.cfg.OnPublished(repo) // merge detection (daemon/merge.go)
-	if err := s.announce(repo); err != nil {
+	if exact != nil {
+		s.markSigned(exact, repo, s.id, seq)
+	}
+	err = s.announce(repo)
+	s.cfg.OnPublished(repo) // merge detection (daemon/merge.go), after peers were told
+	if err != nil {
 		return err
 	}
 	s.emit(Event{Kind: Published, Repo: repo, Node: s.id})
@@ -289,7 +294,7 @@ func (s *Service) announceHeld() {
 
 // checkWork publishes path's refs if they changed since last seen.
 func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path string) {
-	work, err := s.git.WorkRefs(ctx, path)
+	work, err := s.git.ReadWork(ctx, path)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.noteWorkError(repo, errors.New("the working repository "+unreadable(path, err)))
@@ -298,12 +303,12 @@ func (s *Service) checkWork(ctx context.Context, repo identity.RepoID, path stri
 	}
 	s.noteWorkError(repo, nil)
 	s.mu.Lock()
-	same := slices.Equal(work, s.workRefs[repo])
+	same := slices.Equal(work.Refs, s.workRefs[repo])
 	s.mu.Unlock()
 	if same {
 		return
 	}
-	warning, err := s.publishWork(ctx, repo, path)
+	warning, err := s.publishWork(ctx, repo, path, work)
 	if err != nil {
 		s.noteError(repo, fmt.Errorf("publishing %s: %w", path, err))
 		return
@@ -336,7 +341,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	}
 	s.publish.Lock()
 	defer s.publish.Unlock()
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return res, err
 	}
@@ -357,7 +362,7 @@ func (s *Service) Publish(ctx context.Context, repo identity.RepoID) (PublishRes
 	} else if len(res.Refs) == 0 {
 		return res, nil // nothing pushed, nothing signed before
 	}
-	if err := s.signRefs(repo, res.Refs); err != nil {
+	if err := s.signRefs(repo, res.Refs, nil); err != nil {
 		return res, err
 	}
 	s.mu.Lock()
@@ -402,17 +407,28 @@ func watchedConflict(repo identity.RepoID, path string) error {
 // setHEAD makes node's namespace's HEAD a symbolic ref to its branch
 // refs/heads/<branch>, when refs (the namespace's refs) have that branch,
 // so git upload-pack advertises it and git clone checks it out. It runs
-// whenever a namespace's refs change (a fetch, a publish), and only then.
+// whenever a namespace's refs change (a fetch, a publish); git is asked
+// only the first time in a run, then the HEAD found or set is remembered.
 // Failures are only logged: HEAD is a convenience, the refs are what counts.
 func (s *Service) setHEAD(ctx context.Context, bare *gitstore.Bare, node identity.NodeID, branch string, refs []gitstore.Ref) {
 	ns := Namespace(node)
 	if !slices.ContainsFunc(refs, func(r gitstore.Ref) bool { return r.Name == "refs/heads/"+branch }) {
 		return
 	}
-	if cur, err := bare.HEAD(ctx, ns); err == nil && cur == branch {
+	key := bare.Dir + "\x00" + ns
+	s.mu.Lock()
+	known := s.heads[key] == branch
+	s.mu.Unlock()
+	if known {
 		return
 	}
-	if err := bare.SetHEAD(ctx, ns, branch); err != nil {
-		s.log.Debug("setting a namespace's HEAD failed", "namespace", node, "branch", branch, "err", err)
+	if cur, err := bare.HEAD(ctx, ns); err != nil || cur != branch {
+		if err := bare.SetHEAD(ctx, ns, branch); err != nil {
+			s.log.Debug("setting a namespace's HEAD failed", "namespace", node, "branch", branch, "err", err)
+			return
+		}
 	}
+	s.mu.Lock()
+	s.heads[key] = branch
+	s.mu.Unlock()
 }

@@ -21,7 +21,7 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 	if s.Syncing(repo) {
 		return errorf(ErrConflict, "%s is syncing now; try again when it is done", repo)
 	}
-	release, ok := s.tryWriteLock(repo) // nobody reads or adds packs meanwhile
+	release, ok := s.tryWriteLock(repo, nil) // nobody reads or adds packs meanwhile
 	if !ok {
 		return errorf(ErrConflict, "%s is in use (served or cloned) now; try again in a moment", repo)
 	}
@@ -53,6 +53,7 @@ func (s *Service) Remove(ctx context.Context, repo identity.RepoID, keepReplica 
 		return err
 	}
 	if !keepReplica {
+		s.forgetBare(repo)
 		if err := os.RemoveAll(s.Dir(repo)); err != nil {
 			return fmt.Errorf("deleting the replica of %s: %w", repo, err)
 		}

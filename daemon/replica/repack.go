@@ -13,10 +13,36 @@ import (
 // Config.RepackPacks packs or more, so reading a replica stays cheap. It
 // repacks a replica only while nobody reads it or adds to it (the
 // replica's lock, see locks.go): a repack never makes a clone, a fetch or
-// a git-remote-mega wait, and waits for them instead (repackRetry).
+// a git-remote-mega wait (one that comes stops it), and waits for them
+// instead (repackRetry). It starts only once no pack came in for
+// repackQuiet: a new pack is usually followed at once by peers fetching
+// it, or by more commits, and a repack takes a second on a large history.
+// A replica read so often that readers stopped its repack repackStops
+// times in a row is repacked once without stopping (its readers wait):
+// packs must not pile up on the busiest replicas.
 
 // repackRetry is how soon a repack that found its replica in use tries again.
-const repackRetry = 2 * time.Second
+const repackRetry = 500 * time.Millisecond
+
+// repackQuiet is how long a replica must have had no new pack before it
+// is repacked.
+const repackQuiet = 2 * time.Second
+
+// repackStops is how many repacks of a replica readers may stop in a row,
+// and repackRetryStopped how soon one is tried again after a stop.
+const (
+	repackStops        = 3
+	repackRetryStopped = 200 * time.Millisecond
+)
+
+// How a repack attempt ended.
+type repackOutcome int
+
+const (
+	repackDone    repackOutcome = iota // repacked, or nothing to do
+	repackBusy                         // the replica was in use: not started
+	repackStopped                      // a reader came and stopped it
+)
 
 // maxLooseBeforeRepack is how many loose objects (small imports from a
 // working repository arrive loose) make a replica due for a repack.
@@ -32,7 +58,8 @@ func (s *Service) repackSoon(repo identity.RepoID) {
 
 // repacker runs until ctx is done.
 func (s *Service) repacker(ctx context.Context) {
-	due := map[identity.RepoID]bool{}
+	due := map[identity.RepoID]time.Time{} // repository → when it was last asked for
+	stops := map[identity.RepoID]int{}     // repacks stopped in a row
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	for {
@@ -40,49 +67,73 @@ func (s *Service) repacker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case repo := <-s.repackQ:
-			due[repo] = true
+			due[repo] = time.Now()
 		case <-retry.C:
 		}
-		for repo := range due {
+		next := time.Duration(0)
+		for repo, asked := range due {
 			if ctx.Err() != nil {
 				return
 			}
-			if s.repackIfDue(ctx, repo) {
-				delete(due, repo)
+			wait := repackQuiet - time.Since(asked)
+			if wait <= 0 {
+				wait = repackRetry
+				switch s.repackIfDue(ctx, repo, stops[repo] < repackStops) {
+				case repackDone:
+					delete(due, repo)
+					delete(stops, repo)
+					continue
+				case repackStopped:
+					stops[repo]++
+					wait = repackRetryStopped
+				}
+			}
+			if next == 0 || wait < next {
+				next = wait
 			}
 		}
-		if len(due) > 0 {
-			retry.Reset(repackRetry)
+		if next > 0 {
+			retry.Reset(next)
 		}
 	}
 }
 
-// repackIfDue repacks repo if it has piled up packs and nobody uses it.
-// It reports false when the replica was in use (try again later).
-func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID) bool {
-	bare, err := s.git.OpenBare(s.Dir(repo))
+// repackIfDue repacks repo if it has piled up packs and nobody uses it;
+// stoppable: a reader that comes meanwhile stops it.
+func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID, stoppable bool) repackOutcome {
+	bare, err := s.openBare(repo)
 	if err != nil {
-		return true // gone: nothing to do
+		return repackDone // gone: nothing to do
 	}
 	if packs, loose := bare.Packs(); len(packs) < s.cfg.RepackPacks && loose < maxLooseBeforeRepack {
-		return true
+		return repackDone
 	}
-	release, ok := s.tryWriteLock(repo)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var onReader context.CancelFunc
+	if stoppable {
+		onReader = stop
+	}
+	release, ok := s.tryWriteLock(repo, onReader)
 	if !ok {
-		return false
+		return repackBusy
 	}
 	defer release()
 	start := time.Now()
-	if err := bare.Repack(ctx); err != nil {
+	if err := bare.Repack(rctx); err != nil {
+		if ctx.Err() == nil && rctx.Err() != nil {
+			s.log.Debug("a reader stopped the repack of a replica; trying later", "repo", repo.String())
+			return repackStopped
+		}
 		if ctx.Err() == nil {
 			s.log.Warn("repacking a replica failed; trying again after the next fetch", "repo", repo, "err", err)
 		}
-		return true
+		return repackDone
 	}
 	packs, _ := bare.Packs()
 	s.log.Debug("repacked a replica", "repo", repo, "packs", len(packs), "took", time.Since(start))
 	if s.cfg.OnRepacked != nil {
 		s.cfg.OnRepacked(repo)
 	}
-	return true
+	return repackDone
 }

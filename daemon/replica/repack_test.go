@@ -29,7 +29,11 @@ func packedClient(t *testing.T, fetches int, serve bool) (owner, client *node, r
 		os.WriteFile(filepath.Join(st.Path, "f"+strconv.Itoa(i)), []byte(strconv.Itoa(i)), 0o644)
 		git(t, st.Path, "add", ".")
 		git(t, st.Path, "commit", "-q", "-m", "c"+strconv.Itoa(i))
-		if _, err := owner.publishWork(context.Background(), repo, st.Path); err != nil {
+		work, err := owner.git.ReadWork(context.Background(), st.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := owner.publishWork(context.Background(), repo, st.Path, work); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fetch(t, client, owner, repo); err != nil {
@@ -54,14 +58,14 @@ func TestRepackWaitsForReaders(t *testing.T) {
 	_, client, repo, repacked := packedClient(t, 4, false)
 	ctx := context.Background()
 	release := client.Hold(repo) // a git-remote-mega serving upload-pack
-	if client.repackIfDue(ctx, repo) {
+	if client.repackIfDue(ctx, repo, true) != repackBusy {
 		t.Fatal("the repack did not wait for the replica's reader")
 	}
 	if packs, _ := mustBare(t, client, repo).Packs(); len(packs) != 4 || len(repacked) > 0 {
 		t.Fatalf("the held replica has %d packs, want its 4", len(packs))
 	}
 	release()
-	if !client.repackIfDue(ctx, repo) || len(repacked) != 1 {
+	if client.repackIfDue(ctx, repo, true) != repackDone || len(repacked) != 1 {
 		t.Fatal("no repack once the reader was done")
 	}
 	if packs, _ := mustBare(t, client, repo).Packs(); len(packs) >= 4 {
@@ -106,7 +110,7 @@ func TestCloneAndServeDuringRepack(t *testing.T) {
 		}
 		git(t, third.Dir(repo), "fsck", "--strict", "--no-dangling")
 	}
-	testutil.WaitFor(t, "a repack", 30*time.Second, func() bool { return len(repacked) > 0 })
+	testutil.WaitFor(t, "a repack", 60*time.Second, func() bool { return len(repacked) > 0 })
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -114,4 +118,41 @@ func TestCloneAndServeDuringRepack(t *testing.T) {
 		t.Error(err)
 	}
 	git(t, client.Dir(repo), "fsck", "--strict", "--no-dangling")
+}
+
+// A reader that comes while a repack runs stops it instead of waiting for
+// it: here the repack would take a minute (its git sleeps first), and
+// holding the replica takes moments; the packs stay as they were.
+func TestReaderStopsRepack(t *testing.T) {
+	_, client, repo, repacked := packedClient(t, 4, false)
+	bin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := filepath.Join(t.TempDir(), "started")
+	script := filepath.Join(t.TempDir(), "git")
+	body := "#!/bin/sh\n[ \"$1\" = repack ] && { touch " + started + "; sleep 60; }\nexec " + bin + " \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client.git.Bin = script // before any concurrent use
+	result := make(chan repackOutcome, 1)
+	go func() { result <- client.repackIfDue(context.Background(), repo, true) }()
+	testutil.WaitFor(t, "the repack to start", 30*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
+	t0 := time.Now()
+	release := client.Hold(repo)
+	waited := time.Since(t0)
+	release()
+	if waited > 20*time.Second {
+		t.Fatalf("the reader waited %v for the repack", waited)
+	}
+	if <-result != repackStopped || len(repacked) > 0 {
+		t.Fatal("the stopped repack reported it was done")
+	}
+	if packs, _ := mustBare(t, client, repo).Packs(); len(packs) != 4 {
+		t.Fatalf("%d packs after the stopped repack, want the 4", len(packs))
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(client.Dir(repo), "objects", "pack", ".tmp-*")); len(tmp) > 0 {
+		t.Fatalf("left behind: %v", tmp)
+	}
 }

@@ -60,7 +60,7 @@ func (s *Service) answer(ctx context.Context, w io.Writer, repo identity.RepoID,
 	if err != nil {
 		return err
 	}
-	bare, berr := s.git.OpenBare(s.Dir(repo))
+	bare, berr := s.openBare(repo)
 	if !ok || berr != nil {
 		return writeStatus(w, wire.FetchNotFound, "repository not held here")
 	}

@@ -173,6 +173,8 @@ type Service struct {
 	checked    map[nsKey]signedCheck              // namespaces found equal to their signed refs
 	docs       map[identity.RepoID]*wire.DocChain // identity chains read from the store
 	inflight   map[identity.NodeID]*atomic.Int64  // per origin, pack bytes of automatic fetches being received
+	bares      map[identity.RepoID]openedBare     // replicas checked in this run (bares.go)
+	heads      map[string]string                  // replica dir, NUL, namespace → the branch its HEAD names (setHEAD)
 }
 
 type syncRequest struct {
@@ -251,6 +253,8 @@ func New(cfg Config) (*Service, error) {
 		checked:      map[nsKey]signedCheck{},
 		docs:         map[identity.RepoID]*wire.DocChain{},
 		inflight:     map[identity.NodeID]*atomic.Int64{},
+		bares:        map[identity.RepoID]openedBare{},
+		heads:        map[string]string{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err

@@ -60,7 +60,7 @@ func (s *Service) publishPending(ctx context.Context) {
 		if _, err := s.Doc(repo); err != nil || s.state(repo).Path != "" {
 			continue
 		}
-		bare, err := s.git.OpenBare(s.Dir(repo))
+		bare, err := s.openBare(repo)
 		if err != nil {
 			continue
 		}

@@ -156,6 +156,16 @@ func (s *Service) checkSigned(ctx context.Context, bare *gitstore.Bare, repo ide
 	return m, nil
 }
 
+// markSigned records that node's namespace of repo was just written to
+// equal its signed refs of seq (a fetch's transaction, a publication), so
+// the next serve need not list the refs again to check them.
+func (s *Service) markSigned(bare *gitstore.Bare, repo identity.RepoID, node identity.NodeID, seq uint64) {
+	fp := refsFingerprint(bare.Dir, Namespace(node))
+	s.mu.Lock()
+	s.checked[nsKey{repo, node}] = signedCheck{seq, fp}
+	s.mu.Unlock()
+}
+
 // ensureSigned checks node's namespace of repo before it is served. On a
 // mismatch it records the error, repairs what it can (repair) and returns
 // an ErrTampered error: this request is refused either way.
@@ -275,7 +285,7 @@ func (s *Service) Verify(ctx context.Context, repo *identity.RepoID) ([]VerifyRe
 
 func (s *Service) verifyOne(ctx context.Context, repo identity.RepoID) (VerifyReport, error) {
 	rep := VerifyReport{Repo: repo}
-	bare, err := s.git.OpenBare(s.Dir(repo))
+	bare, err := s.openBare(repo)
 	if err != nil {
 		return rep, errorf(ErrNotFound, "the replica of %s: %w", repo, err)
 	}
