@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,8 +54,9 @@ cannot be read; the line under it says why), with ", unseeded" when the
 node does not keep its replica up to date. Under each row come the working
 repository shared from here and each working copy with its state: up to
 date, behind, ahead, DIVERGED, MISSING, or ERROR with the reason. Sorted by
-name; lines fit 80 columns (ids shortened, creators by alias, descriptions
-cut or left out) unless --wide.`,
+name; lines fit the terminal ($COLUMNS, else its width, else 80 columns;
+ids shortened, creators by alias, descriptions cut or left out) unless
+--wide.`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("wide", false, "full ids, names, descriptions and creator ids; lines as long as they need")
 		},
@@ -361,20 +363,41 @@ func runRepoList(ctx context.Context, e *env, fs *pflag.FlagSet, _ []string) err
 		slices.SortStableFunc(sorted, func(a, b rpc.RepoInfo) int {
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.RepoID, b.RepoID))
 		})
-		writeRepoList(w, sorted, aliases, listStyle{wide: wide, home: e.getenv("HOME")})
+		writeRepoList(w, sorted, aliases, listStyle{wide: wide, home: e.getenv("HOME"), width: listWidthFor(w, e.getenv("COLUMNS"))})
 	})
 }
 
-// listWidth is the width repo list keeps to without --wide: every line
-// fits an 80-column terminal.
-const listWidth = 80
+// listWidth is the width repo list keeps to without --wide when it does
+// not know the terminal's: every line fits an 80-column terminal. On a
+// terminal it takes the terminal's width (or $COLUMNS), at least
+// minListWidth.
+const (
+	listWidth    = 80
+	minListWidth = 40
+)
 
 // listStyle is how repo list writes: its width, and the home directory
 // that paths are shown relative to ("~/…").
 type listStyle struct {
-	wide bool
-	home string
+	wide  bool
+	home  string
+	width int // 0: listWidth
 }
+
+// listWidthFor is the width repo list keeps to on w: $COLUMNS if set, else
+// the terminal's, else listWidth.
+func listWidthFor(w io.Writer, columns string) int {
+	n, err := strconv.Atoi(columns)
+	if err != nil || n <= 0 {
+		n = terminalColumns(w)
+	}
+	if n <= 0 {
+		return listWidth
+	}
+	return max(n, minListWidth)
+}
+
+func (st listStyle) cols() int { return cmp.Or(st.width, listWidth) }
 
 // Caps of repo list's columns without --wide (runes): NAME, ID, CREATOR,
 // HOLDERS; STATUS is never cut, and DESCRIPTION gets what is left of the
@@ -405,7 +428,7 @@ func writeRepoList(w io.Writer, repos []rpc.RepoInfo, aliases map[string]string,
 		used += widths[i] + 2
 	}
 	for i, row := range rows {
-		if !st.wide && listWidth-used < minDescription {
+		if !st.wide && st.cols()-used < minDescription {
 			row = row[:len(row)-1]
 		}
 		fmt.Fprintln(w, st.fit(padCells(row, widths)))
@@ -453,7 +476,7 @@ func (st listStyle) fit(line string) string {
 	if st.wide {
 		return line
 	}
-	return truncate(line, listWidth)
+	return truncate(line, st.cols())
 }
 
 // workLines are the lines under a repository's row: the working repository
@@ -488,7 +511,7 @@ func (st listStyle) pathLine(label, path, state string) string {
 		state = ": " + state
 	}
 	if !st.wide {
-		room := listWidth - utf8.RuneCountInString(head)
+		room := st.cols() - utf8.RuneCountInString(head)
 		state = truncate(state, room-min(utf8.RuneCountInString(path), 24))
 		if n := room - utf8.RuneCountInString(state); utf8.RuneCountInString(path) > n {
 			r := []rune(path)

@@ -424,6 +424,21 @@ func TestRepoListFitsTheTerminal(t *testing.T) {
 	if !strings.HasPrefix(lines[4], "  clone …") || !strings.HasSuffix(lines[4], "nested/copy: DIVERGED: local and upstream commits") {
 		t.Errorf("diverged line %q", lines[4])
 	}
+	// A terminal of 50 columns, and one of 140 where the long name fits.
+	var at50, at140 bytes.Buffer
+	writeRepoList(&at50, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u", width: listWidthFor(&at50, "50")})
+	writeRepoList(&at140, []rpc.RepoInfo{r, broken}, aliases, listStyle{home: "/home/u", width: listWidthFor(&at140, "140")})
+	for _, l := range strings.Split(strings.TrimRight(at50.String(), "\n"), "\n") {
+		if n := utf8.RuneCountInString(l); n > 50 {
+			t.Errorf("a line of %d runes at COLUMNS=50: %q", n, l)
+		}
+	}
+	if !strings.Contains(at140.String(), "nested/copy: ERROR: not a git repository: /home/u/deeply") {
+		t.Errorf("at 140 columns the reason is still cut:\n%s", at140.String())
+	}
+	if listWidthFor(&at50, "") != listWidth || listWidthFor(&at50, "10") != minListWidth {
+		t.Error("without a terminal or $COLUMNS the list keeps to 80 columns; never under 40")
+	}
 	for _, s := range []string{r.Name, "alice-with-a-long-alias", didAlice, "  clone ~/" + strings.Repeat("deeply/nested/", 6) + "copy: ERROR: " + reason} {
 		if !strings.Contains(wide.String(), s) {
 			t.Errorf("repo list --wide lacks %q:\n%s", s, wide.String())
