@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,7 +48,29 @@ Flags:
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(profiled(os.Getenv("MEGAENGINE_CPUPROFILE"), func() int {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	}))
+}
+
+// profiled runs f, writing a CPU profile of it to path if path is not ""
+// (MEGAENGINE_CPUPROFILE: for go tool pprof, when a daemon costs more than
+// it should).
+func profiled(path string, f func() int) int {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(out)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "med: MEGAENGINE_CPUPROFILE:", err)
+		return 2
+	}
+	defer out.Close()
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
