@@ -40,7 +40,8 @@ func moveMain(t *testing.T, ctx context.Context, n *running, repo, head string) 
 }
 
 // A delegate added by a new identity version can merge a patch; once
-// removed it can neither merge nor sign a version; with a threshold of
+// removed its merge is signed again by the creator, and it can neither
+// merge nor sign a version; with a threshold of
 // two, a rename proposed on one node is applied when the other delegate
 // makes the same change.
 func TestDelegatesChangeWithTheIdentity(t *testing.T) {
@@ -82,6 +83,16 @@ func TestDelegatesChangeWithTheIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIdentity(t, ctx, b, repo, 3)
+	// Its earlier merge no longer counts; the creator signed it again, so
+	// the patch stays merged on both nodes.
+	for _, n := range []*running{a, b} {
+		d := waitPatch(t, ctx, n, repo, p1.Change, "the earlier merge, ratified", func(d rpc.PatchDetail) bool {
+			return d.State == rpc.PatchMerged && d.Merge.Author == a.ID().String()
+		})
+		if d.Merge.Commit != head {
+			t.Fatalf("%s: ratified as %s, want %s", n.cfg.Alias, d.Merge.Commit, head)
+		}
+	}
 	_, head2 := commitInReplica(t, b, b.ID(), repo, "a former delegate's fix")
 	p2, err := b.PatchOpen(ctx, rpc.PatchOpenParams{RepoID: repo, Title: "Another", Base: head, Head: head2})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/megaengine/megaengine/daemon/collab"
 	"github.com/megaengine/megaengine/daemon/gitstore"
 	"github.com/megaengine/megaengine/daemon/replica"
 	"github.com/megaengine/megaengine/protocol/identity"
@@ -157,16 +158,25 @@ func (n *Node) RepoEdit(ctx context.Context, p rpc.RepoEditParams) (rpc.EditResu
 		}
 		return nil
 	}
+	var ratify []collab.Ratification
 	if d := cmp.Or(p.AddDelegate, p.RemoveDelegate); d != "" {
 		id, err := identity.ParseNodeID(d)
 		if err != nil {
 			return rpc.EditResult{}, rpc.Errorf(rpc.CodeInvalidParams, "invalid delegate: %v", err)
 		}
 		change = replica.EditDelegates(id, p.AddDelegate != "")
+		if p.RemoveDelegate != "" {
+			ratify, _ = n.collab.MergesBy(ctx, repo, id) // while its merges count
+		}
 	}
 	res, err := n.replica.Edit(ctx, repo, change)
 	if err != nil {
 		return rpc.EditResult{}, rpcError(err)
+	}
+	if res.Applied && len(ratify) > 0 {
+		if k := n.collab.Ratify(ctx, repo, ratify); k > 0 {
+			n.log.Info("signed again the merges of a removed delegate", "repo", repo, "delegate", p.RemoveDelegate, "patches", k)
+		}
 	}
 	return rpc.EditResult{RepoID: repo.String(), Applied: res.Applied, Missing: res.Missing, Identity: repoIdent(res.Doc)}, nil
 }

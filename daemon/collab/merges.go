@@ -71,3 +71,56 @@ func (s *Service) mergedRevision(ctx context.Context, bare *gitstore.Bare, p *co
 	}
 	return cob.ChangeID{}, false
 }
+
+// Ratification is a merge a delegate about to be removed made of a merged
+// patch: the remaining delegates sign it again so the patch stays merged
+// once the removed delegate's merges no longer count (spec/collab.md §8.3).
+type Ratification struct {
+	Patch cob.ObjectID
+	Merge cob.PatchMerge
+}
+
+// MergesBy lists the merges by which node took part in merging patches of
+// repo, to ratify after it is removed.
+func (s *Service) MergesBy(ctx context.Context, repo identity.RepoID, node identity.NodeID) ([]Ratification, error) {
+	patches, err := s.Patches(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	var out []Ratification
+	for _, p := range patches {
+		if p.State != cob.PatchMerged {
+			continue
+		}
+		for _, m := range p.Merges {
+			if m.Author == node && m.Revision == p.Merge.Revision {
+				out = append(out, Ratification{Patch: p.ID, Merge: m})
+			}
+		}
+	}
+	return out, nil
+}
+
+// Ratify signs, as this node, each merge of rs whose patch the fold no
+// longer shows merged; patches merged still are left alone. It returns how
+// many it signed.
+func (s *Service) Ratify(ctx context.Context, repo identity.RepoID, rs []Ratification) int {
+	patches, err := s.Patches(ctx, repo)
+	if err != nil {
+		s.log.Warn("ratifying a removed delegate's merges failed", "repo", repo, "err", err)
+		return 0
+	}
+	n := 0
+	for _, r := range rs {
+		i := slices.IndexFunc(patches, func(p *cob.Patch) bool { return p.ID == r.Patch })
+		if i < 0 || patches[i].State == cob.PatchMerged {
+			continue
+		}
+		if _, _, err := s.ActPatch(ctx, repo, r.Patch, &cob.Merge{Revision: r.Merge.Revision, Commit: r.Merge.Commit}); err != nil {
+			s.log.Warn("ratifying a removed delegate's merge failed", "repo", repo, "patch", r.Patch.Short(), "err", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
