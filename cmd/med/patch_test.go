@@ -145,12 +145,12 @@ func TestPatchThroughGit(t *testing.T) {
 		waitPatchOn(t, root, repo, id, "the merge", func(p patchJSON) bool { return p.State == "merged" })
 	}
 	checkDraftPush(t, r1, r2, repo, clone)
-	checkDelegateMerges(t, r1, r2, repo, clone, did2)
 
 	var merged []patchJSON
 	if err := mecliJSON(t, &merged, "--root", r2, "patch", "list", "--state", "merged", "--repo", repo); err != nil || len(merged) != 1 {
 		t.Fatalf("patch list --state merged on node 2: %v %+v", err, merged)
 	}
+	checkDelegateMerges(t, r1, r2, repo, clone, did2)
 }
 
 // checkDraftPush: a push without patch.message takes the first commit's
@@ -213,8 +213,10 @@ func checkDelegateMerges(t *testing.T, r1, r2, repo, clone, did2 string) {
 		id := identityOn(t, r2, repo)
 		return id.DocVersion == 2 && len(id.Delegates) == 2, fmt.Sprint(id.Delegates)
 	})
+	from := "origin/main" // not the draft's branch: its patch stays out of node 2's main
 	openAndPushMain := func(branch, msg string) (string, string) {
-		gitIn(t, clone, "switch", "-q", "-c", branch)
+		gitIn(t, clone, "switch", "-q", "-c", branch, from)
+		from = branch
 		head := commitFile(t, clone, branch+".txt", msg+"\n", msg)
 		r := megaGit(t, r2, clone, "push", "origin", "HEAD:refs/patches", "-o", "patch.message="+msg)
 		m := openedPatch.FindStringSubmatch(r.stderr)
