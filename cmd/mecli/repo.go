@@ -348,12 +348,7 @@ func runRepoList(ctx context.Context, e *env, fs *pflag.FlagSet, _ []string) err
 	if err != nil {
 		return interrupted(ctx, err)
 	}
-	aliases := map[string]string{}
-	if nodes, err := c.NodeList(ctx); err == nil {
-		for _, n := range nodes {
-			aliases[n.DID] = n.Alias
-		}
-	}
+	aliases := nodeAliases(ctx, c)
 	return e.output(repos, func(w io.Writer) {
 		if len(repos) == 0 {
 			fmt.Fprintln(w, "no repositories (share one with 'mecli repo add --path DIR')")
@@ -523,7 +518,7 @@ func (st listStyle) pathLine(label, path, state string) string {
 
 // holderLines are repo show's holders, each with how current its copy of
 // the creator's refs is.
-func holderLines(d rpc.RepoDetail) []string {
+func holderLines(d rpc.RepoDetail, aliases map[string]string) []string {
 	state := map[string]rpc.HolderStatus{}
 	for _, h := range d.HolderStates {
 		state[h.Node] = h
@@ -531,14 +526,15 @@ func holderLines(d rpc.RepoDetail) []string {
 	out := make([]string, 0, len(d.Holders))
 	for _, h := range d.Holders {
 		st, ok := state[h]
+		name := withAlias(h, aliases)
 		switch {
 		case !ok || !st.Known:
-			out = append(out, h)
+			out = append(out, name)
 		case st.InSync:
-			out = append(out, h+"  in sync")
+			out = append(out, name+"  in sync")
 		default:
 			lag := time.Duration(st.LagSeconds * float64(time.Second)).Round(time.Second)
-			out = append(out, fmt.Sprintf("%s  %s behind", h, lag))
+			out = append(out, fmt.Sprintf("%s  %s behind", name, lag))
 		}
 	}
 	return out
@@ -628,10 +624,30 @@ func runRepoShow(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) e
 	if err != nil {
 		return interrupted(ctx, err)
 	}
-	return e.output(d, func(w io.Writer) { printRepoDetail(w, d) })
+	return e.output(d, func(w io.Writer) { printRepoDetail(w, d, nodeAliases(ctx, c)) })
 }
 
-func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
+// nodeAliases maps the DIDs of the routing table to their aliases (empty
+// if the daemon does not say).
+func nodeAliases(ctx context.Context, c *rpc.Client) map[string]string {
+	aliases := map[string]string{}
+	if nodes, err := c.NodeList(ctx); err == nil {
+		for _, n := range nodes {
+			aliases[n.DID] = n.Alias
+		}
+	}
+	return aliases
+}
+
+// withAlias is "DID (alias)" when the node's alias is known, else the DID.
+func withAlias(did string, aliases map[string]string) string {
+	if a := aliases[did]; a != "" {
+		return did + " (" + printable(a) + ")"
+	}
+	return did
+}
+
+func printRepoDetail(w io.Writer, d rpc.RepoDetail, aliases map[string]string) {
 	fmt.Fprintln(w, printable(d.Name))
 	if d.Description != "" {
 		for line := range strings.SplitSeq(printable(d.Description), "\n") {
@@ -654,9 +670,13 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 	}
 	row("id:", d.RepoID)
 	row("url:", dash(megaURL(d.RepoID)))
-	row("creator:", d.Creator)
+	row("creator:", withAlias(d.Creator, aliases))
 	row("default branch:", dash(printable(d.DefaultBranch)))
-	list("delegates:", d.Delegates)
+	delegates := make([]string, len(d.Delegates))
+	for i, del := range d.Delegates {
+		delegates[i] = withAlias(del, aliases)
+	}
+	list("delegates:", delegates)
 	if d.DocVersion > 0 {
 		row("identity:", fmt.Sprintf("version %d, threshold %d of %d", d.DocVersion, d.Threshold, len(d.Delegates)))
 	}
@@ -664,7 +684,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 		row("proposed:", fmt.Sprintf("version %d (name %s, %d delegates, threshold %d), signed by %d, needs %d more",
 			p.Version, printable(p.Name), len(p.Delegates), p.Threshold, len(p.Signers), p.Missing))
 	}
-	list("holders:", holderLines(d))
+	list("holders:", holderLines(d, aliases))
 	if d.Local {
 		row("shared from:", d.Path)
 	}
@@ -689,7 +709,7 @@ func printRepoDetail(w io.Writer, d rpc.RepoDetail) {
 		if ns.Canonical {
 			mark = " (canonical)"
 		}
-		fmt.Fprintf(w, "\n%s%s\n", ns.Node, mark)
+		fmt.Fprintf(w, "\n%s%s\n", withAlias(ns.Node, aliases), mark)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, r := range ns.Refs {
 			fmt.Fprintf(tw, "  %s\t%s\n", printable(r.Name), shortOID(r.OID))

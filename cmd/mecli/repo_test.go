@@ -453,11 +453,14 @@ func TestRepoShow(t *testing.T) {
 		"hello\n", "  Hello, world\n  in many languages\n", repoHello, didCarol, "main", "HAS UPDATES",
 		"url:             mega://" + strings.TrimPrefix(repoHello, "did:repo:") + "\n",
 		helloCopy + " (main, up to date)", didCarol + " (canonical)\n", "refs/heads/main", "1f7a3c9",
-		didBob + "\n", "refs/heads/feature/german  d4e8a2c",
+		didBob + " (bob)\n", "refs/heads/feature/german  d4e8a2c",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("repo show lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, didBob+" (bob)"); n < 2 {
+		t.Errorf("repo show names bob by alias %d times (holders, namespace), want 2:\n%s", n, out)
 	}
 	for _, arg := range []string{strings.TrimPrefix(repoHello, "did:repo:"), "mega://" + repoHello + "/"} {
 		out = mustRun(t, root, workDir, "repo", "show", "--json", arg)
