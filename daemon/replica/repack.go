@@ -17,9 +17,10 @@ import (
 // instead (repackRetry). It starts only once no pack came in for
 // repackQuiet: a new pack is usually followed at once by peers fetching
 // it, or by more commits, and a repack takes a second on a large history.
-// A replica read so often that readers stopped its repack repackStops
-// times in a row is repacked once without stopping (its readers wait):
-// packs must not pile up on the busiest replicas.
+// A replica read so often that readers stopped or put off its repack
+// repackStops times in a row is repacked once without stopping: new
+// readers wait (at most gateWait) for the readers of the moment to finish
+// and the repack to run. Packs must not pile up on the busiest replicas.
 
 // repackRetry is how soon a repack that found its replica in use tries again.
 const repackRetry = 500 * time.Millisecond
@@ -28,7 +29,8 @@ const repackRetry = 500 * time.Millisecond
 // is repacked.
 const repackQuiet = 2 * time.Second
 
-// repackStops is how many repacks of a replica readers may stop in a row,
+// repackStops is how many repacks of a replica readers may stop or put
+// off in a row,
 // and repackRetryStopped how soon one is tried again after a stop.
 const (
 	repackStops        = 3
@@ -86,6 +88,8 @@ func (s *Service) repacker(ctx context.Context) {
 				case repackStopped:
 					stops[repo]++
 					wait = repackRetryStopped
+				case repackBusy:
+					stops[repo]++ // put off by readers as much as a stop
 				}
 			}
 			if next == 0 || wait < next {
@@ -110,11 +114,13 @@ func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID, stoppab
 	}
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var onReader context.CancelFunc
+	var release func()
+	var ok bool
 	if stoppable {
-		onReader = stop
+		release, ok = s.tryWriteLock(repo, stop)
+	} else {
+		release, ok = s.waitWriteLock(repo) // readers put it off too often: now they wait for it
 	}
-	release, ok := s.tryWriteLock(repo, onReader)
 	if !ok {
 		return repackBusy
 	}
