@@ -94,8 +94,8 @@ func (s *Store) RepoName(repo identity.RepoID) string {
 		raw = later[len(later)-1] // stored only once verified in its chain
 	}
 	if ok {
-		if doc, err := wire.OpenRepoDoc(raw); err == nil {
-			return doc.Name()
+		if name, err := wire.StoredRepoDocName(raw); err == nil {
+			return name
 		}
 	}
 	name, _ := s.RepoNameHint(repo)

@@ -212,3 +212,13 @@ func TestDocVectors(t *testing.T) {
 		}
 	}
 }
+
+func TestStoredRepoDocName(t *testing.T) {
+	d := testDoc(t, vectorKey())
+	v2 := mustNext(t, d, func(c *DocChange) { c.Name = "renamed" }, vectorKey())
+	for want, doc := range map[string]*RepoDoc{"tiny": d, "renamed": v2} {
+		if got, err := StoredRepoDocName(docBytes(t, doc)); err != nil || got != want {
+			t.Errorf("StoredRepoDocName = %q, %v; want %q", got, err, want)
+		}
+	}
+}

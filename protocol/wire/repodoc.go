@@ -199,6 +199,17 @@ func OpenRepoDoc(b []byte) (*RepoDoc, error) {
 	return d, nil
 }
 
+// StoredRepoDocName reads the name of a document version this node
+// verified before it stored it, without verifying it again (log lines ask
+// for it often).
+func StoredRepoDocName(b []byte) (string, error) {
+	var w repoDocCBOR
+	if err := cborx.Unmarshal(b, &w); err != nil {
+		return "", decodeError("repo doc", err)
+	}
+	return w.Name, nil
+}
+
 func fromWire(w *repoDocCBOR) (*RepoDoc, error) {
 	repo, err := decodeRepoID(w.Repo)
 	if err != nil {
