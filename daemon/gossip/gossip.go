@@ -9,9 +9,9 @@ package gossip
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -128,6 +128,8 @@ type Engine struct {
 	follows map[identity.RepoID]bool
 	relay   bool
 	sub     *wire.Subscribe
+	subRaw  []byte                        // sub signed with no Since, sent to new peers
+	subAt   time.Time                     // when subRaw was signed
 	gone    map[identity.NodeID]time.Time // when links to peers ended, for Since
 
 	// Plumtree (see tree.go).
@@ -137,6 +139,8 @@ type Engine struct {
 	// Budgets (see budget.go).
 	out   map[identity.NodeID]*outQueue    // paced sends per peer
 	intro map[identity.NodeID]*introBudget // introductions per peer, this hour
+
+	swept time.Time // when Tick last forgot what expired
 }
 
 type ownKey struct {
@@ -306,7 +310,7 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	}
 	e.seen[env.ID()] = e.cfg.Clock()
 	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
-	e.pushLocked(infoOf(env, body), raw, identity.NodeID{}, false)
+	e.pushLocked(infoOf(env.ID(), body), raw, identity.NodeID{}, false)
 	return env, nil
 }
 
@@ -323,7 +327,18 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		e.reject(from, PenaltyMalformed, "malformed envelope", err, &e.stats.Malformed)
 		return
 	}
-	id := env.ID()
+	var signed []byte
+	if !env.Unsigned() {
+		if signed, err = env.SignedBytes(); err != nil {
+			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
+			return
+		}
+	}
+	// Link messages are never entered in the seen set: no id to look up.
+	var id wire.MessageID
+	if !wire.IsLink(env.Type) {
+		id = sha256.Sum256(signed)
+	}
 	e.mu.Lock()
 	if !e.allowRecvLocked(from, now, snapshot) {
 		e.overBudgetLocked(from, env)
@@ -331,6 +346,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		return
 	}
 	_, dup := e.seen[id]
+	dup = dup && !wire.IsLink(env.Type)
 	if dup {
 		e.stats.Duplicate++
 		if !snapshot {
@@ -338,23 +354,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		}
 	}
 	e.mu.Unlock()
-	if dup {
-		return
-	}
-	if err := env.VerifyWith(now, e.cfg.CheckSignature); err != nil {
-		switch {
-		case errors.Is(err, wire.ErrBadSignature):
-			e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
-		case errors.Is(err, wire.ErrExpired), errors.Is(err, wire.ErrFutureTimestamp), errors.Is(err, wire.ErrBadVersion):
-			// Authentic but out of its time or version: clocks and versions
-			// differ between honest nodes. Drop without penalty.
-			e.mu.Lock()
-			e.stats.Expired++
-			e.mu.Unlock()
-			e.log.Debug("dropped an expired or unsupported message", "from", from, "err", err)
-		default:
-			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
-		}
+	if dup || !e.verify(from, env, signed, now) {
 		return
 	}
 	body, err := env.DecodeBody()
@@ -363,30 +363,57 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		return
 	}
 
-	if e.applyAndRelay(from, env, body, raw, now, snapshot) && e.cfg.OnAccept != nil {
+	if e.applyAndRelay(from, env, id, body, raw, now, snapshot) && e.cfg.OnAccept != nil {
 		e.cfg.OnAccept(from, env, body)
 	}
+}
+
+// verify checks a received envelope's version, signature and time,
+// penalising the peer as the failure deserves. An unsigned link message
+// has no signature to check: it came over the peer's authenticated
+// connection, and handleLinkLocked checks that the peer is its origin.
+func (e *Engine) verify(from identity.NodeID, env *wire.Envelope, signed []byte, now time.Time) bool {
+	var err error
+	if env.Unsigned() {
+		err = env.VerifyUnsigned(now)
+	} else {
+		err = env.VerifySigned(now, signed, e.cfg.CheckSignature)
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, wire.ErrBadSignature):
+		e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
+	case errors.Is(err, wire.ErrExpired), errors.Is(err, wire.ErrFutureTimestamp), errors.Is(err, wire.ErrBadVersion):
+		// Authentic but out of its time or version: clocks and versions
+		// differ between honest nodes. Drop without penalty.
+		e.mu.Lock()
+		e.stats.Expired++
+		e.mu.Unlock()
+		e.log.Debug("dropped an expired or unsupported message", "from", from, "err", err)
+	default:
+		e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
+	}
+	return false
 }
 
 // applyAndRelay stores a verified envelope and relays it, or applies a
 // link message. It reports whether it was a new announcement of another
 // node.
-func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wire.Body, raw []byte, now time.Time, snapshot bool) (accepted bool) {
+func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, id wire.MessageID, body wire.Body, raw []byte, now time.Time, snapshot bool) (accepted bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if wire.IsLink(env.Type) {
 		e.handleLinkLocked(from, env, body)
 		return false
 	}
-	id := env.ID()
 	if _, dup := e.seen[id]; dup { // a concurrent copy won the race
 		e.stats.Duplicate++
 		return false
 	}
 	e.seen[id] = now
 	delete(e.wanted, id)
-	m := infoOf(env, body)
-	m.id = id
+	m := infoOf(id, body)
 	if !snapshot { // it pushed to us: the link is in the topic's tree
 		e.peerLocked(from, now).tree.set(m.repo, false)
 	}
@@ -533,14 +560,48 @@ func (e *Engine) Serve(ctx context.Context) error {
 	}
 }
 
-// Tick does the periodic work: forget old message ids and bans, resend
-// fresh own messages, and re-sign own announcements that are getting old.
-// Serve calls it every RefreshInterval (10 s); simulations call it on
-// their own clock.
+// Tick does the periodic work: resend fresh own messages, re-sign own
+// announcements that are getting old and, once per sweepEvery, forget
+// old message ids, bans and budgets. Serve calls it every
+// RefreshInterval (10 s); simulations call it on their own clock.
 func (e *Engine) Tick() {
 	now := e.cfg.Clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var due []ownKey
+	for k, m := range e.own {
+		if m.pending > 0 || now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter {
+			due = append(due, k)
+		}
+	}
+	slices.SortFunc(due, compareOwnKeys)
+	for _, k := range due {
+		m := e.own[k]
+		switch {
+		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
+			if _, err := e.publishLocked(m.body); err != nil {
+				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
+			}
+		case m.pending > 0:
+			m.pending--
+			e.pushLocked(infoOf(m.env.ID(), m.body), m.raw, identity.NodeID{}, true)
+		}
+	}
+	if now.Sub(e.swept) >= sweepEvery {
+		e.swept = now
+		e.sweepLocked(now)
+	}
+}
+
+// sweepEvery is how often Tick forgets what has expired: every map it
+// walks grows with the traffic, so walking them on every tick would cost
+// more than the tick's real work. Ids and budgets live up to this much
+// longer than their windows, which only makes duplicates rarer.
+const sweepEvery = time.Minute
+
+// sweepLocked forgets message ids older than SeenWindow, ended bans,
+// cached messages, old budgets and links ended long ago.
+func (e *Engine) sweepLocked(now time.Time) {
 	for id, t := range e.seen {
 		if now.Sub(t) > e.cfg.SeenWindow {
 			delete(e.seen, id)
@@ -550,18 +611,6 @@ func (e *Engine) Tick() {
 		if now.After(until) {
 			delete(e.banned, id)
 			delete(e.peers, id)
-		}
-	}
-	for _, k := range slices.SortedFunc(maps.Keys(e.own), compareOwnKeys) {
-		m := e.own[k]
-		switch {
-		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
-			if _, err := e.publishLocked(m.body); err != nil {
-				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
-			}
-		case m.pending > 0:
-			m.pending--
-			e.pushLocked(infoOf(m.env, m.body), m.raw, identity.NodeID{}, true)
 		}
 	}
 	e.expireTreeLocked(now)

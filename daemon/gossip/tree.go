@@ -80,8 +80,8 @@ type msgInfo struct {
 	repo identity.RepoID // zero for node announcements and unknown types
 }
 
-func infoOf(env *wire.Envelope, body wire.Body) msgInfo {
-	m := msgInfo{id: env.ID()}
+func infoOf(id wire.MessageID, body wire.Body) msgInfo {
+	m := msgInfo{id: id}
 	m.repo, _ = repoOf(body)
 	return m
 }
@@ -140,17 +140,24 @@ func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, notic
 	}
 }
 
-// signLinkLocked signs a link message (TTL 0).
+// signLinkLocked encodes a link message (TTL 0): signed if it is a
+// Subscribe, which peers of any version get, else unsigned (IHave, Graft
+// and Prune go only to peers that sent a Subscribe).
 func (e *Engine) signLinkLocked(body wire.Body) []byte {
-	env, err := wire.Sign(e.cfg.Key, e.cfg.Clock(), body)
-	if err == nil {
+	var env *wire.Envelope
+	var err error
+	if wire.MayBeUnsigned(body.Type()) {
+		env, err = wire.Unsigned(e.cfg.Key.ID(), e.cfg.Clock(), body)
+	} else if env, err = wire.Sign(e.cfg.Key, e.cfg.Clock(), body); err == nil {
 		env.TTL = 0
+	}
+	if err == nil {
 		var raw []byte
 		if raw, err = env.Marshal(); err == nil {
 			return raw
 		}
 	}
-	e.log.Warn("signing a link message failed", "type", body.Type(), "err", err)
+	e.log.Warn("encoding a link message failed", "type", body.Type(), "err", err)
 	return nil
 }
 
