@@ -1,7 +1,8 @@
 // Command megasim runs the real gossip engine (real signatures, real
-// verification) on a simulated network with a virtual clock: one
-// single-threaded discrete-event loop, so a run is a pure function of its
-// flags and seed. It reports delivery, copies per node, hops, latency and
+// verification) on a simulated network with a virtual clock: a
+// discrete-event loop that runs the nodes of each window of the shortest
+// link latency on every core, in an order that makes a run a pure
+// function of its flags and seed, whatever the number of cores. It reports delivery, copies per node, hops, latency and
 // the steady-state gossip traffic per node.
 //
 //	megasim --nodes 10000 --degree 8 --fail 0.2 --loss 0.01 --repos 10000 --subscribe 3 --seed 1 --json
@@ -50,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&p.Churn, "churn", 0.1, "fraction of nodes that leave and come back per hour")
 	fs.DurationVar(&p.Downtime, "downtime", 5*time.Minute, "how long a churned node stays away")
 	fs.IntVar(&p.Announce, "announce", 20, "measured repository announcements")
+	fs.IntVar(&p.Workers, "workers", 0, "goroutines running the nodes (0: one per core); the output is the same for any number")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof)")

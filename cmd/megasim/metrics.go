@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -41,6 +42,7 @@ type tracked struct {
 
 // metrics counts bytes and follows the measured announcements.
 type metrics struct {
+	mu       sync.Mutex // sent and delivered run on the workers
 	s        *scenario
 	counting bool
 	bytes    uint64
@@ -85,6 +87,8 @@ func (m *metrics) sent(_ int32, raw []byte) {
 	if !m.counting {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.bytes += uint64(len(raw))
 	m.msgs++
 	typ, _, _, _, _ := peek(raw)
@@ -101,7 +105,7 @@ func (m *metrics) track(env *wire.Envelope, origin, repo int32) {
 	m.order = append(m.order, t)
 }
 
-func (m *metrics) delivered(to, _ int32, raw []byte, _ bool) {
+func (m *metrics) delivered(to, _ int32, at time.Duration, raw []byte, _ bool) {
 	if len(m.order) == 0 {
 		return
 	}
@@ -109,10 +113,12 @@ func (m *metrics) delivered(to, _ int32, raw []byte, _ bool) {
 	if !ok {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if t := m.bySig[sig]; signed && t != nil {
 		t.copies[to]++
 		if _, seen := t.first[to]; !seen {
-			t.first[to] = m.s.net.now - t.at
+			t.first[to] = at - t.at
 			t.hop[to] = wire.DefaultTTL + 1 - int(ttl)
 		}
 		return
