@@ -186,7 +186,6 @@ func (m *memNode) Disconnect(id identity.NodeID, _ string) {
 type MemStore struct {
 	mu   sync.Mutex
 	anns map[memGroup]map[identity.NodeID]Announcement
-	seen map[identity.NodeID]time.Time
 }
 
 // memGroup is a (type, subject) pair: the announcements of one kind about
@@ -198,7 +197,7 @@ type memGroup struct {
 
 // NewMemStore makes an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{anns: map[memGroup]map[identity.NodeID]Announcement{}, seen: map[identity.NodeID]time.Time{}}
+	return &MemStore{anns: map[memGroup]map[identity.NodeID]Announcement{}}
 }
 
 // Put keeps a if it is newer than the stored one.
@@ -249,12 +248,6 @@ func (s *MemStore) Each(typ uint8, subject []byte, fn func(Announcement) error) 
 	return nil
 }
 
-// Touch records last seen.
-func (s *MemStore) Touch(id identity.NodeID, t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.After(s.seen[id]) {
-		s.seen[id] = t
-	}
-	return nil
-}
+// Touch does nothing: the store keeps no last-heard times, since nothing
+// reads them here (daemon/store ranks nodes by them when its table is full).
+func (s *MemStore) Touch(identity.NodeID, time.Time) error { return nil }
