@@ -106,26 +106,6 @@ type Envelope struct {
 	TTL uint8
 }
 
-// envelopeCBOR is the encoding of a whole envelope.
-type envelopeCBOR struct {
-	Version   uint64 `cbor:"1,keyasint"`
-	Type      uint64 `cbor:"2,keyasint"`
-	Origin    []byte `cbor:"3,keyasint"`
-	Timestamp uint64 `cbor:"4,keyasint"`
-	Body      []byte `cbor:"5,keyasint"`
-	Signature []byte `cbor:"6,keyasint"`
-	TTL       uint64 `cbor:"7,keyasint"`
-}
-
-// envelopeSignedCBOR is the signed part: the envelope without 6 and 7.
-type envelopeSignedCBOR struct {
-	Version   uint64 `cbor:"1,keyasint"`
-	Type      uint64 `cbor:"2,keyasint"`
-	Origin    []byte `cbor:"3,keyasint"`
-	Timestamp uint64 `cbor:"4,keyasint"`
-	Body      []byte `cbor:"5,keyasint"`
-}
-
 // envelopeDecodeCBOR receives an envelope. Pointers and nil slices tell an
 // absent (or null) key from a zero value: every key is required.
 type envelopeDecodeCBOR struct {
@@ -218,17 +198,9 @@ func signatureOK(t MsgType, sig []byte) bool {
 // then the core deterministic CBOR encoding of the map {1 version, 2 type,
 // 3 origin, 4 timestamp, 5 body}.
 func (e *Envelope) SignedBytes() ([]byte, error) {
-	enc, err := cborx.Marshal(envelopeSignedCBOR{
-		Version:   e.Version,
-		Type:      uint64(e.Type),
-		Origin:    e.Origin[:],
-		Timestamp: e.Timestamp,
-		Body:      orEmpty(e.Body),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding signed part of envelope: %w", err)
-	}
-	return domainBytes(GossipDomain, enc), nil
+	b := make([]byte, 0, len(GossipDomain)+headRoom+len(e.Body))
+	b = append(append(b, GossipDomain...), 0, 0xa5) // the domain, then a map of 5
+	return e.appendSigned(b), nil
 }
 
 // ID returns the message id, SHA-256 of SignedBytes.
@@ -254,18 +226,10 @@ func (e *Envelope) Marshal() ([]byte, error) {
 	if len(e.Body) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("encoding envelope: %w: body of %d bytes", ErrTooLarge, len(e.Body))
 	}
-	b, err := cborx.Marshal(envelopeCBOR{
-		Version:   e.Version,
-		Type:      uint64(e.Type),
-		Origin:    e.Origin[:],
-		Timestamp: e.Timestamp,
-		Body:      orEmpty(e.Body),
-		Signature: e.Signature,
-		TTL:       uint64(e.TTL),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding envelope: %w", err)
-	}
+	b := append(make([]byte, 0, headRoom+len(e.Body)), 0xa7) // a map of 7
+	b = e.appendSigned(b)
+	b = appendBytesField(b, 6, e.Signature)
+	b = appendUintField(b, 7, uint64(e.TTL))
 	if len(b) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("encoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
 	}
@@ -282,9 +246,12 @@ func Unmarshal(b []byte) (*Envelope, error) {
 	if len(b) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("decoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
 	}
-	var w envelopeDecodeCBOR
-	if err := cborx.Unmarshal(b, &w); err != nil {
-		return nil, decodeError("envelope", err)
+	w, ok := readCanonicalEnvelope(b)
+	if !ok {
+		w = envelopeDecodeCBOR{}
+		if err := cborx.Unmarshal(b, &w); err != nil {
+			return nil, decodeError("envelope", err)
+		}
 	}
 	missing := func(key int, name string) error {
 		return fmt.Errorf("decoding envelope: %w: key %d (%s) missing or null", ErrMalformed, key, name)
