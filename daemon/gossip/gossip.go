@@ -65,7 +65,7 @@ type Config struct {
 	Log   *slog.Logger
 	Clock func() time.Time // default time.Now
 
-	SeenWindow   time.Duration // how long message ids are remembered; default 5 min
+	SeenWindow   time.Duration // how long message ids are remembered at least (at most twice that); default 5 min
 	RefreshAfter time.Duration // re-sign own announcements older than this; default 1 h
 	Retransmits  int           // extra sends of own new messages on the next ticks; default 2
 	Rate         float64       // messages per second accepted from one peer; default 100
@@ -117,7 +117,7 @@ type Engine struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	seen   map[wire.MessageID]time.Time
+	seen   ageMap[wire.MessageID, struct{}] // ids of accepted messages, for SeenWindow or up to twice that
 	peers  map[identity.NodeID]*peerState
 	banned map[identity.NodeID]time.Time
 	own    map[ownKey]*ownMsg // our latest announcement per (type, subject)
@@ -133,8 +133,8 @@ type Engine struct {
 	gone    map[identity.NodeID]time.Time // when links to peers ended, for Since
 
 	// Plumtree (see tree.go).
-	cache  map[wire.MessageID]*cached    // recent messages, to answer Graft
-	wanted map[wire.MessageID]*wantedMsg // noticed (IHave) but not received
+	cache  ageMap[wire.MessageID, *cached] // recent messages, to answer Graft
+	wanted map[wire.MessageID]*wantedMsg   // noticed (IHave) but not received
 
 	// Budgets (see budget.go).
 	out   map[identity.NodeID]*outQueue    // paced sends per peer
@@ -223,11 +223,11 @@ func New(cfg Config) *Engine {
 	return &Engine{
 		cfg:    cfg,
 		log:    cfg.Log,
-		seen:   map[wire.MessageID]time.Time{},
+		seen:   newAgeMap[wire.MessageID, struct{}](cfg.SeenWindow, cfg.Clock()),
 		peers:  map[identity.NodeID]*peerState{},
 		banned: map[identity.NodeID]time.Time{},
 		own:    map[ownKey]*ownMsg{},
-		cache:  map[wire.MessageID]*cached{},
+		cache:  newAgeMap[wire.MessageID, *cached](cacheFor, cfg.Clock()),
 		wanted: map[wire.MessageID]*wantedMsg{},
 		out:    map[identity.NodeID]*outQueue{},
 		intro:  map[identity.NodeID]*introBudget{},
@@ -308,7 +308,7 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	if _, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw)); err != nil {
 		return nil, err
 	}
-	e.seen[env.ID()] = e.cfg.Clock()
+	e.seen.put(env.ID(), struct{}{})
 	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
 	e.pushLocked(infoOf(env.ID(), body), raw, identity.NodeID{}, false)
 	return env, nil
@@ -345,7 +345,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		e.mu.Unlock()
 		return
 	}
-	_, dup := e.seen[id]
+	dup := e.seen.has(id)
 	dup = dup && !wire.IsLink(env.Type)
 	if dup {
 		e.stats.Duplicate++
@@ -407,11 +407,11 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, id wire
 		e.handleLinkLocked(from, env, body)
 		return false
 	}
-	if _, dup := e.seen[id]; dup { // a concurrent copy won the race
+	if e.seen.has(id) { // a concurrent copy won the race
 		e.stats.Duplicate++
 		return false
 	}
-	e.seen[id] = now
+	e.seen.put(id, struct{}{})
 	delete(e.wanted, id)
 	m := infoOf(id, body)
 	if !snapshot { // it pushed to us: the link is in the topic's tree
@@ -429,7 +429,7 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, id wire
 		a := announcement(env, body.Subject(), raw)
 		if !e.introducesLocked(from, a, now) {
 			e.stats.Capped++ // over what one peer may bring in: dropped
-			delete(e.seen, id)
+			e.seen.remove(id)
 			return false
 		}
 		stored, err := e.cfg.Store.Put(a)
@@ -587,6 +587,8 @@ func (e *Engine) Tick() {
 			e.pushLocked(infoOf(m.env.ID(), m.body), m.raw, identity.NodeID{}, true)
 		}
 	}
+	e.seen.age(now)
+	e.cache.age(now)
 	if now.Sub(e.swept) >= sweepEvery {
 		e.swept = now
 		e.sweepLocked(now)
@@ -599,21 +601,14 @@ func (e *Engine) Tick() {
 // longer than their windows, which only makes duplicates rarer.
 const sweepEvery = time.Minute
 
-// sweepLocked forgets message ids older than SeenWindow, ended bans,
-// cached messages, old budgets and links ended long ago.
+// sweepLocked forgets ended bans, old budgets and links ended long ago.
 func (e *Engine) sweepLocked(now time.Time) {
-	for id, t := range e.seen {
-		if now.Sub(t) > e.cfg.SeenWindow {
-			delete(e.seen, id)
-		}
-	}
 	for id, until := range e.banned {
 		if now.After(until) {
 			delete(e.banned, id)
 			delete(e.peers, id)
 		}
 	}
-	e.expireTreeLocked(now)
 	e.forgetBudgetsLocked(now)
 	for id, t := range e.gone {
 		if now.Sub(t) > wire.MaxAge {
