@@ -1,6 +1,11 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+
+	"github.com/megaengine/megaengine/protocol/cborx"
+)
 
 // The envelope's encoding, by hand. It is a map of seven small keys, so
 // its core deterministic encoding is a fixed sequence of heads: writing
@@ -13,6 +18,8 @@ import "encoding/binary"
 const (
 	majorUint  = 0
 	majorBytes = 2
+	majorText  = 3
+	majorArray = 4
 )
 
 // appendHead appends a CBOR head of the major type with argument n, in
@@ -128,6 +135,53 @@ func (r *canonicalReader) bytesField(k byte) []byte {
 	v := append([]byte{}, r.b[r.off:r.off+int(n)]...)
 	r.off += int(n)
 	return v
+}
+
+// text reads a text string, which must be valid UTF-8.
+func (r *canonicalReader) text() string {
+	n := r.head(majorText)
+	if r.bad || n > uint64(len(r.b)-r.off) || !utf8.Valid(r.b[r.off:r.off+int(n)]) {
+		r.bad = true
+		return ""
+	}
+	v := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return v
+}
+
+// texts reads an array of text strings (never nil).
+func (r *canonicalReader) texts() []string {
+	n := r.head(majorArray)
+	if r.bad || n > cborx.MaxArrayElements || n > uint64(len(r.b)-r.off) {
+		r.bad = true
+		return nil
+	}
+	v := make([]string, 0, n)
+	for range n {
+		v = append(v, r.text())
+	}
+	return v
+}
+
+// readCanonicalNodeAnnouncement decodes b if it is a NodeAnnouncement
+// body in exactly its core deterministic encoding; ok is false for
+// anything else.
+func readCanonicalNodeAnnouncement(b []byte) (a NodeAnnouncement, ok bool) {
+	if len(b) == 0 || b[0] != 0xa5 {
+		return a, false
+	}
+	r := canonicalReader{b: b, off: 1}
+	r.key(1)
+	a.Alias = r.text()
+	r.key(2)
+	a.Addresses = r.texts()
+	r.key(3)
+	a.Kind = NodeKind(r.head(majorUint))
+	r.key(4)
+	a.Version = r.text()
+	r.key(5)
+	a.Features = r.texts()
+	return a, !r.bad && r.off == len(b)
 }
 
 // readCanonicalEnvelope decodes b if it is an envelope map in exactly

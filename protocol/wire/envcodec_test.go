@@ -80,3 +80,24 @@ func FuzzEnvelopeReader(f *testing.F) {
 		}
 	})
 }
+
+// Whatever the fast NodeAnnouncement reader accepts, the general strict
+// decoder accepts with the same values.
+func FuzzNodeAnnouncementReader(f *testing.F) {
+	for _, a := range []*NodeAnnouncement{vectorNode(), {Addresses: []string{}, Features: []string{}}} {
+		f.Add(mustBody(f, a))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := readCanonicalNodeAnnouncement(b)
+		if !ok {
+			return
+		}
+		var slow NodeAnnouncement
+		if err := cborx.UnmarshalCanonical(b, &slow); err != nil {
+			t.Fatalf("the fast reader accepted %x, the decoder says %v", b, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%x: fast %+v, decoder %+v", b, fast, slow)
+		}
+	})
+}
