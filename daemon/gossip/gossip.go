@@ -121,7 +121,11 @@ type Engine struct {
 	peers  map[identity.NodeID]*peerState
 	banned map[identity.NodeID]time.Time
 	own    map[ownKey]*ownMsg // our latest announcement per (type, subject)
-	stats  Stats
+	// ownChanged says the next Tick must look at own; else it need not
+	// before ownDue.
+	ownChanged bool
+	ownDue     time.Time
+	stats      Stats
 
 	// Subscriptions (see subscribe.go): nil follows means every
 	// repository (the engine relays for others, as before version 2).
@@ -310,6 +314,7 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	}
 	e.seen.put(env.ID(), struct{}{})
 	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
+	e.ownChanged = true
 	e.pushLocked(infoOf(env.ID(), body), raw, identity.NodeID{}, false)
 	return env, nil
 }
@@ -568,9 +573,28 @@ func (e *Engine) Tick() {
 	now := e.cfg.Clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.ownChanged || !now.Before(e.ownDue) {
+		e.tickOwnLocked(now)
+	}
+	e.seen.age(now)
+	e.cache.age(now)
+	if now.Sub(e.swept) >= sweepEvery {
+		e.swept = now
+		e.sweepLocked(now)
+	}
+}
+
+// tickOwnLocked re-signs own announcements older than RefreshAfter and
+// resends those with retransmits left, in a fixed order, then notes when
+// it next has work: at once if retransmits are left, else at the oldest
+// announcement's refresh.
+func (e *Engine) tickOwnLocked(now time.Time) {
+	refreshAt := func(m *ownMsg) time.Time {
+		return time.UnixMilli(int64(m.env.Timestamp)).Add(e.cfg.RefreshAfter)
+	}
 	var due []ownKey
 	for k, m := range e.own {
-		if m.pending > 0 || now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter {
+		if m.pending > 0 || now.After(refreshAt(m)) {
 			due = append(due, k)
 		}
 	}
@@ -578,7 +602,7 @@ func (e *Engine) Tick() {
 	for _, k := range due {
 		m := e.own[k]
 		switch {
-		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
+		case now.After(refreshAt(m)):
 			if _, err := e.publishLocked(m.body); err != nil {
 				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
 			}
@@ -587,11 +611,12 @@ func (e *Engine) Tick() {
 			e.pushLocked(infoOf(m.env.ID(), m.body), m.raw, identity.NodeID{}, true)
 		}
 	}
-	e.seen.age(now)
-	e.cache.age(now)
-	if now.Sub(e.swept) >= sweepEvery {
-		e.swept = now
-		e.sweepLocked(now)
+	e.ownChanged, e.ownDue = false, now.Add(e.cfg.RefreshAfter)
+	for _, m := range e.own {
+		e.ownChanged = e.ownChanged || m.pending > 0
+		if at := refreshAt(m); at.Before(e.ownDue) {
+			e.ownDue = at
+		}
 	}
 }
 
