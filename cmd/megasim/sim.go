@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +36,8 @@ type event struct {
 	fn       func()
 }
 
-type eventQueue []*event
-
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	a, b := q[i], q[j]
+// before orders events: by time, then source, then the source's count.
+func (a *event) before(b *event) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
@@ -48,8 +46,14 @@ func (q eventQueue) Less(i, j int) bool {
 	}
 	return a.seq < b.seq
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(*event)) }
+
+// eventQueue is a heap of one node's events in a window.
+type eventQueue []*event
+
+func (q eventQueue) Len() int           { return len(q) }
+func (q eventQueue) Less(i, j int) bool { return q[i].before(q[j]) }
+func (q eventQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)        { *q = append(*q, x.(*event)) }
 func (q *eventQueue) Pop() any {
 	old := *q
 	e := old[len(old)-1]
@@ -63,15 +67,18 @@ func (q *eventQueue) Pop() any {
 // datagrams with probability loss; snapshots are reliable (they go on a
 // stream).
 //
-// It runs in windows of lookahead: nothing a node does inside a window
-// reaches another node before the window ends, so the nodes' events of
-// one window run in parallel, each node's in order on its own clock.
-// Then, on one goroutine, what they sent is queued and the scenario's
-// events of the window run (links made and dropped, crashes), in order.
+// It runs in windows of lookahead, [k·lookahead, (k+1)·lookahead):
+// nothing a node does inside a window reaches another node before the
+// window ends, so the nodes' events of one window run in parallel, each
+// node's in order on its own clock. Then, on one goroutine, what they
+// sent is queued and the scenario's events of the window run (links made
+// and dropped, crashes), in order. Future events wait in one bucket per
+// window, unordered: a node orders its own when their window comes.
 type simNet struct {
 	now       time.Duration // the scenario's clock
 	seq       uint64        // the scenario's events
-	queue     eventQueue
+	buckets   map[int64][]*event
+	windows   windowHeap // the windows that have a bucket
 	loss      float64
 	lat       time.Duration // mean link latency; each link gets ±20 %
 	lookahead time.Duration // the shortest link latency
@@ -128,6 +135,7 @@ func newSimNet(seed uint64, loss float64, lat time.Duration, workers int) *simNe
 		seed:      seed,
 		workers:   workers,
 		index:     map[identity.NodeID]int32{},
+		buckets:   map[int64][]*event{},
 		sigs:      map[[sha256.Size + 64]byte]bool{},
 	}
 }
@@ -144,7 +152,17 @@ func (s *simNet) addNode(n *simNode) {
 func (s *simNet) push(e *event) {
 	s.seq++
 	e.src, e.seq = global, s.seq
-	heap.Push(&s.queue, e)
+	s.enqueue(e)
+}
+
+// enqueue puts an event in its window's bucket.
+func (s *simNet) enqueue(e *event) {
+	k := int64(e.at / s.lookahead)
+	b, ok := s.buckets[k]
+	if !ok {
+		heap.Push(&s.windows, k)
+	}
+	s.buckets[k] = append(b, e)
 }
 
 // after runs fn, a scenario function, at now+d.
@@ -159,33 +177,62 @@ func (s *simNet) atNode(i int32, at time.Duration, fn func()) {
 
 // runUntil processes events up to and including virtual time end.
 func (s *simNet) runUntil(end time.Duration) {
-	for len(s.queue) > 0 && s.queue[0].at <= end {
-		w := min(max(s.queue[0].at, s.now)+s.lookahead, end+1)
-		var active []*simNode
-		var scenario []*event
-		for len(s.queue) > 0 && s.queue[0].at < w {
-			e := heap.Pop(&s.queue).(*event)
-			if e.node == global {
-				scenario = append(scenario, e)
-				continue
-			}
+	for len(s.windows) > 0 {
+		k := s.windows[0]
+		start := time.Duration(k) * s.lookahead
+		if start > end {
+			break
+		}
+		w := min(start+s.lookahead, end+1)
+		heap.Pop(&s.windows)
+		events := s.buckets[k]
+		delete(s.buckets, k)
+		ran := s.runWindow(events, w)
+		if !ran {
+			break // what is left comes after end
+		}
+	}
+	s.now = max(s.now, end)
+}
+
+// runWindow runs the events of one window before w (the rest go back to
+// their bucket) and reports whether there were any.
+func (s *simNet) runWindow(events []*event, w time.Duration) bool {
+	var active []*simNode
+	var scenario []*event
+	ran := false
+	for _, e := range events {
+		switch {
+		case e.at >= w:
+			s.enqueue(e)
+			continue
+		case e.node == global:
+			scenario = append(scenario, e)
+		default:
 			n := s.nodes[e.node]
 			if len(n.local) == 0 {
 				active = append(active, n)
 			}
 			heap.Push(&n.local, e)
 		}
-		s.runNodes(active, w)
-		s.collect(active)
-		for _, e := range scenario {
-			s.now = max(s.now, e.at)
-			e.fn()
-		}
-		s.collect(s.dirty)
-		s.dirty = s.dirty[:0]
-		s.now = max(s.now, w-1)
+		ran = true
 	}
-	s.now = max(s.now, end)
+	s.runNodes(active, w)
+	s.collect(active)
+	slices.SortFunc(scenario, func(a, b *event) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	for _, e := range scenario {
+		s.now = max(s.now, e.at)
+		e.fn()
+	}
+	s.collect(s.dirty)
+	s.dirty = s.dirty[:0]
+	s.now = max(s.now, w-1)
+	return ran
 }
 
 // runNodes runs the active nodes' events before w on the workers.
@@ -214,7 +261,7 @@ func (s *simNet) runNodes(active []*simNode, w time.Duration) {
 func (s *simNet) collect(nodes []*simNode) {
 	for _, n := range nodes {
 		for k, e := range n.out {
-			heap.Push(&s.queue, e)
+			s.enqueue(e)
 			n.out[k] = nil
 		}
 		n.out = n.out[:0]
@@ -406,4 +453,18 @@ func (n *simNode) Disconnect(id identity.NodeID, _ string) {
 		return
 	}
 	n.schedule(&event{at: n.now, node: global, fn: func() { n.net.unlink(n.i, j) }})
+}
+
+// windowHeap is a min-heap of window numbers.
+type windowHeap []int64
+
+func (h windowHeap) Len() int           { return len(h) }
+func (h windowHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h windowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *windowHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *windowHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
