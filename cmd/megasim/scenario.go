@@ -164,28 +164,21 @@ func (s *scenario) connect() {
 // keepMesh makes node i, if it is up, dial other live followers of each
 // repository it follows until it has links to Mesh of them (or to all).
 // It runs when i comes up, when it loses a peer and on each of its ticks
-// (a dialer looks again now and then: followers that came back since).
+// that finds the mesh short (a dialer looks again now and then: followers
+// that came back since).
 func (s *scenario) keepMesh(i int32) {
 	n := s.net.nodes[i]
 	if !n.up {
 		return
 	}
 	for _, r := range s.follows[i] {
-		have, live := 0, 0
-		for _, j := range s.subs[r] {
-			if j != i && s.net.nodes[j].up {
-				live++
-				if n.links[j] {
-					have++
-				}
-			}
-		}
-		if have >= min(s.p.Mesh, live) {
+		have, want := s.meshLinks(i, r)
+		if have >= want {
 			continue
 		}
 		others := s.subs[r]
 		for _, k := range s.rng.Perm(len(others)) {
-			if have >= min(s.p.Mesh, live) {
+			if have >= want {
 				break
 			}
 			if j := others[k]; j != i && s.net.nodes[j].up && !n.links[j] {
@@ -194,6 +187,33 @@ func (s *scenario) keepMesh(i int32) {
 			}
 		}
 	}
+}
+
+// meshLinks counts node i's links to live followers of repository r, and
+// how many it wants: Mesh, or all of them if fewer.
+func (s *scenario) meshLinks(i, r int32) (have, want int) {
+	n, live := s.net.nodes[i], 0
+	for _, j := range s.subs[r] {
+		if j != i && s.net.nodes[j].up {
+			live++
+			if n.links[j] {
+				have++
+			}
+		}
+	}
+	return have, min(s.p.Mesh, live)
+}
+
+// meshShort reports whether node i lacks mesh links for a repository it
+// follows. It only reads the links, so a node's tick may ask it on a
+// worker; making links is the scenario's.
+func (s *scenario) meshShort(i int32) bool {
+	for _, r := range s.follows[i] {
+		if have, want := s.meshLinks(i, r); have < want {
+			return true
+		}
+	}
+	return false
 }
 
 // drop unlinks i from all its peers; the live ones replace the lost
@@ -247,7 +267,9 @@ func (s *scenario) scheduleTicks(i int32) {
 	tick = func() {
 		if n.up {
 			n.engine.Tick()
-			n.schedule(&event{at: n.now, node: global, fn: func() { s.keepMesh(i) }})
+			if s.meshShort(i) {
+				n.schedule(&event{at: n.now, node: global, fn: func() { s.keepMesh(i) }})
+			}
 		}
 		n.after(gossip.RefreshInterval, tick)
 	}
