@@ -38,6 +38,17 @@ func TestDeterministicForASeed(t *testing.T) {
 	}
 }
 
+// The nodes of one window run on several goroutines; how many does not
+// change a byte of the output.
+func TestSameOutputForAnyNumberOfWorkers(t *testing.T) {
+	_, one := simulate(t, append(small, "--workers", "1")...)
+	for _, w := range []string{"2", "5"} {
+		if _, out := simulate(t, append(small, "--workers", w)...); out != one {
+			t.Fatalf("%s workers gave another run than one:\n%s\n%s", w, out, one)
+		}
+	}
+}
+
 // A small network meets the goals: everything delivered to live
 // followers despite crashes and loss, fast, in few hops, about one copy
 // per node once the trees have formed (20 simulated minutes), nothing for

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -41,6 +42,7 @@ type tracked struct {
 
 // metrics counts bytes and follows the measured announcements.
 type metrics struct {
+	mu       sync.Mutex // sent and delivered run on the workers
 	s        *scenario
 	counting bool
 	bytes    uint64
@@ -63,23 +65,33 @@ func newMetrics(s *scenario) *metrics {
 // peek reads the type, signature and TTL of an encoded envelope without
 // decoding it: the encoding is canonical, so the type is byte 4 (for
 // types below 24) and the envelope ends 0x06 0x58 0x40 ‖ signature ‖
-// 0x07 ‖ ttl (TTL ≤ 16 is one byte).
-func peek(raw []byte) (typ wire.MsgType, sig [64]byte, ttl uint8, ok bool) {
+// 0x07 ‖ ttl (TTL ≤ 16 is one byte), or 0x06 0x40 0x07 ‖ ttl when it is
+// unsigned (signed false, sig zero).
+func peek(raw []byte) (typ wire.MsgType, sig [64]byte, signed bool, ttl uint8, ok bool) {
 	n := len(raw)
-	if n < 80 || raw[0] != 0xa7 || raw[3] != 0x02 || raw[n-2] != 0x07 || raw[n-69] != 0x06 || raw[n-68] != 0x58 || raw[n-67] != 0x40 {
-		return 0, sig, 0, false
+	if n < 16 || raw[0] != 0xa7 || raw[3] != 0x02 || raw[4] >= 24 || raw[n-2] != 0x07 {
+		return 0, sig, false, 0, false
+	}
+	typ, ttl = wire.MsgType(raw[4]), raw[n-1]
+	if raw[n-4] == 0x06 && raw[n-3] == 0x40 {
+		return typ, sig, false, ttl, true
+	}
+	if n < 80 || raw[n-69] != 0x06 || raw[n-68] != 0x58 || raw[n-67] != 0x40 {
+		return 0, sig, false, 0, false
 	}
 	copy(sig[:], raw[n-66:n-2])
-	return wire.MsgType(raw[4]), sig, raw[n-1], raw[4] < 24
+	return typ, sig, true, ttl, true
 }
 
 func (m *metrics) sent(_ int32, raw []byte) {
 	if !m.counting {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.bytes += uint64(len(raw))
 	m.msgs++
-	typ, _, _, _ := peek(raw)
+	typ, _, _, _, _ := peek(raw)
 	m.byType[typ] += uint64(len(raw))
 }
 
@@ -93,18 +105,20 @@ func (m *metrics) track(env *wire.Envelope, origin, repo int32) {
 	m.order = append(m.order, t)
 }
 
-func (m *metrics) delivered(to, _ int32, raw []byte, _ bool) {
+func (m *metrics) delivered(to, _ int32, at time.Duration, raw []byte, _ bool) {
 	if len(m.order) == 0 {
 		return
 	}
-	typ, sig, ttl, ok := peek(raw)
+	typ, sig, signed, ttl, ok := peek(raw)
 	if !ok {
 		return
 	}
-	if t := m.bySig[sig]; t != nil {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.bySig[sig]; signed && t != nil {
 		t.copies[to]++
 		if _, seen := t.first[to]; !seen {
-			t.first[to] = m.s.net.now - t.at
+			t.first[to] = at - t.at
 			t.hop[to] = wire.DefaultTTL + 1 - int(ttl)
 		}
 		return

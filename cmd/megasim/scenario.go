@@ -28,6 +28,7 @@ type params struct {
 	Churn     float64       // fraction of nodes that leave and come back per hour
 	Downtime  time.Duration // how long a churned node stays away
 	Announce  int           // measured repository announcements
+	Workers   int           // goroutines that run nodes (0: GOMAXPROCS); the output does not depend on it
 }
 
 // Phases of a run.
@@ -67,7 +68,7 @@ func newScenario(p params) (*scenario, error) {
 	}
 	s := &scenario{
 		p:      p,
-		net:    newSimNet(p.Seed, p.Loss, p.Latency),
+		net:    newSimNet(p.Seed, p.Loss, p.Latency, p.Workers),
 		rng:    rand.New(rand.NewPCG(p.Seed, 0x7363656e6172696f)),
 		failed: map[int32]bool{},
 	}
@@ -84,7 +85,7 @@ func newScenario(p params) (*scenario, error) {
 func (s *scenario) makeNodes() error {
 	keyRand := rand.NewChaCha8(sha256.Sum256(binary.BigEndian.AppendUint64([]byte("megasim keys"), s.p.Seed)))
 	s.keys = make([]*identity.Key, s.p.Nodes)
-	s.net.nodes = make([]*simNode, s.p.Nodes)
+	s.net.nodes = make([]*simNode, 0, s.p.Nodes)
 	for i := range s.keys {
 		seed := make([]byte, 32)
 		_, _ = keyRand.Read(seed)
@@ -93,10 +94,9 @@ func (s *scenario) makeNodes() error {
 			return err
 		}
 		s.keys[i] = k
-		n := &simNode{id: k.ID(), i: int32(i), net: s.net, up: true, links: map[int32]bool{}}
+		n := &simNode{id: k.ID(), i: int32(i), up: true, links: map[int32]bool{}}
+		s.net.addNode(n)
 		n.engine = gossip.New(s.engineConfig(k, n))
-		s.net.nodes[i] = n
-		s.net.index[k.ID()] = int32(i)
 	}
 	return nil
 }
@@ -106,10 +106,10 @@ func (s *scenario) engineConfig(k *identity.Key, n *simNode) gossip.Config {
 		Key:            k,
 		Store:          gossip.NewMemStore(),
 		Net:            n,
-		Clock:          s.net.Now,
-		Spawn:          s.net.spawn,
+		Clock:          n.Now,
+		Spawn:          n.spawn,
 		CheckSignature: s.net.checkSignature,
-		AfterFunc:      s.net.after,
+		AfterFunc:      n.after,
 	}
 }
 
@@ -164,28 +164,21 @@ func (s *scenario) connect() {
 // keepMesh makes node i, if it is up, dial other live followers of each
 // repository it follows until it has links to Mesh of them (or to all).
 // It runs when i comes up, when it loses a peer and on each of its ticks
-// (a dialer looks again now and then: followers that came back since).
+// that finds the mesh short (a dialer looks again now and then: followers
+// that came back since).
 func (s *scenario) keepMesh(i int32) {
 	n := s.net.nodes[i]
 	if !n.up {
 		return
 	}
 	for _, r := range s.follows[i] {
-		have, live := 0, 0
-		for _, j := range s.subs[r] {
-			if j != i && s.net.nodes[j].up {
-				live++
-				if n.links[j] {
-					have++
-				}
-			}
-		}
-		if have >= min(s.p.Mesh, live) {
+		have, want := s.meshLinks(i, r)
+		if have >= want {
 			continue
 		}
 		others := s.subs[r]
 		for _, k := range s.rng.Perm(len(others)) {
-			if have >= min(s.p.Mesh, live) {
+			if have >= want {
 				break
 			}
 			if j := others[k]; j != i && s.net.nodes[j].up && !n.links[j] {
@@ -194,6 +187,33 @@ func (s *scenario) keepMesh(i int32) {
 			}
 		}
 	}
+}
+
+// meshLinks counts node i's links to live followers of repository r, and
+// how many it wants: Mesh, or all of them if fewer.
+func (s *scenario) meshLinks(i, r int32) (have, want int) {
+	n, live := s.net.nodes[i], 0
+	for _, j := range s.subs[r] {
+		if j != i && s.net.nodes[j].up {
+			live++
+			if n.links[j] {
+				have++
+			}
+		}
+	}
+	return have, min(s.p.Mesh, live)
+}
+
+// meshShort reports whether node i lacks mesh links for a repository it
+// follows. It only reads the links, so a node's tick may ask it on a
+// worker; making links is the scenario's.
+func (s *scenario) meshShort(i int32) bool {
+	for _, r := range s.follows[i] {
+		if have, want := s.meshLinks(i, r); have < want {
+			return true
+		}
+	}
+	return false
 }
 
 // drop unlinks i from all its peers; the live ones replace the lost
@@ -239,17 +259,21 @@ func (s *scenario) publishAll(i int32) {
 }
 
 // scheduleTicks runs node i's Tick every gossip.RefreshInterval from a
-// random phase, while it is up.
+// random phase, while it is up, and then its dialer (keepMesh, a
+// scenario event: it makes links).
 func (s *scenario) scheduleTicks(i int32) {
+	n := s.net.nodes[i]
 	var tick func()
 	tick = func() {
-		if n := s.net.nodes[i]; n.up {
+		if n.up {
 			n.engine.Tick()
-			s.keepMesh(i)
+			if s.meshShort(i) {
+				n.schedule(&event{at: n.now, node: global, fn: func() { s.keepMesh(i) }})
+			}
 		}
-		s.net.after(gossip.RefreshInterval, tick)
+		n.after(gossip.RefreshInterval, tick)
 	}
-	s.net.after(time.Duration(s.rng.Int64N(int64(gossip.RefreshInterval))), tick)
+	s.net.atNode(i, time.Duration(s.rng.Int64N(int64(gossip.RefreshInterval))), tick)
 }
 
 // scheduleChurn makes nodes leave and come back at the churn rate during
@@ -262,7 +286,7 @@ func (s *scenario) scheduleChurn() {
 	mean := float64(time.Hour) / perHour
 	for at := time.Duration(s.rng.ExpFloat64() * mean); at < s.p.Steady; at += time.Duration(s.rng.ExpFloat64() * mean) {
 		i := int32(s.rng.IntN(s.p.Nodes))
-		s.net.push(&event{at: at, fn: func() { s.leave(i) }})
+		s.net.push(&event{at: at, node: global, fn: func() { s.leave(i) }})
 	}
 }
 
@@ -291,7 +315,7 @@ func (s *scenario) run() result {
 		s.scheduleTicks(int32(i))
 		at := time.Duration(s.rng.Int64N(int64(refreshPeriod)))
 		if at < s.p.Steady {
-			s.net.push(&event{at: at, fn: func() { s.publishAll(int32(i)) }})
+			s.net.atNode(int32(i), at, func() { s.publishAll(int32(i)) })
 		}
 	}
 	s.scheduleChurn()
@@ -327,7 +351,7 @@ func (s *scenario) crash() {
 func (s *scenario) scheduleAnnouncements() (last time.Duration) {
 	for k := range s.p.Announce {
 		last = s.p.Steady + time.Second + time.Duration(k)*announceEvery
-		s.net.push(&event{at: last, fn: func() { s.announce(uint64(k)) }})
+		s.net.push(&event{at: last, node: global, fn: func() { s.announce(uint64(k)) }})
 	}
 	return last
 }
@@ -343,6 +367,7 @@ func (s *scenario) announce(k uint64) {
 		if len(s.subs[r]) < 2 {
 			continue
 		}
+		n.catchUp()
 		env, err := n.engine.Publish(s.repoAnnouncement(r, 2+k))
 		if err != nil {
 			panic(err)

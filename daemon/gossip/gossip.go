@@ -9,9 +9,9 @@ package gossip
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -65,7 +65,7 @@ type Config struct {
 	Log   *slog.Logger
 	Clock func() time.Time // default time.Now
 
-	SeenWindow   time.Duration // how long message ids are remembered; default 5 min
+	SeenWindow   time.Duration // how long message ids are remembered at least (at most twice that); default 5 min
 	RefreshAfter time.Duration // re-sign own announcements older than this; default 1 h
 	Retransmits  int           // extra sends of own new messages on the next ticks; default 2
 	Rate         float64       // messages per second accepted from one peer; default 100
@@ -117,26 +117,34 @@ type Engine struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	seen   map[wire.MessageID]time.Time
+	seen   ageMap[wire.MessageID, struct{}] // ids of accepted messages, for SeenWindow or up to twice that
 	peers  map[identity.NodeID]*peerState
 	banned map[identity.NodeID]time.Time
 	own    map[ownKey]*ownMsg // our latest announcement per (type, subject)
-	stats  Stats
+	// ownChanged says the next Tick must look at own; else it need not
+	// before ownDue.
+	ownChanged bool
+	ownDue     time.Time
+	stats      Stats
 
 	// Subscriptions (see subscribe.go): nil follows means every
 	// repository (the engine relays for others, as before version 2).
 	follows map[identity.RepoID]bool
 	relay   bool
 	sub     *wire.Subscribe
+	subRaw  []byte                        // sub signed with no Since, sent to new peers
+	subAt   time.Time                     // when subRaw was signed
 	gone    map[identity.NodeID]time.Time // when links to peers ended, for Since
 
 	// Plumtree (see tree.go).
-	cache  map[wire.MessageID]*cached    // recent messages, to answer Graft
-	wanted map[wire.MessageID]*wantedMsg // noticed (IHave) but not received
+	cache  ageMap[wire.MessageID, *cached] // recent messages, to answer Graft
+	wanted map[wire.MessageID]*wantedMsg   // noticed (IHave) but not received
 
 	// Budgets (see budget.go).
 	out   map[identity.NodeID]*outQueue    // paced sends per peer
 	intro map[identity.NodeID]*introBudget // introductions per peer, this hour
+
+	swept time.Time // when Tick last forgot what expired
 }
 
 type ownKey struct {
@@ -219,11 +227,11 @@ func New(cfg Config) *Engine {
 	return &Engine{
 		cfg:    cfg,
 		log:    cfg.Log,
-		seen:   map[wire.MessageID]time.Time{},
+		seen:   newAgeMap[wire.MessageID, struct{}](cfg.SeenWindow, cfg.Clock()),
 		peers:  map[identity.NodeID]*peerState{},
 		banned: map[identity.NodeID]time.Time{},
 		own:    map[ownKey]*ownMsg{},
-		cache:  map[wire.MessageID]*cached{},
+		cache:  newAgeMap[wire.MessageID, *cached](cacheFor, cfg.Clock()),
 		wanted: map[wire.MessageID]*wantedMsg{},
 		out:    map[identity.NodeID]*outQueue{},
 		intro:  map[identity.NodeID]*introBudget{},
@@ -304,9 +312,10 @@ func (e *Engine) publishLocked(body wire.Body) (*wire.Envelope, error) {
 	if _, err := e.cfg.Store.Put(announcement(env, body.Subject(), raw)); err != nil {
 		return nil, err
 	}
-	e.seen[env.ID()] = e.cfg.Clock()
+	e.seen.put(env.ID(), struct{}{})
 	e.own[k] = &ownMsg{body: body, env: env, raw: raw, pending: e.cfg.Retransmits}
-	e.pushLocked(infoOf(env, body), raw, identity.NodeID{}, false)
+	e.ownChanged = true
+	e.pushLocked(infoOf(env.ID(), body), raw, identity.NodeID{}, false)
 	return env, nil
 }
 
@@ -323,14 +332,26 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		e.reject(from, PenaltyMalformed, "malformed envelope", err, &e.stats.Malformed)
 		return
 	}
-	id := env.ID()
+	var signed []byte
+	if !env.Unsigned() {
+		if signed, err = env.SignedBytes(); err != nil {
+			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
+			return
+		}
+	}
+	// Link messages are never entered in the seen set: no id to look up.
+	var id wire.MessageID
+	if !wire.IsLink(env.Type) {
+		id = sha256.Sum256(signed)
+	}
 	e.mu.Lock()
 	if !e.allowRecvLocked(from, now, snapshot) {
 		e.overBudgetLocked(from, env)
 		e.mu.Unlock()
 		return
 	}
-	_, dup := e.seen[id]
+	dup := e.seen.has(id)
+	dup = dup && !wire.IsLink(env.Type)
 	if dup {
 		e.stats.Duplicate++
 		if !snapshot {
@@ -338,23 +359,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		}
 	}
 	e.mu.Unlock()
-	if dup {
-		return
-	}
-	if err := env.VerifyWith(now, e.cfg.CheckSignature); err != nil {
-		switch {
-		case errors.Is(err, wire.ErrBadSignature):
-			e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
-		case errors.Is(err, wire.ErrExpired), errors.Is(err, wire.ErrFutureTimestamp), errors.Is(err, wire.ErrBadVersion):
-			// Authentic but out of its time or version: clocks and versions
-			// differ between honest nodes. Drop without penalty.
-			e.mu.Lock()
-			e.stats.Expired++
-			e.mu.Unlock()
-			e.log.Debug("dropped an expired or unsupported message", "from", from, "err", err)
-		default:
-			e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
-		}
+	if dup || !e.verify(from, env, signed, now) {
 		return
 	}
 	body, err := env.DecodeBody()
@@ -363,30 +368,57 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		return
 	}
 
-	if e.applyAndRelay(from, env, body, raw, now, snapshot) && e.cfg.OnAccept != nil {
+	if e.applyAndRelay(from, env, id, body, raw, now, snapshot) && e.cfg.OnAccept != nil {
 		e.cfg.OnAccept(from, env, body)
 	}
+}
+
+// verify checks a received envelope's version, signature and time,
+// penalising the peer as the failure deserves. An unsigned link message
+// has no signature to check: it came over the peer's authenticated
+// connection, and handleLinkLocked checks that the peer is its origin.
+func (e *Engine) verify(from identity.NodeID, env *wire.Envelope, signed []byte, now time.Time) bool {
+	var err error
+	if env.Unsigned() {
+		err = env.VerifyUnsigned(now)
+	} else {
+		err = env.VerifySigned(now, signed, e.cfg.CheckSignature)
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, wire.ErrBadSignature):
+		e.reject(from, PenaltyForged, "forged message", err, &e.stats.Forged)
+	case errors.Is(err, wire.ErrExpired), errors.Is(err, wire.ErrFutureTimestamp), errors.Is(err, wire.ErrBadVersion):
+		// Authentic but out of its time or version: clocks and versions
+		// differ between honest nodes. Drop without penalty.
+		e.mu.Lock()
+		e.stats.Expired++
+		e.mu.Unlock()
+		e.log.Debug("dropped an expired or unsupported message", "from", from, "err", err)
+	default:
+		e.reject(from, PenaltyMalformed, "invalid envelope", err, &e.stats.Malformed)
+	}
+	return false
 }
 
 // applyAndRelay stores a verified envelope and relays it, or applies a
 // link message. It reports whether it was a new announcement of another
 // node.
-func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wire.Body, raw []byte, now time.Time, snapshot bool) (accepted bool) {
+func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, id wire.MessageID, body wire.Body, raw []byte, now time.Time, snapshot bool) (accepted bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if wire.IsLink(env.Type) {
 		e.handleLinkLocked(from, env, body)
 		return false
 	}
-	id := env.ID()
-	if _, dup := e.seen[id]; dup { // a concurrent copy won the race
+	if e.seen.has(id) { // a concurrent copy won the race
 		e.stats.Duplicate++
 		return false
 	}
-	e.seen[id] = now
+	e.seen.put(id, struct{}{})
 	delete(e.wanted, id)
-	m := infoOf(env, body)
-	m.id = id
+	m := infoOf(id, body)
 	if !snapshot { // it pushed to us: the link is in the topic's tree
 		e.peerLocked(from, now).tree.set(m.repo, false)
 	}
@@ -402,7 +434,7 @@ func (e *Engine) applyAndRelay(from identity.NodeID, env *wire.Envelope, body wi
 		a := announcement(env, body.Subject(), raw)
 		if !e.introducesLocked(from, a, now) {
 			e.stats.Capped++ // over what one peer may bring in: dropped
-			delete(e.seen, id)
+			e.seen.remove(id)
 			return false
 		}
 		stored, err := e.cfg.Store.Put(a)
@@ -533,38 +565,75 @@ func (e *Engine) Serve(ctx context.Context) error {
 	}
 }
 
-// Tick does the periodic work: forget old message ids and bans, resend
-// fresh own messages, and re-sign own announcements that are getting old.
-// Serve calls it every RefreshInterval (10 s); simulations call it on
-// their own clock.
+// Tick does the periodic work: resend fresh own messages, re-sign own
+// announcements that are getting old and, once per sweepEvery, forget
+// old message ids, bans and budgets. Serve calls it every
+// RefreshInterval (10 s); simulations call it on their own clock.
 func (e *Engine) Tick() {
 	now := e.cfg.Clock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for id, t := range e.seen {
-		if now.Sub(t) > e.cfg.SeenWindow {
-			delete(e.seen, id)
+	if e.ownChanged || !now.Before(e.ownDue) {
+		e.tickOwnLocked(now)
+	}
+	e.seen.age(now)
+	e.cache.age(now)
+	if now.Sub(e.swept) >= sweepEvery {
+		e.swept = now
+		e.sweepLocked(now)
+	}
+}
+
+// tickOwnLocked re-signs own announcements older than RefreshAfter and
+// resends those with retransmits left, in a fixed order, then notes when
+// it next has work: at once if retransmits are left, else at the oldest
+// announcement's refresh.
+func (e *Engine) tickOwnLocked(now time.Time) {
+	refreshAt := func(m *ownMsg) time.Time {
+		return time.UnixMilli(int64(m.env.Timestamp)).Add(e.cfg.RefreshAfter)
+	}
+	var due []ownKey
+	for k, m := range e.own {
+		if m.pending > 0 || now.After(refreshAt(m)) {
+			due = append(due, k)
 		}
 	}
+	slices.SortFunc(due, compareOwnKeys)
+	for _, k := range due {
+		m := e.own[k]
+		switch {
+		case now.After(refreshAt(m)):
+			if _, err := e.publishLocked(m.body); err != nil {
+				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
+			}
+		case m.pending > 0:
+			m.pending--
+			e.pushLocked(infoOf(m.env.ID(), m.body), m.raw, identity.NodeID{}, true)
+		}
+	}
+	e.ownChanged, e.ownDue = false, now.Add(e.cfg.RefreshAfter)
+	for _, m := range e.own {
+		e.ownChanged = e.ownChanged || m.pending > 0
+		if at := refreshAt(m); at.Before(e.ownDue) {
+			e.ownDue = at
+		}
+	}
+}
+
+// sweepEvery is how often Tick forgets what has expired: every map it
+// walks grows with the traffic, so walking them on every tick would cost
+// more than the tick's real work. Ids and budgets live up to this much
+// longer than their windows, which only makes duplicates rarer.
+const sweepEvery = time.Minute
+
+// sweepLocked forgets ended bans, old budgets and links ended long ago.
+func (e *Engine) sweepLocked(now time.Time) {
 	for id, until := range e.banned {
 		if now.After(until) {
 			delete(e.banned, id)
 			delete(e.peers, id)
 		}
 	}
-	for _, k := range slices.SortedFunc(maps.Keys(e.own), compareOwnKeys) {
-		m := e.own[k]
-		switch {
-		case now.Sub(time.UnixMilli(int64(m.env.Timestamp))) > e.cfg.RefreshAfter:
-			if _, err := e.publishLocked(m.body); err != nil {
-				e.log.Warn("refreshing our announcement failed; retrying on the next tick", "type", m.body.Type(), "err", err)
-			}
-		case m.pending > 0:
-			m.pending--
-			e.pushLocked(infoOf(m.env, m.body), m.raw, identity.NodeID{}, true)
-		}
-	}
-	e.expireTreeLocked(now)
 	e.forgetBudgetsLocked(now)
 	for id, t := range e.gone {
 		if now.Sub(t) > wire.MaxAge {

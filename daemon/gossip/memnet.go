@@ -3,6 +3,8 @@ package gossip
 import (
 	"bytes"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -183,28 +185,35 @@ func (m *memNode) Disconnect(id identity.NodeID, _ string) {
 // MemStore is an in-memory Store with the same semantics as daemon/store.
 type MemStore struct {
 	mu   sync.Mutex
-	anns map[string]Announcement
-	seen map[identity.NodeID]time.Time
+	anns map[memGroup]map[identity.NodeID]Announcement
+}
+
+// memGroup is a (type, subject) pair: the announcements of one kind about
+// one thing, one per origin.
+type memGroup struct {
+	typ     uint8
+	subject string
 }
 
 // NewMemStore makes an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{anns: map[string]Announcement{}, seen: map[identity.NodeID]time.Time{}}
-}
-
-func memKey(typ uint8, subject []byte, origin identity.NodeID) string {
-	return string(append(append([]byte{typ, byte(len(subject))}, subject...), origin[:]...))
+	return &MemStore{anns: map[memGroup]map[identity.NodeID]Announcement{}}
 }
 
 // Put keeps a if it is newer than the stored one.
 func (s *MemStore) Put(a Announcement) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := memKey(a.Type, a.Subject, a.Origin)
-	if old, ok := s.anns[k]; ok && old.Timestamp >= a.Timestamp {
+	g := memGroup{a.Type, string(a.Subject)}
+	byOrigin := s.anns[g]
+	if old, ok := byOrigin[a.Origin]; ok && old.Timestamp >= a.Timestamp {
 		return false, nil
 	}
-	s.anns[k] = a
+	if byOrigin == nil {
+		byOrigin = map[identity.NodeID]Announcement{}
+		s.anns[g] = byOrigin
+	}
+	byOrigin[a.Origin] = a
 	return true, nil
 }
 
@@ -212,17 +221,22 @@ func (s *MemStore) Put(a Announcement) (bool, error) {
 func (s *MemStore) Get(typ uint8, subject []byte, origin identity.NodeID) (Announcement, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.anns[memKey(typ, subject, origin)]
+	a, ok := s.anns[memGroup{typ, string(subject)}][origin]
 	return a, ok, nil
 }
 
-// Each calls fn for the matching announcements (typ 0: all).
+// Each calls fn for the matching announcements (typ 0: all; subject nil:
+// any), in no particular order.
 func (s *MemStore) Each(typ uint8, subject []byte, fn func(Announcement) error) error {
 	s.mu.Lock()
 	var list []Announcement
-	for _, a := range s.anns {
-		if (typ == 0 || a.Type == typ) && (subject == nil || bytes.Equal(a.Subject, subject)) {
-			list = append(list, a)
+	if typ != 0 && subject != nil {
+		list = slices.AppendSeq(list, maps.Values(s.anns[memGroup{typ, string(subject)}]))
+	} else {
+		for g, byOrigin := range s.anns {
+			if (typ == 0 || g.typ == typ) && (subject == nil || g.subject == string(subject)) {
+				list = slices.AppendSeq(list, maps.Values(byOrigin))
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -234,12 +248,6 @@ func (s *MemStore) Each(typ uint8, subject []byte, fn func(Announcement) error) 
 	return nil
 }
 
-// Touch records last seen.
-func (s *MemStore) Touch(id identity.NodeID, t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.After(s.seen[id]) {
-		s.seen[id] = t
-	}
-	return nil
-}
+// Touch does nothing: the store keeps no last-heard times, since nothing
+// reads them here (daemon/store ranks nodes by them when its table is full).
+func (s *MemStore) Touch(identity.NodeID, time.Time) error { return nil }

@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -44,7 +45,8 @@ func (e *Engine) SetSubscriptions(repos []identity.RepoID, relay bool) {
 	}
 	e.relay = relay
 	e.sub = wire.NewSubscribe(repos, relay, 0)
-	raw := e.signLinkLocked(e.sub)
+	e.subRaw = nil
+	raw := e.subscribeRawLocked(0)
 	peers := e.cfg.Net.Peers()
 	e.mu.Unlock()
 	if raw == nil {
@@ -78,6 +80,23 @@ func (e *Engine) subscribeLocked(since uint64) *wire.Subscribe {
 	return &s
 }
 
+// subscribeReuse is how long our signed Subscribe without Since is sent
+// again as it is to new peers, instead of signing one per connection.
+const subscribeReuse = 10 * time.Minute
+
+// subscribeRawLocked is our Subscribe with the given Since, signed: the
+// one without Since is signed once per subscribeReuse.
+func (e *Engine) subscribeRawLocked(since uint64) []byte {
+	if since != 0 {
+		return e.signLinkLocked(e.subscribeLocked(since))
+	}
+	now := e.cfg.Clock()
+	if e.subRaw == nil || now.Sub(e.subAt) > subscribeReuse {
+		e.subRaw, e.subAt = e.signLinkLocked(e.subscribeLocked(0)), now
+	}
+	return e.subRaw
+}
+
 // PeerConnected sends the new peer our Subscribe and a few node
 // announcements; the rest of the snapshot answers the peer's Subscribe.
 func (e *Engine) PeerConnected(id identity.NodeID) {
@@ -87,13 +106,12 @@ func (e *Engine) PeerConnected(id identity.NodeID) {
 		since = uint64(max(0, t.Add(-sinceSlack).UnixMilli()))
 	}
 	msgs := [][]byte{}
-	if raw := e.signLinkLocked(e.subscribeLocked(since)); raw != nil {
+	if raw := e.subscribeRawLocked(since); raw != nil {
 		msgs = append(msgs, raw)
 	}
 	e.mu.Unlock()
-	msgs = append(msgs, e.collect(SnapshotNodes, func(a Announcement) bool {
-		return a.Type == uint8(wire.TypeNodeAnnouncement)
-	}, nil)...)
+	nodes := []wire.MsgType{wire.TypeNodeAnnouncement}
+	msgs = append(msgs, e.collect(SnapshotNodes, nodes, nil, func(Announcement) bool { return true }, nil)...)
 	if err := e.cfg.Net.SendSnapshot(id, msgs); err != nil {
 		e.log.Debug("sending the node snapshot failed", "peer", id, "err", err)
 	}
@@ -112,10 +130,8 @@ func (e *Engine) onSubscribeLocked(from identity.NodeID, ps *peerState, s *wire.
 
 func (e *Engine) sendSnapshot(to identity.NodeID, s *wire.Subscribe) {
 	var holders []identity.NodeID
-	msgs := e.collect(e.cfg.SnapshotCap, func(a Announcement) bool {
-		if a.Type != uint8(wire.TypeRepoAnnouncement) && a.Type != uint8(wire.TypeActivityAnnouncement) {
-			return false
-		}
+	repoTypes := []wire.MsgType{wire.TypeRepoAnnouncement, wire.TypeActivityAnnouncement}
+	msgs := e.collect(e.cfg.SnapshotCap, repoTypes, e.snapshotSubjects(s), func(a Announcement) bool {
 		if a.Timestamp < s.Since {
 			return false
 		}
@@ -135,18 +151,45 @@ func (e *Engine) sendSnapshot(to identity.NodeID, s *wire.Subscribe) {
 	}
 }
 
-// collect returns the newest (at most limit) stored announcements that
-// keep accepts, newest first; origins collects their origins, once each,
-// if non-nil.
-func (e *Engine) collect(limit int, keep func(Announcement) bool, origins *[]identity.NodeID) [][]byte {
+// snapshotSubjects are the repositories whose announcements may go in
+// the snapshot for a peer's Subscribe s: those we follow that its filter
+// holds, so the walk costs what we follow, not what the table holds; nil
+// (walk them all) when we follow everything.
+func (e *Engine) snapshotSubjects(s *wire.Subscribe) [][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.follows == nil || e.relay {
+		return nil
+	}
+	subjects := [][]byte{}
+	for _, r := range slices.SortedFunc(maps.Keys(e.follows), compareRepos) {
+		if s.Relay || s.Has(r) {
+			subjects = append(subjects, []byte(r.String()))
+		}
+	}
+	return subjects
+}
+
+// collect returns the newest (at most limit) stored announcements of the
+// given types and subjects (nil: any) that keep accepts, newest first;
+// origins collects their origins, once each, if non-nil.
+func (e *Engine) collect(limit int, types []wire.MsgType, subjects [][]byte, keep func(Announcement) bool, origins *[]identity.NodeID) [][]byte {
 	var list []Announcement
-	if err := e.cfg.Store.Each(0, nil, func(a Announcement) error {
+	add := func(a Announcement) error {
 		if keep(a) {
 			list = append(list, a)
 		}
 		return nil
-	}); err != nil {
-		e.log.Warn("reading announcements for a snapshot failed; sending what was read", "err", err)
+	}
+	for _, typ := range types {
+		if subjects == nil {
+			subjects = [][]byte{nil}
+		}
+		for _, subject := range subjects {
+			if err := e.cfg.Store.Each(uint8(typ), subject, add); err != nil {
+				e.log.Warn("reading announcements for a snapshot failed; sending what was read", "err", err)
+			}
+		}
 	}
 	slices.SortFunc(list, func(a, b Announcement) int {
 		return cmp.Or(cmp.Compare(b.Timestamp, a.Timestamp), bytes.Compare(a.Origin[:], b.Origin[:]),
@@ -163,3 +206,5 @@ func (e *Engine) collect(limit int, keep func(Announcement) bool, origins *[]ide
 	}
 	return out
 }
+
+func compareRepos(a, b identity.RepoID) int { return bytes.Compare(a[:], b[:]) }

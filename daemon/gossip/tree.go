@@ -31,7 +31,8 @@ const (
 	// so a receiver clamps what arrives. The routing table learns farther
 	// nodes from snapshots (holders of followed repositories).
 	NodeAnnouncementTTL = 1
-	// cacheFor is how long a message is kept to answer Graft.
+	// cacheFor is how long a message is kept at least (at most twice
+	// that) to answer Graft.
 	cacheFor = 2 * time.Minute
 	// maxWanted bounds the messages noticed but not yet received.
 	maxWanted = 4096
@@ -80,8 +81,8 @@ type msgInfo struct {
 	repo identity.RepoID // zero for node announcements and unknown types
 }
 
-func infoOf(env *wire.Envelope, body wire.Body) msgInfo {
-	m := msgInfo{id: env.ID()}
+func infoOf(id wire.MessageID, body wire.Body) msgInfo {
+	m := msgInfo{id: id}
 	m.repo, _ = repoOf(body)
 	return m
 }
@@ -100,7 +101,6 @@ func repoOf(body wire.Body) (identity.RepoID, bool) {
 type cached struct {
 	raw  []byte
 	info msgInfo
-	at   time.Time
 }
 
 type wantedMsg struct {
@@ -123,7 +123,7 @@ func (ps *peerState) wants(m msgInfo) bool {
 // messages: the tree already carried them once).
 func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, noticeOnly bool) {
 	now := e.cfg.Clock()
-	e.cache[m.id] = &cached{raw: raw, info: m, at: now}
+	e.cache.put(m.id, &cached{raw: raw, info: m})
 	for _, p := range e.cfg.Net.Peers() {
 		if p == except {
 			continue
@@ -140,17 +140,24 @@ func (e *Engine) pushLocked(m msgInfo, raw []byte, except identity.NodeID, notic
 	}
 }
 
-// signLinkLocked signs a link message (TTL 0).
+// signLinkLocked encodes a link message (TTL 0): signed if it is a
+// Subscribe, which peers of any version get, else unsigned (IHave, Graft
+// and Prune go only to peers that sent a Subscribe).
 func (e *Engine) signLinkLocked(body wire.Body) []byte {
-	env, err := wire.Sign(e.cfg.Key, e.cfg.Clock(), body)
-	if err == nil {
+	var env *wire.Envelope
+	var err error
+	if wire.MayBeUnsigned(body.Type()) {
+		env, err = wire.Unsigned(e.cfg.Key.ID(), e.cfg.Clock(), body)
+	} else if env, err = wire.Sign(e.cfg.Key, e.cfg.Clock(), body); err == nil {
 		env.TTL = 0
+	}
+	if err == nil {
 		var raw []byte
 		if raw, err = env.Marshal(); err == nil {
 			return raw
 		}
 	}
-	e.log.Warn("signing a link message failed", "type", body.Type(), "err", err)
+	e.log.Warn("encoding a link message failed", "type", body.Type(), "err", err)
 	return nil
 }
 
@@ -198,7 +205,7 @@ func (e *Engine) pruneLocked(from identity.NodeID, id wire.MessageID) {
 	if ps == nil || ps.sub == nil {
 		return
 	}
-	if c := e.cache[id]; c != nil {
+	if c, _ := e.cache.get(id); c != nil {
 		ps.tree.set(c.info.repo, true)
 	}
 	if e.sendLinkLocked(from, &wire.Prune{IDs: []wire.MessageID{id}}) {
@@ -223,7 +230,7 @@ func (e *Engine) handleLinkLocked(from identity.NodeID, env *wire.Envelope, body
 		}
 	case *wire.Graft:
 		for _, id := range b.IDs {
-			if c := e.cache[id]; c != nil && ps.wants(c.info) {
+			if c, _ := e.cache.get(id); c != nil && ps.wants(c.info) {
 				ps.tree.set(c.info.repo, false)
 				e.sendLocked(from, c.raw)
 			}
@@ -233,7 +240,7 @@ func (e *Engine) handleLinkLocked(from identity.NodeID, env *wire.Envelope, body
 			ps.tree.setAll(true)
 		}
 		for _, id := range b.IDs {
-			if c := e.cache[id]; c != nil {
+			if c, _ := e.cache.get(id); c != nil {
 				ps.tree.set(c.info.repo, true)
 			}
 		}
@@ -243,7 +250,7 @@ func (e *Engine) handleLinkLocked(from identity.NodeID, env *wire.Envelope, body
 // wantLocked records a notice of id from a peer; if id does not arrive
 // within GraftTimeout, graftLocked asks for it.
 func (e *Engine) wantLocked(from identity.NodeID, id wire.MessageID) {
-	if _, seen := e.seen[id]; seen {
+	if e.seen.has(id) {
 		return
 	}
 	w := e.wanted[id]
@@ -268,7 +275,7 @@ func (e *Engine) graft(id wire.MessageID) {
 	if w == nil {
 		return
 	}
-	if _, seen := e.seen[id]; seen || len(w.from) == 0 || w.tries >= maxGraftTries {
+	if e.seen.has(id) || len(w.from) == 0 || w.tries >= maxGraftTries {
 		delete(e.wanted, id)
 		return
 	}
@@ -279,13 +286,4 @@ func (e *Engine) graft(id wire.MessageID) {
 		e.stats.Grafts++
 	}
 	e.cfg.AfterFunc(e.cfg.GraftTimeout, func() { e.graft(id) })
-}
-
-// expireTreeLocked forgets cached messages older than cacheFor.
-func (e *Engine) expireTreeLocked(now time.Time) {
-	for id, c := range e.cache {
-		if now.Sub(c.at) > cacheFor {
-			delete(e.cache, id)
-		}
-	}
 }

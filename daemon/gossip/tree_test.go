@@ -19,6 +19,7 @@ type stepNet struct {
 	queue   []stepMsg
 	timers  []stepTimer
 	drop    func(from, to identity.NodeID, typ wire.MsgType) bool
+	sent    []*wire.Envelope // every envelope sent, decoded
 }
 
 type stepMsg struct {
@@ -42,6 +43,7 @@ func (e stepEnd) Send(to identity.NodeID, raw []byte) error {
 	typ := wire.MsgType(0)
 	if env, err := wire.Unmarshal(raw); err == nil {
 		typ = env.Type
+		e.n.sent = append(e.n.sent, env)
 	}
 	if e.n.drop == nil || !e.n.drop(e.id, to, typ) {
 		e.n.queue = append(e.n.queue, stepMsg{e.id, to, raw, false})
@@ -50,6 +52,9 @@ func (e stepEnd) Send(to identity.NodeID, raw []byte) error {
 }
 func (e stepEnd) SendSnapshot(to identity.NodeID, msgs [][]byte) error {
 	for _, raw := range msgs {
+		if env, err := wire.Unmarshal(raw); err == nil {
+			e.n.sent = append(e.n.sent, env)
+		}
 		e.n.queue = append(e.n.queue, stepMsg{e.id, to, raw, true})
 	}
 	return nil
@@ -159,6 +164,47 @@ func TestTreePrunesDuplicatesAndGraftsOnLoss(t *testing.T) {
 	}
 	if d := c.Stats().Duplicate; d > 1 {
 		t.Fatalf("c received %d duplicates, want at most 1", d)
+	}
+}
+
+// IHave, Graft and Prune travel unsigned (the peer's connection vouches
+// for them), Subscribe signed; an unsigned link message whose origin is
+// not the peer it came from is refused and costs that peer.
+func TestLinkMessagesUnsignedFromThePeerOnly(t *testing.T) {
+	repo := testRepo(t, 1)
+	n, e, _ := newTriangle(t, repo)
+	a, b, c := e[0], e[1], e[2]
+	if _, err := a.Publish(repoAnn(repo, 1)); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	kinds := map[wire.MsgType]bool{}
+	for _, env := range n.sent {
+		if !wire.IsLink(env.Type) {
+			continue
+		}
+		kinds[env.Type] = true
+		if env.Unsigned() != (env.Type != wire.TypeSubscribe) {
+			t.Fatalf("%v sent unsigned=%v", env.Type, env.Unsigned())
+		}
+	}
+	if !kinds[wire.TypeSubscribe] || !kinds[wire.TypePrune] {
+		t.Fatalf("link messages sent: %v, want Subscribe and Prune at least", kinds)
+	}
+
+	before := c.Stats().Malformed
+	aID, bID := a.cfg.Key.ID(), b.cfg.Key.ID()
+	env, err := wire.Unsigned(aID, n.clock.Now(), &wire.Prune{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := env.Marshal()
+	c.HandleMessage(bID, raw, false) // b passes off a Prune as a's
+	if c.Stats().Malformed != before+1 || c.Score(bID) < PenaltyMalformed {
+		t.Fatalf("an unsigned Prune of a's from b was not refused: %+v, b's score %d", c.Stats(), c.Score(bID))
+	}
+	if c.peers[aID].tree.lazyRest {
+		t.Fatal("the Prune b passed off as a's made the a link lazy")
 	}
 }
 

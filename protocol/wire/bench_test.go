@@ -67,3 +67,18 @@ func BenchmarkOpenSignedRefs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeEnvelope: what a receiver does before it knows whether
+// it has the message already: decode, then the id of the signed bytes.
+func BenchmarkDecodeEnvelope(b *testing.B) {
+	enc := mustMarshal(b, mustSign(b, vectorKey(), vectorNode()))
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := Unmarshal(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = e.ID()
+	}
+}

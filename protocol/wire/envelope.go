@@ -80,7 +80,9 @@ type Body interface {
 	encode() ([]byte, error)
 }
 
-// Envelope is a signed gossip message.
+// Envelope is a gossip message: signed, or an unsigned link message
+// (IHave, Graft, Prune), which the authenticated connection it came on
+// vouches for (see Unsigned).
 //
 // Map keys on the wire (ONLY APPEND, never renumber): 1 version, 2 type,
 // 3 origin, 4 timestamp, 5 body, 6 signature, 7 ttl. All seven are required.
@@ -97,30 +99,11 @@ type Envelope struct {
 	// Body is the canonical CBOR encoding of the body, carried as a byte
 	// string so that the signature covers these exact bytes.
 	Body []byte
-	// Signature is the origin's Ed25519 signature over SignedBytes.
+	// Signature is the origin's Ed25519 signature over SignedBytes, or
+	// empty for an unsigned link message.
 	Signature []byte
 	// TTL is the remaining hop budget; not signed, each relay decrements it.
 	TTL uint8
-}
-
-// envelopeCBOR is the encoding of a whole envelope.
-type envelopeCBOR struct {
-	Version   uint64 `cbor:"1,keyasint"`
-	Type      uint64 `cbor:"2,keyasint"`
-	Origin    []byte `cbor:"3,keyasint"`
-	Timestamp uint64 `cbor:"4,keyasint"`
-	Body      []byte `cbor:"5,keyasint"`
-	Signature []byte `cbor:"6,keyasint"`
-	TTL       uint64 `cbor:"7,keyasint"`
-}
-
-// envelopeSignedCBOR is the signed part: the envelope without 6 and 7.
-type envelopeSignedCBOR struct {
-	Version   uint64 `cbor:"1,keyasint"`
-	Type      uint64 `cbor:"2,keyasint"`
-	Origin    []byte `cbor:"3,keyasint"`
-	Timestamp uint64 `cbor:"4,keyasint"`
-	Body      []byte `cbor:"5,keyasint"`
 }
 
 // envelopeDecodeCBOR receives an envelope. Pointers and nil slices tell an
@@ -174,21 +157,50 @@ func Sign(key *identity.Key, ts time.Time, body Body) (*Envelope, error) {
 	return e, nil
 }
 
+// Unsigned validates body, a link message of a type that may travel
+// unsigned (IHave, Graft, Prune), and returns an envelope for it from
+// origin with the given timestamp, TTL 0 and an empty signature.
+func Unsigned(origin identity.NodeID, ts time.Time, body Body) (*Envelope, error) {
+	if body == nil || !MayBeUnsigned(body.Type()) {
+		return nil, fmt.Errorf("making an unsigned envelope: %w: only IHave, Graft and Prune travel unsigned", ErrInvalid)
+	}
+	if err := body.Validate(); err != nil {
+		return nil, fmt.Errorf("making %v: %w", body.Type(), err)
+	}
+	ms := ts.UnixMilli()
+	if ms < 0 {
+		return nil, fmt.Errorf("making %v: %w: timestamp %v before 1970", body.Type(), ErrInvalid, ts)
+	}
+	enc, err := body.encode()
+	if err != nil {
+		return nil, fmt.Errorf("making %v: encoding body: %w", body.Type(), err)
+	}
+	e := &Envelope{Version: ProtocolVersion, Type: body.Type(), Origin: origin, Timestamp: uint64(ms), Body: enc, Signature: []byte{}}
+	if _, err := e.Marshal(); err != nil {
+		return nil, fmt.Errorf("making %v: %w", body.Type(), err)
+	}
+	return e, nil
+}
+
+// Unsigned reports whether the envelope carries no signature: an IHave,
+// Graft or Prune, which only the peer it came from can have sent (the
+// Noise handshake bound to the connection authenticates the peer), and
+// which is never relayed or stored. VerifyUnsigned checks it.
+func (e *Envelope) Unsigned() bool { return len(e.Signature) == 0 }
+
+// signatureOK reports whether sig has a length the envelope's type
+// allows: 64 bytes, or empty for a type that may travel unsigned.
+func signatureOK(t MsgType, sig []byte) bool {
+	return len(sig) == signatureLen || len(sig) == 0 && MayBeUnsigned(t)
+}
+
 // SignedBytes returns what the origin signs: GossipDomain, one 0x00 byte,
 // then the core deterministic CBOR encoding of the map {1 version, 2 type,
 // 3 origin, 4 timestamp, 5 body}.
 func (e *Envelope) SignedBytes() ([]byte, error) {
-	enc, err := cborx.Marshal(envelopeSignedCBOR{
-		Version:   e.Version,
-		Type:      uint64(e.Type),
-		Origin:    e.Origin[:],
-		Timestamp: e.Timestamp,
-		Body:      orEmpty(e.Body),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding signed part of envelope: %w", err)
-	}
-	return domainBytes(GossipDomain, enc), nil
+	b := make([]byte, 0, len(GossipDomain)+headRoom+len(e.Body))
+	b = append(append(b, GossipDomain...), 0, 0xa5) // the domain, then a map of 5
+	return e.appendSigned(b), nil
 }
 
 // ID returns the message id, SHA-256 of SignedBytes.
@@ -203,29 +215,21 @@ func (e *Envelope) ID() MessageID {
 
 // Marshal returns the envelope's core deterministic CBOR encoding. It fails
 // with ErrTooLarge above MaxEnvelopeSize and with ErrInvalid for an envelope
-// no receiver would accept the shape of (TTL above MaxTTL, no signature).
+// no receiver would accept the shape of (TTL above MaxTTL, no signature where one is due).
 func (e *Envelope) Marshal() ([]byte, error) {
 	if e.TTL > MaxTTL {
 		return nil, fmt.Errorf("encoding envelope: %w: ttl %d above %d", ErrInvalid, e.TTL, MaxTTL)
 	}
-	if len(e.Signature) != signatureLen {
-		return nil, fmt.Errorf("encoding envelope: %w: signature of %d bytes, want %d", ErrInvalid, len(e.Signature), signatureLen)
+	if !signatureOK(e.Type, e.Signature) {
+		return nil, fmt.Errorf("encoding envelope: %w: %v with a signature of %d bytes, want %d", ErrInvalid, e.Type, len(e.Signature), signatureLen)
 	}
 	if len(e.Body) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("encoding envelope: %w: body of %d bytes", ErrTooLarge, len(e.Body))
 	}
-	b, err := cborx.Marshal(envelopeCBOR{
-		Version:   e.Version,
-		Type:      uint64(e.Type),
-		Origin:    e.Origin[:],
-		Timestamp: e.Timestamp,
-		Body:      orEmpty(e.Body),
-		Signature: e.Signature,
-		TTL:       uint64(e.TTL),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding envelope: %w", err)
-	}
+	b := append(make([]byte, 0, headRoom+len(e.Body)), 0xa7) // a map of 7
+	b = e.appendSigned(b)
+	b = appendBytesField(b, 6, e.Signature)
+	b = appendUintField(b, 7, uint64(e.TTL))
 	if len(b) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("encoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
 	}
@@ -234,16 +238,20 @@ func (e *Envelope) Marshal() ([]byte, error) {
 
 // Unmarshal decodes an envelope strictly. The size is checked before
 // decoding. It checks the shape (every key present, a valid origin key, a
-// 64-byte signature, TTL at most MaxTTL) but not the version, signature or
-// timestamp: that is Verify. Bytes from the network then go through Verify
-// and DecodeBody before anything in them is used.
+// 64-byte signature or, for IHave, Graft and Prune, an empty one, TTL at
+// most MaxTTL) but not the version, signature or timestamp: that is Verify
+// (VerifyUnsigned for an unsigned one). Bytes from the network then go
+// through it and DecodeBody before anything in them is used.
 func Unmarshal(b []byte) (*Envelope, error) {
 	if len(b) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("decoding envelope: %w: %d bytes, max %d", ErrTooLarge, len(b), MaxEnvelopeSize)
 	}
-	var w envelopeDecodeCBOR
-	if err := cborx.Unmarshal(b, &w); err != nil {
-		return nil, decodeError("envelope", err)
+	w, ok := readCanonicalEnvelope(b)
+	if !ok {
+		w = envelopeDecodeCBOR{}
+		if err := cborx.Unmarshal(b, &w); err != nil {
+			return nil, decodeError("envelope", err)
+		}
 	}
 	missing := func(key int, name string) error {
 		return fmt.Errorf("decoding envelope: %w: key %d (%s) missing or null", ErrMalformed, key, name)
@@ -268,8 +276,8 @@ func Unmarshal(b []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding envelope: %w: origin: %w", ErrMalformed, err)
 	}
-	if len(w.Signature) != signatureLen {
-		return nil, fmt.Errorf("decoding envelope: %w: signature of %d bytes, want %d", ErrMalformed, len(w.Signature), signatureLen)
+	if !signatureOK(MsgType(*w.Type), w.Signature) {
+		return nil, fmt.Errorf("decoding envelope: %w: type %d with a signature of %d bytes, want %d", ErrMalformed, *w.Type, len(w.Signature), signatureLen)
 	}
 	if *w.TTL > MaxTTL {
 		return nil, fmt.Errorf("decoding envelope: %w: ttl %d above %d", ErrInvalid, *w.TTL, MaxTTL)
@@ -301,19 +309,46 @@ type SignatureCheck func(origin identity.NodeID, signed, sig []byte) bool
 // VerifyWith is Verify with the signature checked by check (nil: the
 // Ed25519 check).
 func (e *Envelope) VerifyWith(now time.Time, check SignatureCheck) error {
+	sb, err := e.SignedBytes()
+	if err != nil {
+		return fmt.Errorf("verifying envelope: %w", err)
+	}
+	return e.VerifySigned(now, sb, check)
+}
+
+// VerifySigned is VerifyWith given the envelope's SignedBytes, for a
+// caller that has them already (it hashed them for the message id). An
+// unsigned envelope fails with ErrBadSignature.
+func (e *Envelope) VerifySigned(now time.Time, signed []byte, check SignatureCheck) error {
 	if check == nil {
 		check = identity.NodeID.Verify
 	}
 	if e.Version != ProtocolVersion {
 		return fmt.Errorf("verifying envelope: %w: version %d, want %d", ErrBadVersion, e.Version, ProtocolVersion)
 	}
-	sb, err := e.SignedBytes()
-	if err != nil {
-		return fmt.Errorf("verifying envelope: %w", err)
-	}
-	if !check(e.Origin, sb, e.Signature) {
+	if e.Unsigned() || !check(e.Origin, signed, e.Signature) {
 		return fmt.Errorf("verifying envelope %v from %s: %w", e.Type, e.Origin, ErrBadSignature)
 	}
+	return e.fresh(now)
+}
+
+// VerifyUnsigned checks an unsigned link message as Verify checks a
+// signed one, but for the signature: the version, then the timestamp. Its
+// caller must have received it straight from its origin over an
+// authenticated connection; a signed envelope fails with ErrInvalid.
+func (e *Envelope) VerifyUnsigned(now time.Time) error {
+	if !e.Unsigned() {
+		return fmt.Errorf("verifying envelope %v from %s: %w: it is signed", e.Type, e.Origin, ErrInvalid)
+	}
+	if e.Version != ProtocolVersion {
+		return fmt.Errorf("verifying envelope: %w: version %d, want %d", ErrBadVersion, e.Version, ProtocolVersion)
+	}
+	return e.fresh(now)
+}
+
+// fresh checks that the timestamp is not more than MaxFutureSkew after
+// now (ErrFutureTimestamp) and not more than MaxAge before (ErrExpired).
+func (e *Envelope) fresh(now time.Time) error {
 	nowMs := max(now.UnixMilli(), 0)
 	if latest := uint64(nowMs) + uint64(MaxFutureSkew.Milliseconds()); e.Timestamp > latest {
 		return fmt.Errorf("verifying envelope %v from %s: %w: %d ms after now", e.Type, e.Origin, ErrFutureTimestamp, e.Timestamp-uint64(nowMs))

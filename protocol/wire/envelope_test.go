@@ -317,6 +317,15 @@ func invalidEnvelopeCases(t testing.TB) []envCase {
 	add("null_body", raw(func(m map[uint64]any) { m[5] = nil }), ErrMalformed)
 	add("text_key", raw(func(m map[uint64]any) { m[1] = "1" }), ErrMalformed)
 	add("signature_63_bytes", raw(func(m map[uint64]any) { m[6] = make([]byte, 63) }), ErrMalformed)
+	add("unsigned_node_announcement", raw(func(m map[uint64]any) { m[6] = []byte{} }), ErrMalformed)
+	unsignedLink := func(typ MsgType, body Body, tsMs uint64) []byte {
+		m := map[uint64]any{1: uint64(ProtocolVersion), 2: uint64(typ), 3: key.ID().PublicKey(), 4: tsMs, 5: mustBody(t, body), 6: []byte{}, 7: uint64(0)}
+		return mustCBOR(t, m)
+	}
+	prune := &Prune{IDs: []MessageID{{1}}}
+	add("unsigned_subscribe", unsignedLink(TypeSubscribe, NewSubscribe(nil, false, 0), vectorTimeMs), ErrMalformed)
+	add("unsigned_prune_expired", unsignedLink(TypePrune, prune, vectorTimeMs-uint64(MaxAge.Milliseconds())-1), ErrExpired)
+	add("unsigned_prune_from_the_future", unsignedLink(TypePrune, prune, vectorTimeMs+uint64(MaxFutureSkew.Milliseconds())+1), ErrFutureTimestamp)
 	add("origin_31_bytes", raw(func(m map[uint64]any) { m[3] = make([]byte, 31) }), ErrMalformed)
 	lowOrder := make([]byte, 32)
 	lowOrder[0] = 1 // the identity point

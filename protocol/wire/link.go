@@ -10,10 +10,12 @@ import (
 	"github.com/megaengine/megaengine/protocol/identity"
 )
 
-// Link messages (types 4–7) are between two connected peers: signed like
-// every envelope, sent with TTL 0 and never relayed or stored. A receiver
-// ignores one whose origin is not the peer it came from. A node of an
-// older version drops them as unknown types (TTL 0: it does not relay).
+// Link messages (types 4–7) are between two connected peers: sent with
+// TTL 0 and never relayed or stored. Subscribe is signed like every
+// envelope; IHave, Graft and Prune travel unsigned (see Unsigned). A
+// receiver ignores one whose origin is not the peer it came from. A node
+// of an older version drops a Subscribe as an unknown type (TTL 0: it
+// does not relay) and, never having sent one, gets no other link message.
 
 // Link message limits.
 const (
@@ -289,3 +291,9 @@ func decodePrune(b []byte) (*Prune, error) {
 
 // IsLink reports whether t is a link message type (never relayed or stored).
 func IsLink(t MsgType) bool { return t >= TypeSubscribe && t <= TypePrune }
+
+// MayBeUnsigned reports whether a message of type t may travel without a
+// signature: IHave, Graft and Prune, which a node sends only to peers that
+// sent it a Subscribe. Subscribe is signed, since it goes to peers of any
+// version and a node older than link messages rejects an unsigned envelope.
+func MayBeUnsigned(t MsgType) bool { return t >= TypeIHave && t <= TypePrune }

@@ -141,6 +141,9 @@ func (a *NodeAnnouncement) encode() ([]byte, error) {
 }
 
 func decodeNodeAnnouncement(b []byte) (*NodeAnnouncement, error) {
+	if a, ok := readCanonicalNodeAnnouncement(b); ok {
+		return &a, nil
+	}
 	var a NodeAnnouncement
 	if err := cborx.UnmarshalCanonical(b, &a); err != nil {
 		return nil, decodeError("NodeAnnouncement", err)

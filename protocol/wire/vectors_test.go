@@ -231,32 +231,44 @@ func subscribeFromJSON(dec *json.Decoder) (Body, error) {
 }
 
 // vectorBodies are the inputs of the envelope vectors: one per message
-// type, and the Prune of versions before topics (no ids). The link
-// messages name the repository announcement's id.
+// type, as sent (IHave, Graft and Prune unsigned), the Prune of versions
+// before topics (no ids) and a signed Prune as the first link-message
+// version sent them (still accepted). The link messages name the
+// repository announcement's id.
 func vectorBodies(t testing.TB) []struct {
-	name string
-	body Body
+	name     string
+	body     Body
+	unsigned bool
 } {
 	ann := mustSign(t, vectorKey(), vectorRepoAnn()).ID()
 	ids := []MessageID{ann}
 	return []struct {
-		name string
-		body Body
+		name     string
+		body     Body
+		unsigned bool
 	}{
-		{"node_announcement", vectorNode()},
-		{"repo_announcement", vectorRepoAnn()},
-		{"activity_announcement", vectorActivity()},
-		{"subscribe", NewSubscribe([]identity.RepoID{vectorRepo()}, false, vectorTimeMs-3600_000)},
-		{"ihave", &IHave{IDs: ids}},
-		{"graft", &Graft{IDs: ids}},
-		{"prune", &Prune{IDs: ids}},
-		{"prune_without_ids", &Prune{}},
+		{"node_announcement", vectorNode(), false},
+		{"repo_announcement", vectorRepoAnn(), false},
+		{"activity_announcement", vectorActivity(), false},
+		{"subscribe", NewSubscribe([]identity.RepoID{vectorRepo()}, false, vectorTimeMs-3600_000), false},
+		{"ihave", &IHave{IDs: ids}, true},
+		{"graft", &Graft{IDs: ids}, true},
+		{"prune", &Prune{IDs: ids}, true},
+		{"prune_without_ids", &Prune{}, true},
+		{"prune_signed", &Prune{IDs: ids}, false},
 	}
 }
 
-// vectorSign signs a vector body; link messages are sent with TTL 0.
-func vectorSign(t testing.TB, key *identity.Key, ts time.Time, body Body) *Envelope {
-	e, err := Sign(key, ts, body)
+// vectorSign makes a vector's envelope: signed, or unsigned; link
+// messages are sent with TTL 0.
+func vectorSign(t testing.TB, key *identity.Key, ts time.Time, body Body, unsigned bool) *Envelope {
+	var e *Envelope
+	var err error
+	if unsigned {
+		e, err = Unsigned(key.ID(), ts, body)
+	} else {
+		e, err = Sign(key, ts, body)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +311,7 @@ func buildVectors(t testing.TB) []byte {
 		f.SignedRefs.Refs = append(f.SignedRefs.Refs, refVector{r.Name, hex.EncodeToString(r.OID)})
 	}
 	for _, v := range vectorBodies(t) {
-		e := vectorSign(t, key, vectorTime, v.body)
+		e := vectorSign(t, key, vectorTime, v.body, v.unsigned)
 		sb, err := e.SignedBytes()
 		if err != nil {
 			t.Fatal(err)
@@ -462,7 +474,7 @@ func TestVectors(t *testing.T) {
 	})
 
 	if len(f.Envelopes) != len(vectorBodies(t)) {
-		t.Fatalf("%d envelope vectors, want one per message type and the Prune without ids (%d)", len(f.Envelopes), len(vectorBodies(t)))
+		t.Fatalf("%d envelope vectors, want one per message type, the Prune without ids and the signed Prune (%d)", len(f.Envelopes), len(vectorBodies(t)))
 	}
 	for _, v := range f.Envelopes {
 		t.Run(v.Name, func(t *testing.T) {
@@ -470,7 +482,7 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := vectorSign(t, key, ts, body)
+			e := vectorSign(t, key, ts, body, v.Signature == "")
 			sb, _ := e.SignedBytes()
 			id := e.ID()
 			checkHex(t, "body", e.Body, v.BodyCBOR)
