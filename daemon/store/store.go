@@ -73,14 +73,18 @@ func (s *Store) GuardWrites(check func() error) { s.guard = check }
 // Options returns Badger options sized for a small daemon: the defaults
 // reserve hundreds of MB under load, these stay near 150 MB at worst.
 // Badger runs no compactor of its own: the store's compacts (compact.go).
+// There are no caches either: they only pay for decompressing or
+// decrypting blocks and indexes, and the tables are neither compressed
+// nor encrypted (blocks are read straight from the mapped files, indexes
+// stay in memory), while each cache runs goroutines that wake on timers.
 func Options(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithValueLogFileSize(64 << 20).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
 		WithNumCompactors(0).
 		WithNumLevelZeroTables(l0Tables).
 		WithNumLevelZeroTablesStall(l0Stall).
