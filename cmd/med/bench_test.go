@@ -21,7 +21,7 @@ const (
 // BenchmarkIdleDaemon measures what a real, idle med costs: it starts two
 // daemons on loopback, waits until they are peers, lets them settle for 2 s,
 // then samples the first one's resident memory (VmRSS, every second) and its
-// CPU time (its threads' run time, cpuNanos) over a 10 s window. It reports
+// CPU time (cpuTime) over a 10 s window. It reports
 // rss_MB (the mean of the samples), rss_max_MB and cpu_% (of one core).
 //
 // The measurement takes ~13 s whatever b.N is, so it is made once per call:
@@ -50,7 +50,7 @@ func BenchmarkIdleDaemon(b *testing.B) {
 
 	b.ResetTimer()
 	time.Sleep(idleSettle) // not synchronisation: the daemon is meant to be idle now
-	cpu0, err := cpuNanos(pid)
+	cpu0, err := cpuTime(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func BenchmarkIdleDaemon(b *testing.B) {
 		}
 		<-tick.C
 	}
-	cpu1, err := cpuNanos(pid)
+	cpu1, err := cpuTime(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func BenchmarkIdleDaemon(b *testing.B) {
 	if node1.exited() || node2.exited() {
 		b.Fatal("a daemon exited during the measurement")
 	}
-	cpuSeconds := float64(cpu1-cpu0) / 1e9
+	cpuSeconds := (cpu1 - cpu0).Seconds()
 	b.ReportMetric(rssSum/float64(samples)/1024, "rss_MB")
 	b.ReportMetric(rssMax/1024, "rss_max_MB")
 	b.ReportMetric(100*cpuSeconds/elapsed.Seconds(), "cpu_%")
@@ -110,17 +110,18 @@ func rssKB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
-// cpuNanos sums the time pid's threads have run, in ns: the first field
-// of /proc/<pid>/task/<tid>/schedstat. utime+stime in /proc/<pid>/stat
-// count 10 ms ticks, too coarse for an idle daemon (one tick in a 10 s
-// window is 0.1 %). A thread that exits takes its time with it; the Go
-// runtime keeps its threads.
-func cpuNanos(pid int) (uint64, error) {
+// cpuTime is the CPU time pid has used: its threads' run time (the first
+// field of /proc/<pid>/task/<tid>/schedstat, in ns) and that of the
+// children it waited for (cutime+cstime of /proc/<pid>/stat: git, say).
+// The process's own utime+stime count 10 ms ticks, too coarse for an idle
+// daemon (one tick in a 10 s window is 0.1 %). A thread that exits takes
+// its time with it; the Go runtime keeps its threads.
+func cpuTime(pid int) (time.Duration, error) {
 	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil || len(files) == 0 {
 		return 0, fmt.Errorf("no /proc/%d/task/*/schedstat (%v)", pid, err)
 	}
-	var sum uint64
+	var sum time.Duration
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -130,11 +131,43 @@ func cpuNanos(pid int) (uint64, error) {
 		if len(fields) == 0 {
 			return 0, fmt.Errorf("empty %s", f)
 		}
-		ns, err := strconv.ParseUint(fields[0], 10, 64)
+		ns, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("parsing %s: %w", f, err)
 		}
-		sum += ns
+		sum += time.Duration(ns)
 	}
-	return sum, nil
+	children, err := childTicks(pid)
+	return sum + children*time.Second/userHZ, err
+}
+
+// userHZ is the unit of the times in /proc/<pid>/stat. Linux exports them
+// in USER_HZ, which is 100 on every architecture Go supports
+// (sysconf(_SC_CLK_TCK) returns the same constant).
+const userHZ = 100
+
+// childTicks reads cutime+cstime from /proc/<pid>/stat, in USER_HZ ticks.
+func childTicks(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Field 2, the command name, is in parentheses and may hold spaces:
+	// count fields from after its closing parenthesis, where field 3 starts.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	const cutime, cstime = 16 - 3, 17 - 3 // field numbers from proc(5), shifted
+	if len(f) <= cstime {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	u, err1 := strconv.ParseInt(f[cutime], 10, 64)
+	st, err2 := strconv.ParseInt(f[cstime], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %q %q", pid, f[cutime], f[cstime])
+	}
+	return time.Duration(u + st), nil
 }
