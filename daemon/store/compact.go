@@ -19,8 +19,13 @@ import "time"
 // wakes the compactor again (TestWritesPastLevel0StallLimit).
 const (
 	compactPoll = time.Second
-	l0Tables    = 1 // level 0 compacts from 2 tables: the first flush has a successor by then
-	l0Stall     = 4
+	// l0Tables is Badger's NumLevelZeroTables: level 0 is compacted once
+	// it holds more. With 1, Flatten compacts level 0 even while it is
+	// the only level with data (a young database).
+	l0Tables = 1
+	// l0Stall is Badger's NumLevelZeroTablesStall: at this many tables in
+	// level 0 flushes wait, and writes once both memtables are full.
+	l0Stall = 4
 )
 
 // startCompactor starts the compactor; Open calls it. It looks once soon
