@@ -36,6 +36,7 @@ func (n *Node) onAnnouncement(from identity.NodeID, env *wire.Envelope, body wir
 		n.known[env.Origin] = true
 		n.mu.Unlock()
 		n.dialer.Kick() // new node or new addresses: worth a look now
+		n.relay.Kick()  // it may be a connected relay
 		if isNew {
 			if from == env.Origin {
 				n.log.Info("discovered a node", "node", env.Origin)
@@ -170,6 +171,7 @@ func (n *Node) rank(id identity.NodeID) int {
 
 func (n *Node) onPeer(p *transport.Peer) {
 	n.dialer.Forget(p.ID)
+	n.relay.Kick() // it may be a relay to ask for a dial-back
 	n.replica.Reached(p.ID)
 	if err := n.store.Peered(p.ID, time.Now()); err != nil {
 		n.log.Warn("recording when a peer was last seen failed", "peer", p.ID, "err", err)

@@ -276,21 +276,6 @@ func procStatus(b *testing.B, pid int, field string) int64 {
 	return -1
 }
 
-// cpuSeconds is the CPU time of pid and its waited-for children (git).
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	var ticks float64
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
-		v, _ := strconv.ParseFloat(f[i], 64)
-		ticks += v
-	}
-	return ticks / 100 // USER_HZ
-}
-
 // idleRepos is how many unchanged repositories the idle owner shares.
 const idleRepos = 100
 
@@ -336,10 +321,20 @@ func (r *speedRun) idle() {
 		return n == idleRepos, strconv.Itoa(n) + " up to date"
 	})
 	w := speedIdleWindow()
-	c0o, c0p := cpuSeconds(o.cmd.Process.Pid), cpuSeconds(p.cmd.Process.Pid)
+	c0o, c0p := cpuSeconds(b, o), cpuSeconds(b, p)
 	time.Sleep(w) // the measurement window itself, not a synchronisation
-	r.cpuOwner = (cpuSeconds(o.cmd.Process.Pid) - c0o) / w.Seconds()
-	r.cpuIdle = (cpuSeconds(p.cmd.Process.Pid) - c0p) / w.Seconds()
+	r.cpuOwner = (cpuSeconds(b, o) - c0o) / w.Seconds()
+	r.cpuIdle = (cpuSeconds(b, p) - c0p) / w.Seconds()
+}
+
+// cpuSeconds is the CPU time p has used so far, with the children it
+// waited for (cpuTime).
+func cpuSeconds(b *testing.B, p *proc) float64 {
+	d, err := cpuTime(p.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d.Seconds()
 }
 
 func (r *speedRun) report() {

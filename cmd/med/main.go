@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,28 +49,42 @@ Flags:
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(profiled(os.Getenv("MEGAENGINE_CPUPROFILE"), func() int {
+	os.Exit(diagnosed(os.Getenv, func() int {
 		return run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	}))
 }
 
-// profiled runs f, writing a CPU profile of it to path if path is not ""
-// (MEGAENGINE_CPUPROFILE: for go tool pprof, when a daemon costs more than
-// it should).
-func profiled(path string, f func() int) int {
-	if path == "" {
-		return f()
+// diagnostics are the recordings med makes of itself when the environment
+// names a file for them: a CPU profile (MEGAENGINE_CPUPROFILE, for go tool
+// pprof: where a busy daemon's time goes) and an execution trace
+// (MEGAENGINE_TRACE, for go tool trace: what wakes an idle daemon).
+var diagnostics = []struct {
+	env   string
+	start func(io.Writer) error
+	stop  func()
+}{
+	{"MEGAENGINE_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+	{"MEGAENGINE_TRACE", trace.Start, trace.Stop},
+}
+
+// diagnosed runs f, recording the diagnostics getenv names files for.
+func diagnosed(getenv func(string) string, f func() int) int {
+	for _, d := range diagnostics {
+		path := getenv(d.env)
+		if path == "" {
+			continue
+		}
+		out, err := os.Create(path)
+		if err == nil {
+			err = d.start(out)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "med: %s: %v\n", d.env, err)
+			return 2
+		}
+		defer out.Close()
+		defer d.stop()
 	}
-	out, err := os.Create(path)
-	if err == nil {
-		err = pprof.StartCPUProfile(out)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "med: MEGAENGINE_CPUPROFILE:", err)
-		return 2
-	}
-	defer out.Close()
-	defer pprof.StopCPUProfile()
 	return f()
 }
 

@@ -37,6 +37,13 @@ const (
 	ReserveName = "reserve"
 	// CheckInterval is how old a free-space reading may be.
 	CheckInterval = time.Second
+	// FillRate is the fastest the guard expects a filesystem to fill, in
+	// bytes per second (a fast local disk writing flat out). Serve reads
+	// the free space again before the room above the floor could be gone
+	// at this rate, and at least every MaxServeWait.
+	FillRate = 1 << 30
+	// MaxServeWait bounds how long Serve leaves a reading alone.
+	MaxServeWait = time.Minute
 )
 
 // ErrLow is wrapped by every error this package returns for a lack of

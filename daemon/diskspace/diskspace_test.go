@@ -150,6 +150,34 @@ func TestGuardRefusesToStart(t *testing.T) {
 	}
 }
 
+// Serve reads the free space every CheckInterval while the node refuses
+// data, and otherwise no sooner than the room above the floor could be
+// filled at FillRate, at most MaxServeWait apart.
+func TestServeWaitFollowsTheRoomLeft(t *testing.T) {
+	d := &fakeDisk{free: 500 << 20, now: time.Unix(1e9, 0)}
+	var log bytes.Buffer
+	g, err := newGuard(t, d, t.TempDir(), &log) // floor 100 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		free uint64
+		want time.Duration
+	}{
+		{500 << 20, CheckInterval},                // 400 MiB above the floor: gone in under a second
+		{100<<20 + 10*FillRate, 10 * time.Second}, // 10 s at FillRate
+		{100<<20 + 1000*FillRate, MaxServeWait},   // a roomy disk
+		{50 << 20, CheckInterval},                 // below the floor: watch for space coming back
+		{100<<20 + 1000*FillRate, MaxServeWait},   // back
+	} {
+		d.set(c.free, CheckInterval)
+		g.Check()
+		if got := g.serveWait(); got != c.want {
+			t.Errorf("%d MiB free: Serve waits %v, want %v", c.free>>20, got, c.want)
+		}
+	}
+}
+
 func TestGuardCountsAndRepairsReserve(t *testing.T) {
 	dir := t.TempDir()
 	// A whole reserve left by the last run counts as free space...

@@ -37,11 +37,15 @@ func (g *Guard) State() State {
 	return g.state
 }
 
-// Serve reads the free space every CheckInterval until ctx is done, so
-// that the changes are logged, and the reserve remade, even when nothing
-// asks.
+// Serve reads the free space until ctx is done, so that the changes are
+// logged, and the reserve remade, even when nothing writes (every write
+// asks Check, which reads it at most CheckInterval apart). It reads every
+// CheckInterval while new data is refused, so that space coming back is
+// noticed at once; otherwise before the room above the floor could be
+// filled at FillRate (serveWait): an idle node on a roomy disk wakes once
+// a minute for this, not every second.
 func (g *Guard) Serve(ctx context.Context) error {
-	t := time.NewTicker(CheckInterval)
+	t := time.NewTimer(g.serveWait())
 	defer t.Stop()
 	for {
 		select {
@@ -49,8 +53,23 @@ func (g *Guard) Serve(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			g.Check()
+			t.Reset(g.serveWait())
 		}
 	}
+}
+
+// serveWait is how long Serve may leave the last reading alone: the time
+// the room above the floor lasts at FillRate, between CheckInterval and
+// MaxServeWait; CheckInterval while low or while no reading succeeded.
+func (g *Guard) serveWait() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.state
+	if !g.known || st.Low || st.Free <= st.Floor {
+		return CheckInterval
+	}
+	lasts := time.Duration(float64(st.Free-st.Floor) / FillRate * float64(time.Second))
+	return min(max(lasts, CheckInterval), MaxServeWait)
 }
 
 // Release deletes the reserve file, giving its space to the database's

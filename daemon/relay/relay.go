@@ -57,7 +57,7 @@ type Config struct {
 
 // Timing of reachability checks (spec/nat.md §2).
 const (
-	checkEvery   = 2 * time.Second // how often Serve looks whether a check is due (an unknown state is retried this often)
+	checkEvery   = 2 * time.Second // an unknown state is retried this often while relays are connected but none answered
 	recheckEvery = 5 * time.Minute // how often a reachable node checks again; the longest retry gap
 	retryFirst   = 15 * time.Second
 	// probeWait is how long a probe may take to arrive before the node
@@ -84,9 +84,12 @@ type Service struct {
 	t   *transport.Transport
 	log *slog.Logger
 
+	kick chan struct{} // Kick: a relay may have connected
+
 	mu       sync.Mutex
 	reach    Reachability
 	next     time.Time                     // when the next check is due (zero: at once)
+	noRelay  bool                          // the last check found no connected relay to ask
 	failures int                           // checks in a row that did not prove the node reachable
 	dialBack map[identity.NodeID]time.Time // last dial-back served per peer
 	relayed  int                           // relayed streams carried now (relayed.go)
@@ -100,7 +103,17 @@ func New(cfg Config) *Service {
 	if cfg.IsRelay == nil {
 		cfg.IsRelay = func(identity.NodeID) bool { return false }
 	}
-	return &Service{cfg: cfg, t: cfg.Transport, log: cfg.Log, dialBack: map[identity.NodeID]time.Time{}}
+	return &Service{cfg: cfg, t: cfg.Transport, log: cfg.Log, kick: make(chan struct{}, 1), dialBack: map[identity.NodeID]time.Time{}}
+}
+
+// Kick tells Serve that a relay may have connected: a peer connected, or
+// a node announced itself. A check that is due but found no relay to ask
+// waits for this, not for a timer.
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default: // already told
+	}
 }
 
 // Reachability is the node's current knowledge of whether it can be dialled.
@@ -116,12 +129,13 @@ type probe struct {
 	stop    func()
 }
 
-// Serve checks reachability until ctx is done. The probe of a check that
-// timed out stays registered until the next check: if it arrives late,
-// the node is reachable after all.
+// Serve checks reachability until ctx is done: when a check is due, or,
+// if the last one found no relay to ask, when Kick says one may have
+// connected. The probe of a check that timed out stays registered until
+// the next check: if it arrives late, the node is reachable after all.
 func (s *Service) Serve(ctx context.Context) error {
-	tick := time.NewTicker(checkEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	var late probe
 	defer func() { late.drop() }()
 	for {
@@ -132,17 +146,35 @@ func (s *Service) Serve(ctx context.Context) error {
 			late = probe{}
 			s.log.Debug("a late dial-back probe arrived")
 			s.result(Reachable)
-			continue
-		case <-tick.C:
+		case <-s.kick:
+		case <-timer.C:
 		}
-		s.mu.Lock()
-		due := !time.Now().Before(s.next)
-		s.mu.Unlock()
-		if due {
+		if s.due() {
 			late.drop()
 			late = s.checkOnce(ctx)
 		}
+		s.arm(timer)
 	}
+}
+
+// due reports whether a check is due.
+func (s *Service) due() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !time.Now().Before(s.next)
+}
+
+// arm sets timer to when the next check is due; it stops it while a due
+// check waits for Kick (the last one found no relay to ask).
+func (s *Service) arm(timer *time.Timer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wait := time.Until(s.next)
+	if wait <= 0 && s.noRelay {
+		timer.Stop()
+		return
+	}
+	timer.Reset(max(wait, 0))
 }
 
 // drop unregisters the probe, if any.
@@ -171,26 +203,33 @@ func (s *Service) checkOnce(ctx context.Context) probe {
 	}
 	if asked {
 		s.unanswered()
+	} else {
+		s.mu.Lock()
+		s.noRelay = true
+		s.mu.Unlock()
 	}
 	return probe{}
 }
 
 // unanswered backs off after a check no relay answered; the state stays
-// (an unknown one is retried at the next tick).
+// (an unknown one is retried after checkEvery).
 func (s *Service) unanswered() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reach != Unknown {
-		s.failures++
-		s.next = time.Now().Add(retryAfter(s.failures))
+	s.noRelay = false
+	if s.reach == Unknown {
+		s.next = time.Now().Add(checkEvery)
+		return
 	}
+	s.failures++
+	s.next = time.Now().Add(retryAfter(s.failures))
 }
 
 // result records a check's outcome and when the next check is due.
 func (s *Service) result(r Reachability) {
 	s.mu.Lock()
 	old := s.reach
-	s.reach = r
+	s.reach, s.noRelay = r, false
 	if r == Reachable {
 		s.failures, s.next = 0, time.Now().Add(recheckEvery)
 	} else {

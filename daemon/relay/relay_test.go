@@ -57,17 +57,25 @@ func newPairServing(t *testing.T, isRelay bool, relays func(identity.NodeID) boo
 }
 
 // A node connected to a relay learns that it is reachable: the relay's
-// probe from another socket arrives (on loopback nothing filters it).
+// probe from another socket arrives (on loopback nothing filters it). The
+// check starts when the node is told a relay may have connected.
 func TestReachableThroughDialBack(t *testing.T) {
 	r := newPair(t, true, nil)
 	n := newPair(t, false, func(id identity.NodeID) bool { return id == r.t.ID() })
+	// The first check, at the start, finds no relay: the next waits for Kick.
+	testutil.WaitFor(t, "the first check to find no relay", 10*time.Second, func() bool {
+		n.s.mu.Lock()
+		defer n.s.mu.Unlock()
+		return n.s.noRelay
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := n.t.Dial(ctx, identity.Addr{ID: r.t.ID(), HostPort: r.t.LocalAddr().String()}); err != nil {
 		t.Fatal(err)
 	}
-	// The deadline only bounds a loaded machine: the first check starts
-	// within checkEvery, and a probe slower than probeWait still counts.
+	n.s.Kick() // as the node does when a peer connects
+	// The deadline only bounds a loaded machine: the kick starts a check
+	// at once, and a probe slower than probeWait still counts.
 	testutil.WaitFor(t, "the node to be found reachable", 30*time.Second, func() bool { return n.s.Reachability() == Reachable })
 }
 
@@ -99,6 +107,7 @@ func TestLateProbeProvesReachable(t *testing.T) {
 	if _, err := n.t.Dial(ctx, identity.Addr{ID: r.t.ID(), HostPort: r.t.LocalAddr().String()}); err != nil {
 		t.Fatal(err)
 	}
+	n.s.Kick()
 	testutil.WaitFor(t, "the slow probe to make the node unreachable", 30*time.Second, func() bool { return n.s.Reachability() == Unreachable })
 	n.s.mu.Lock()
 	wait := time.Until(n.s.next)
@@ -138,12 +147,12 @@ func TestOnlyRelaysDialBack(t *testing.T) {
 }
 
 // A check no relay answered keeps the state: a known one backs off like a
-// failed probe, an unknown one is retried at the next tick.
+// failed probe, an unknown one is retried after checkEvery.
 func TestUnansweredCheckBacksOff(t *testing.T) {
 	s := New(Config{})
 	s.unanswered()
-	if !s.next.IsZero() || s.Reachability() != Unknown {
-		t.Fatalf("unknown: next check %v, state %v", s.next, s.Reachability())
+	if wait := time.Until(s.next); wait <= 0 || wait > checkEvery || s.Reachability() != Unknown {
+		t.Fatalf("unknown: next check in %v, state %v; want at most %v, unknown", wait, s.Reachability(), checkEvery)
 	}
 	s.result(Reachable)
 	s.unanswered()

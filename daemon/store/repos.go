@@ -207,12 +207,5 @@ func (s *Store) ForgetRepo(repo identity.RepoID, keepReplica bool) error {
 			return err
 		}
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	return wb.Flush()
+	return s.deleteKeys(keys)
 }

@@ -55,6 +55,12 @@ type Store struct {
 	onEvict  func([]identity.NodeID)
 	nodes    atomic.Int64 // node announcements stored
 	evictMu  sync.Mutex
+
+	// The compactor (compact.go).
+	writing   atomic.Int64  // writes under way
+	wrote     chan struct{} // a write began since the compactor last looked
+	closing   chan struct{} // closed by Close
+	compacted chan struct{} // closed when the compactor has stopped
 }
 
 // GuardWrites makes every write (Put, Touch, the repository records) call
@@ -66,17 +72,22 @@ func (s *Store) GuardWrites(check func() error) { s.guard = check }
 
 // Options returns Badger options sized for a small daemon: the defaults
 // reserve hundreds of MB under load, these stay near 150 MB at worst.
+// Badger runs no compactor of its own: the store's compacts (compact.go).
+// There are no caches either: they only pay for decompressing or
+// decrypting blocks and indexes, and the tables are neither compressed
+// nor encrypted (blocks are read straight from the mapped files, indexes
+// stay in memory), while each cache runs goroutines that wake on timers.
 func Options(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithValueLogFileSize(64 << 20).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
-		WithNumCompactors(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		WithNumCompactors(0).
+		WithNumLevelZeroTables(l0Tables).
+		WithNumLevelZeroTablesStall(l0Stall).
 		WithBaseTableSize(2 << 20).
 		WithCompression(options.None).
 		WithMetricsEnabled(false)
@@ -92,8 +103,9 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("opening routing database %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, maxNodes: MaxNodes}
+	s.startCompactor()
 	if err := cmp.Or(s.checkSchema(), s.countNodes()); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -118,8 +130,11 @@ func (s *Store) checkSchema() error {
 	})
 }
 
-// Close flushes and closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the compactor, then flushes and closes the database.
+func (s *Store) Close() error {
+	s.stopCompactor()
+	return s.db.Close()
+}
 
 func announcementKey(typ uint8, subject []byte, origin identity.NodeID) []byte {
 	k := make([]byte, 0, 3+len(subject)+len(origin))
@@ -196,13 +211,30 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	for range 16 {
-		err := s.db.Update(fn)
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
+	return s.write(func() error {
+		for range 16 {
+			err := s.db.Update(fn)
+			if !errors.Is(err, badger.ErrConflict) {
+				return err
+			}
 		}
-	}
-	return fmt.Errorf("store: transaction kept conflicting")
+		return fmt.Errorf("store: transaction kept conflicting")
+	})
+}
+
+// deleteKeys deletes keys in one batch. Deletes are not guarded: they are
+// what frees space.
+func (s *Store) deleteKeys(keys [][]byte) error {
+	return s.write(func() error {
+		wb := s.db.NewWriteBatch()
+		defer wb.Cancel()
+		for _, k := range keys {
+			if err := wb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return wb.Flush()
+	})
 }
 
 // Get returns the stored announcement for (typ, subject, origin).
@@ -377,14 +409,7 @@ func (s *Store) forget(ids ...identity.NodeID) error {
 	for _, id := range ids {
 		keys = append(keys, lastSeenKey(id), peerKey(id))
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	if err := wb.Flush(); err != nil {
+	if err := s.deleteKeys(keys); err != nil {
 		return err
 	}
 	s.nodes.Add(-nodes)
@@ -401,14 +426,7 @@ func (s *Store) ForgetSubject(typ uint8, subject []byte) error {
 	}); err != nil {
 		return err
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	return wb.Flush()
+	return s.deleteKeys(keys)
 }
 
 // badgerLogger sends Badger's logs to slog: its info chatter at debug level.
