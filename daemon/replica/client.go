@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -220,10 +221,10 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
 func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b *budget, selfContained bool, progress ProgressFunc) (int64, error) {
-	pr, pw := io.Pipe()
+	feed := newPackFeed()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
-		pw.CloseWithError(err) // nil: a clean end of input
+		feed.close(err) // nil: a clean end of input
 		if indexed != nil {
 			if ierr := <-indexed; err == nil && ierr != nil {
 				err = fmt.Errorf("indexing the pack: %w", ierr)
@@ -250,15 +251,14 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit, SelfContained: selfContained})
-					// Unblock the writer if index-pack stopped reading early.
-					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
+					err := bare.IndexPack(ctx, feed, gitstore.IndexOptions{MaxInputSize: b.limit, SelfContained: selfContained})
+					close(feed.stopped) // unblocks the writer if index-pack stopped reading early
 					indexed <- err
 				}()
 			}
 			digest.Write(payload)
 			received += int64(len(payload))
-			if _, err := pw.Write(payload); err != nil {
+			if err := feed.write(payload); err != nil {
 				return received, finish(fmt.Errorf("indexing the pack: %w", err))
 			}
 			if progress != nil {
@@ -280,6 +280,53 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			return received, finish(errors.New("holder aborted the fetch"))
 		}
 	}
+}
+
+// feedQueue is how many pack frames (64 KiB each at most) reading the
+// stream may run ahead of index-pack: the stream is read while index-pack
+// works.
+const feedQueue = 16
+
+// packFeed carries pack frames to index-pack through a bounded queue.
+type packFeed struct {
+	frames  chan []byte
+	stopped chan struct{} // closed once index-pack stopped reading
+	cur     []byte
+	err     error // why the input ended early; set before frames is closed
+}
+
+func newPackFeed() *packFeed {
+	return &packFeed{frames: make(chan []byte, feedQueue), stopped: make(chan struct{})}
+}
+
+// write queues b, waiting while the queue is full.
+func (p *packFeed) write(b []byte) error {
+	select {
+	case p.frames <- b:
+		return nil
+	case <-p.stopped:
+		return errors.New("index-pack stopped reading")
+	}
+}
+
+// close ends the input: cleanly if err is nil, else with err.
+func (p *packFeed) close(err error) {
+	p.err = err
+	close(p.frames)
+}
+
+// Read is index-pack's input.
+func (p *packFeed) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		next, ok := <-p.frames
+		if !ok {
+			return 0, cmp.Or(p.err, io.EOF)
+		}
+		p.cur = next
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
 }
 
 // dropUnheld removes the replica directory a failed first fetch of repo
