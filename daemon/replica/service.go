@@ -175,6 +175,11 @@ type Service struct {
 	inflight   map[identity.NodeID]*atomic.Int64  // per origin, pack bytes of automatic fetches being received
 	bares      map[identity.RepoID]openedBare     // replicas checked in this run (bares.go)
 	heads      map[string]string                  // replica dir, NUL, namespace → the branch its HEAD names (setHEAD)
+
+	flights    map[identity.RepoID]*flight // first fetches others may follow (flight.go)
+	flightWake chan struct{}               // closed and replaced when a flight begins
+	waiting    int                         // fetches waiting for flights
+	waitingBy  map[identity.NodeID]int     // of them, per peer
 }
 
 type syncRequest struct {
@@ -255,6 +260,9 @@ func New(cfg Config) (*Service, error) {
 		inflight:     map[identity.NodeID]*atomic.Int64{},
 		bares:        map[identity.RepoID]openedBare{},
 		heads:        map[string]string{},
+		flights:      map[identity.RepoID]*flight{},
+		flightWake:   make(chan struct{}),
+		waitingBy:    map[identity.NodeID]int{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err
