@@ -2,11 +2,13 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/megaengine/megaengine/daemon/store"
 	"github.com/megaengine/megaengine/internal/testutil"
 	"github.com/megaengine/megaengine/protocol/identity"
 	"github.com/megaengine/megaengine/protocol/wire"
@@ -247,5 +249,66 @@ func TestSlowFollowerIsCut(t *testing.T) {
 	}
 	if readHeader(t, slow).Status != wire.FetchOK || lastFrame(t, slow) != wire.FrameError {
 		t.Fatal("the slow follower was not cut off with an error frame")
+	}
+}
+
+// relayNet reaches only the relay: the holders that announced a
+// repository cannot be reached (behind NAT).
+type relayNet struct {
+	relay   *Service
+	relayID identity.NodeID
+}
+
+func (r relayNet) Connected(id identity.NodeID) bool { return id == r.relayID }
+
+func (r relayNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
+	if id != r.relayID {
+		return nil, errors.New("no route")
+	}
+	c, s := net.Pipe()
+	go r.relay.ServeFetch(ctx, identity.NodeID{}, s)
+	return c, nil
+}
+
+func (relayNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+	return nil, errors.New("no seed requests")
+}
+
+// announceIn stores key's announcement ra in st, as gossip would.
+func announceIn(t *testing.T, st *store.Store, key *identity.Key, ra *wire.RepoAnnouncement) {
+	t.Helper()
+	env, err := wire.Sign(key, time.Now(), ra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := env.Marshal()
+	if _, err := st.Put(store.Announcement{Type: uint8(env.Type), Origin: env.Origin, Subject: []byte(ra.Repo.String()), Timestamp: env.Timestamp, Raw: raw}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A sync whose only holder cannot be reached asks the connected relays,
+// which replicate what they hear of, although they did not announce it.
+func TestSyncAsksConnectedRelays(t *testing.T) {
+	var ann *wire.RepoAnnouncement
+	owner := newNode(t, &pipeNet{t: t}, func(c *Config) {
+		c.Announce = func(ra *wire.RepoAnnouncement) error { ann = ra; return nil }
+	})
+	repo, _, err := owner.Share(context.Background(), workRepo(t, 0), "work", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := newNode(t, &pipeNet{t: t, server: owner.Service}, nil)
+	if _, err := fetch(t, relay, owner, repo); err != nil {
+		t.Fatal(err)
+	}
+	rn := relayNet{relay: relay.Service, relayID: relay.key.ID()}
+	client := newNode(t, rn, func(c *Config) { c.Relays = func() []identity.NodeID { return []identity.NodeID{rn.relayID} } })
+	announceIn(t, client.store, owner.key, ann)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.Sync(ctx, repo, owner.key.ID(), nil)
+	if err != nil || !res.Updated || res.From != rn.relayID {
+		t.Fatalf("sync: %+v, %v; want it updated from the relay", res, err)
 	}
 }

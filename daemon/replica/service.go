@@ -71,6 +71,9 @@ type Config struct {
 	// IsRelay, if set, says whether a node announced itself as a relay
 	// (which stores and forwards: see Forward).
 	IsRelay func(id identity.NodeID) bool
+	// Relays, if set, lists the connected relays: a sync asks them too,
+	// as they replicate every repository they hear of.
+	Relays func() []identity.NodeID
 	// OnEvent, if set, is told of syncs and publications as they happen.
 	OnEvent func(Event)
 	// DiscoverWait is how long a sync of a repository nothing is known of
@@ -226,6 +229,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.IsRelay == nil {
 		cfg.IsRelay = func(identity.NodeID) bool { return false }
+	}
+	if cfg.Relays == nil {
+		cfg.Relays = func() []identity.NodeID { return nil }
 	}
 	if cfg.DiskLow == nil {
 		cfg.DiskLow = func() error { return nil }
