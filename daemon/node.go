@@ -236,7 +236,7 @@ func (n *Node) open() error {
 		Replicate:   n.replicatePolicy(), WatchInterval: n.cfg.WatchInterval, ResyncInterval: n.cfg.ResyncInterval,
 		MaxPackSize: n.cfg.MaxPackSize, ReplicateMax: n.cfg.ReplicateMax, OriginMax: n.cfg.OriginMax,
 		DiskLow: n.DiskLow, OnFollow: n.follow, DiscoverWait: n.discoverWait(), OnUpdated: n.cobsFetched,
-		OnEvent: n.replicaEvent, Forward: n.cfg.Relay, IsRelay: n.isRelay,
+		OnEvent: n.replicaEvent, Forward: n.cfg.Relay, IsRelay: n.isRelay, Relays: n.connectedRelays,
 		OnPublished: n.ownPublished, AcceptSeeds: n.cfg.Relay || n.cfg.AcceptSeedRequests, SeedBudget: n.cfg.SeedBudget,
 	})
 	if err != nil {

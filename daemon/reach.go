@@ -60,6 +60,17 @@ func (n *Node) isRelay(id identity.NodeID) bool {
 	return ok && na.Kind == wire.KindRelay
 }
 
+// connectedRelays lists the relays connected now.
+func (n *Node) connectedRelays() []identity.NodeID {
+	var out []identity.NodeID
+	for _, p := range n.tr.Peers() {
+		if n.isRelay(p.ID) {
+			out = append(out, p.ID)
+		}
+	}
+	return out
+}
+
 // relayCandidates lists up to max relays from the routing table worth
 // dialling (bootstrap nodes are dialled anyway, first).
 func (n *Node) relayCandidates(max int, skip func(identity.NodeID) bool) []identity.Addr {

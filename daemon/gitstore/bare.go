@@ -46,6 +46,7 @@ func (r *Runner) InitBare(ctx context.Context, dir string) (*Bare, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &Bare{Dir: abs, r: r}
 	entries, err := os.ReadDir(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0:
@@ -54,18 +55,40 @@ func (r *Runner) InitBare(ctx context.Context, dir string) (*Bare, error) {
 		}}); err != nil {
 			return nil, fmt.Errorf("creating bare repository %s: %w", abs, err)
 		}
+		// A first fetch waits for this: one git process, not one per key.
+		if err := appendConfig(filepath.Join(abs, "config")); err != nil {
+			return nil, err
+		}
+		return b, nil
 	case err != nil:
 		return nil, fmt.Errorf("creating bare repository: %w", err)
-	default:
-		if err := r.checkBare(ctx, abs); err != nil {
-			return nil, fmt.Errorf("opening bare repository: %w", err)
-		}
 	}
-	b := &Bare{Dir: abs, r: r}
+	if err := r.checkBare(ctx, abs); err != nil {
+		return nil, fmt.Errorf("opening bare repository: %w", err)
+	}
 	if err := b.configure(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// appendConfig adds bareConfig to the config file of a repository git
+// has just created (it holds none of those keys yet).
+func appendConfig(path string) error {
+	var sb strings.Builder
+	for _, kv := range bareConfig {
+		section, key, _ := strings.Cut(kv[0], ".")
+		fmt.Fprintf(&sb, "[%s]\n\t%s = %s\n", section, key, kv[1])
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		_, err = f.WriteString(sb.String())
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("configuring %s: %w", filepath.Dir(path), err)
+	}
+	return nil
 }
 
 // configure sets what bareConfig says, skipping values already set (one

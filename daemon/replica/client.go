@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -74,8 +75,7 @@ type update struct {
 // verified: the document, each signed refs' signature, the pack's digest,
 // every object (index-pack checks them), and the connectivity of every new
 // tip. st is closed on return.
-func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, progress ProgressFunc) (FetchResult, error) {
-	var res FetchResult
+func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, progress ProgressFunc) (res FetchResult, err error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	defer st.Close()
@@ -90,8 +90,13 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	if err != nil {
 		return res, err
 	}
+	var f *flight
+	if bare == nil && len(known) == 0 { // a first fetch: others may follow it
+		f = s.beginFlight(repo)
+		defer s.endFlight(repo, f)
+	}
 	haves := len(had.refs)
-	of, err := s.readOffer(st, repo, known)
+	of, err := s.readOffer(st, repo, known, f)
 	if err != nil {
 		return res, err
 	}
@@ -105,7 +110,7 @@ func (s *Service) fetch(ctx context.Context, st Stream, repo identity.RepoID, pr
 	}
 	// Without haves the holder sends everything: index-pack then also
 	// checks that the pack needs nothing from here.
-	if res.Bytes, err = s.receivePack(ctx, st, bare, &b, haves == 0, progress); err != nil {
+	if res.Bytes, err = s.receivePack(ctx, st, bare, &b, haves == 0, progress, f); err != nil {
 		if created {
 			s.dropUnheld(repo)
 		}
@@ -168,8 +173,9 @@ func (s *Service) request(ctx context.Context, st Stream, repo identity.RepoID) 
 
 // readOffer reads the header and verifies it: the document is repo's (and
 // the one we hold, if any), every signed refs verifies and names repo.
-// Signed refs not newer than ours are left out.
-func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.NodeID]uint64) (*offer, error) {
+// Signed refs not newer than ours are left out. Followers of f get the
+// header once it verified.
+func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.NodeID]uint64, f *flight) (*offer, error) {
 	st.SetReadDeadline(time.Now().Add(fetchIdle))
 	_, payload, err := wire.ReadFetchFrame(st, wire.FrameHeader)
 	if err != nil {
@@ -213,17 +219,18 @@ func (s *Service) readOffer(st Stream, repo identity.RepoID, known map[identity.
 			of.tips = append(of.tips, hex.EncodeToString(r.OID))
 		}
 	}
+	f.pass(wire.FrameHeader, payload)
 	return of, nil
 }
 
 // receivePack pipes the pack frames into index-pack as they arrive, within
 // the pack budget, and checks the end frame's size and digest. Whatever
 // goes wrong, index-pack is stopped and its temporary files go with it.
-func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b *budget, selfContained bool, progress ProgressFunc) (int64, error) {
-	pr, pw := io.Pipe()
+func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bare, b *budget, selfContained bool, progress ProgressFunc, f *flight) (int64, error) {
+	feed := newPackFeed()
 	var indexed chan error // nil until the first pack frame starts index-pack
 	finish := func(err error) error {
-		pw.CloseWithError(err) // nil: a clean end of input
+		feed.close(err) // nil: a clean end of input
 		if indexed != nil {
 			if ierr := <-indexed; err == nil && ierr != nil {
 				err = fmt.Errorf("indexing the pack: %w", ierr)
@@ -250,15 +257,15 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if indexed == nil {
 				indexed = make(chan error, 1)
 				go func() {
-					err := bare.IndexPack(ctx, pr, gitstore.IndexOptions{MaxInputSize: b.limit, SelfContained: selfContained})
-					// Unblock the writer if index-pack stopped reading early.
-					pr.CloseWithError(fmt.Errorf("index-pack stopped: %v", err))
+					err := bare.IndexPack(ctx, feed, gitstore.IndexOptions{MaxInputSize: b.limit, SelfContained: selfContained})
+					close(feed.stopped) // unblocks the writer if index-pack stopped reading early
 					indexed <- err
 				}()
 			}
+			f.pass(typ, payload)
 			digest.Write(payload)
 			received += int64(len(payload))
-			if _, err := pw.Write(payload); err != nil {
+			if err := feed.write(payload); err != nil {
 				return received, finish(fmt.Errorf("indexing the pack: %w", err))
 			}
 			if progress != nil {
@@ -272,6 +279,7 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			if end.Size != uint64(received) || !bytes.Equal(end.Digest, digest.Sum(nil)) {
 				return received, finish(fmt.Errorf("the pack does not match its digest (%d bytes received, %d announced)", received, end.Size))
 			}
+			f.pass(typ, payload) // followers index the pack themselves: no need to wait for ours
 			return received, finish(nil)
 		case wire.FrameError:
 			if e, _ := wire.DecodeFetchError(payload); e != nil {
@@ -280,6 +288,53 @@ func (s *Service) receivePack(ctx context.Context, st Stream, bare *gitstore.Bar
 			return received, finish(errors.New("holder aborted the fetch"))
 		}
 	}
+}
+
+// feedQueue is how many pack frames (64 KiB each at most) reading the
+// stream may run ahead of index-pack: the stream is read (and frames are
+// passed on to followers) while index-pack works.
+const feedQueue = 16
+
+// packFeed carries pack frames to index-pack through a bounded queue.
+type packFeed struct {
+	frames  chan []byte
+	stopped chan struct{} // closed once index-pack stopped reading
+	cur     []byte
+	err     error // why the input ended early; set before frames is closed
+}
+
+func newPackFeed() *packFeed {
+	return &packFeed{frames: make(chan []byte, feedQueue), stopped: make(chan struct{})}
+}
+
+// write queues b, waiting while the queue is full.
+func (p *packFeed) write(b []byte) error {
+	select {
+	case p.frames <- b:
+		return nil
+	case <-p.stopped:
+		return errors.New("index-pack stopped reading")
+	}
+}
+
+// close ends the input: cleanly if err is nil, else with err.
+func (p *packFeed) close(err error) {
+	p.err = err
+	close(p.frames)
+}
+
+// Read is index-pack's input.
+func (p *packFeed) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		next, ok := <-p.frames
+		if !ok {
+			return 0, cmp.Or(p.err, io.EOF)
+		}
+		p.cur = next
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
 }
 
 // dropUnheld removes the replica directory a failed first fetch of repo

@@ -44,6 +44,9 @@ func (s *Service) ServeFetch(ctx context.Context, peer identity.NodeID, st Strea
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
 	st.SetWriteDeadline(time.Now().Add(fetchTimeout))
+	if s.waitForFlight(ctx, st, peer, repo, req) {
+		return
+	}
 	if err := s.answer(ctx, st, repo, req); err != nil {
 		s.log.Debug("serving a fetch failed", "peer", peer, "repo", repo, "err", err)
 	}

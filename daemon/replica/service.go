@@ -71,6 +71,9 @@ type Config struct {
 	// IsRelay, if set, says whether a node announced itself as a relay
 	// (which stores and forwards: see Forward).
 	IsRelay func(id identity.NodeID) bool
+	// Relays, if set, lists the connected relays: a sync asks them too,
+	// as they replicate every repository they hear of.
+	Relays func() []identity.NodeID
 	// OnEvent, if set, is told of syncs and publications as they happen.
 	OnEvent func(Event)
 	// DiscoverWait is how long a sync of a repository nothing is known of
@@ -175,6 +178,11 @@ type Service struct {
 	inflight   map[identity.NodeID]*atomic.Int64  // per origin, pack bytes of automatic fetches being received
 	bares      map[identity.RepoID]openedBare     // replicas checked in this run (bares.go)
 	heads      map[string]string                  // replica dir, NUL, namespace → the branch its HEAD names (setHEAD)
+
+	flights    map[identity.RepoID]*flight // first fetches others may follow (flight.go)
+	flightWake chan struct{}               // closed and replaced when a flight begins
+	waiting    int                         // fetches waiting for flights
+	waitingBy  map[identity.NodeID]int     // of them, per peer
 }
 
 type syncRequest struct {
@@ -222,6 +230,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.IsRelay == nil {
 		cfg.IsRelay = func(identity.NodeID) bool { return false }
 	}
+	if cfg.Relays == nil {
+		cfg.Relays = func() []identity.NodeID { return nil }
+	}
 	if cfg.DiskLow == nil {
 		cfg.DiskLow = func() error { return nil }
 	}
@@ -255,6 +266,9 @@ func New(cfg Config) (*Service, error) {
 		inflight:     map[identity.NodeID]*atomic.Int64{},
 		bares:        map[identity.RepoID]openedBare{},
 		heads:        map[string]string{},
+		flights:      map[identity.RepoID]*flight{},
+		flightWake:   make(chan struct{}),
+		waitingBy:    map[identity.NodeID]int{},
 	}
 	if err := s.loadStates(); err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	}
 	var errs []error
 	servedByRelay := false // a connected relay answered this pass
-	for _, h := range holders {
+	for _, h := range s.withRelays(holders) {
 		if servedByRelay && !s.cfg.Net.Connected(h) {
 			// Never wait on dialling (perhaps an address behind NAT that
 			// cannot answer) when a connected relay has the repository:
@@ -128,6 +128,9 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 			continue
 		}
 		fr, err := s.FetchFrom(ctx, h, repo, progress)
+		if errors.Is(err, errNotHeld) && !slices.Contains(holders, h) {
+			continue // a relay that does not hold it: no holder failed
+		}
 		if err != nil {
 			s.holderFailed(h)
 			if errors.Is(err, ErrTooLarge) {
@@ -169,6 +172,24 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 		return res, nil
 	}
 	return res, errorf(ErrUnavailable, "could not fetch %s: %w", repo, errors.Join(errs...))
+}
+
+// withRelays puts the connected relays that did not announce repo after
+// its connected holders: a relay replicates every repository it hears of,
+// so it may be fetching this one now, and then serves it as it arrives
+// (spec/repo.md §4.1); asking costs no dial.
+func (s *Service) withRelays(holders []identity.NodeID) []identity.NodeID {
+	connected := 0
+	for connected < len(holders) && s.cfg.Net.Connected(holders[connected]) {
+		connected++
+	}
+	var relays []identity.NodeID
+	for _, r := range s.cfg.Relays() {
+		if r != s.id && !slices.Contains(holders, r) {
+			relays = append(relays, r)
+		}
+	}
+	return slices.Concat(holders[:connected], relays, holders[connected:])
 }
 
 // FetchFrom runs one fetch of repo from holder h, whatever its rank.
