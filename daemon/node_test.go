@@ -198,7 +198,9 @@ func signed(t testing.TB, k *identity.Key, ts time.Time, alias string) []byte {
 func TestForgedAnnouncementOverQUIC(t *testing.T) {
 	b := start(t, cfg(shortRoot(t), "beta"))
 	c := start(t, cfg(shortRoot(t), "gamma", b.Addr()))
-	testutil.WaitFor(t, "B–C connected", 10*time.Second, func() bool { return c.tr.Peer(b.ID()) != nil })
+	// Once each holds the other's announcement, nothing honest is in
+	// flight that B would accept and relay while the forgery is judged.
+	testutil.WaitFor(t, "B and C to know each other", 10*time.Second, func() bool { return b.knowsNode(c.ID()) && c.knowsNode(b.ID()) })
 	victim, _ := identity.GenerateKey()
 	forger, p := rawPeer(t, b)
 
