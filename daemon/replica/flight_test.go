@@ -312,3 +312,55 @@ func TestSyncAsksConnectedRelays(t *testing.T) {
 		t.Fatalf("sync: %+v, %v; want it updated from the relay", res, err)
 	}
 }
+
+// lateNet reaches only the owner; opening a fetch to anyone else fails, but
+// first stores the owner's announcement, as gossip brings it in while a
+// new node dials the one holder it heard of first.
+type lateNet struct {
+	t     *testing.T
+	owner *node
+	ann   *wire.RepoAnnouncement
+	store *store.Store
+}
+
+func (n *lateNet) Connected(identity.NodeID) bool { return false }
+
+func (n *lateNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
+	if id != n.owner.key.ID() {
+		announceIn(n.t, n.store, n.owner.key, n.ann)
+		return nil, context.DeadlineExceeded // a dial to a node that is gone
+	}
+	c, s := net.Pipe()
+	go n.owner.ServeFetch(ctx, identity.NodeID{}, s)
+	return c, nil
+}
+
+func (*lateNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+	return nil, errors.New("no seed requests")
+}
+
+// The only holder a new node knows of is gone; the owner's announcement
+// arrives while it dials that one. The sync goes on to the owner.
+func TestSyncTriesHoldersLearnedMeanwhile(t *testing.T) {
+	var ann *wire.RepoAnnouncement
+	owner := newNode(t, &pipeNet{t: t}, func(c *Config) {
+		c.Announce = func(ra *wire.RepoAnnouncement) error { ann = ra; return nil }
+	})
+	repo, _, err := owner.Share(context.Background(), workRepo(t, 0), "work", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &lateNet{t: t, owner: owner, ann: ann}
+	client := newNode(t, ln, nil)
+	ln.store = client.store
+	gone, _ := identity.GenerateKey()
+	held := *ann
+	held.RefsSeq, held.RefsDigest = 0, [32]byte{} // a holder with no refs of its own, as a cloner is
+	announceIn(t, client.store, gone, &held)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
+	if err != nil || !res.Updated || res.From != owner.key.ID() {
+		t.Fatalf("sync: %+v, %v; want it updated from the owner", res, err)
+	}
+}

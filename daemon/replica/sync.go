@@ -112,7 +112,22 @@ func (s *Service) syncFromHolders(ctx context.Context, repo identity.RepoID, pre
 	}
 	var errs []error
 	servedByRelay := false // a connected relay answered this pass
-	for _, h := range s.withRelays(holders) {
+	tried := map[identity.NodeID]bool{}
+	next := func() (identity.NodeID, bool) {
+		for range 2 {
+			for _, h := range s.withRelays(holders) {
+				if !tried[h] {
+					tried[h] = true
+					return h, true
+				}
+			}
+			// Holders heard of while the others were tried: the first
+			// announcement a new node hears may be of one that is gone.
+			holders = s.rankHolders(repo, prefer)
+		}
+		return identity.NodeID{}, false
+	}
+	for h, ok := next(); ok; h, ok = next() {
 		if servedByRelay && !s.cfg.Net.Connected(h) {
 			// Never wait on dialling (perhaps an address behind NAT that
 			// cannot answer) when a connected relay has the repository:
