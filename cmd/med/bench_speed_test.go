@@ -34,7 +34,8 @@ const speedRounds = 3
 //     fetch from the owner, indexed once, then the replica's objects handed
 //     over by hard links), and mecli repo clone on another such node,
 //     against git clone git:// from git daemon serving the owner's working
-//     repository;
+//     repository (medians of speedRounds clones, each on a node with no
+//     replica, against as many git clones);
 //   - replicated clone: git clone mega:// and mecli repo clone once the
 //     replica exists;
 //   - one-commit update: mecli repo sync against git fetch (time; bytes:
@@ -72,8 +73,8 @@ type speedRun struct {
 	id, url, gitURL     string
 	proxy               *byteProxy
 	work                string
-	firstMega, firstCLI time.Duration
-	firstGit            time.Duration
+	firstMega, firstCLI samples // each on a node with no replica yet
+	firstGit            samples
 	megaRe, cliRe, gitC samples
 	updMega, updGit     samples
 	updMegaB, updGitB   int64
@@ -142,18 +143,27 @@ func timed(b *testing.B, root, dir, bin string, args ...string) time.Duration {
 
 func (r *speedRun) clones() {
 	b := r.b
-	// git first, so the source's pages are as warm for MegaEngine.
-	d := filepath.Join(r.work, "g0")
-	r.firstGit = timed(b, r.rB, r.work, "git", "clone", "-q", r.gitURL, d)
-	r.proxy.take()
-	r.gitClones = append(r.gitClones, d)
-	r.firstMega = timed(b, r.rB, r.work, "git", "clone", "-q", r.url, filepath.Join(r.work, "m0"))
-	// mecli repo clone on a third node with no replica.
-	rC := tempRoot(b)
-	authInit(b, rC)
-	third := startNode1(b, rC, "third", "--replicate", "none", "--bootstrap", r.a.stdoutField(b, "address"))
-	third.stdoutField(b, "socket") // printed once it serves mecli
-	r.firstCLI = timed(b, rC, r.work, mecliBin, "--root", rC, "repo", "clone", "--repo-id", r.id, "--output", filepath.Join(r.work, "c0"))
+	for i := range speedRounds {
+		n := strconv.Itoa(i)
+		// git first, so the source's pages are as warm for MegaEngine.
+		d := filepath.Join(r.work, "f"+n)
+		r.firstGit = append(r.firstGit, timed(b, r.rB, r.work, "git", "clone", "-q", r.gitURL, d))
+		r.proxy.take()
+		r.gitClones = append(r.gitClones, d)
+		// The first round clones on the peer, which then holds the
+		// replica the replicated clones below use; the others on fresh
+		// nodes. mecli repo clone always on a fresh node.
+		if i == 0 {
+			r.firstMega = append(r.firstMega, timed(b, r.rB, r.work, "git", "clone", "-q", r.url, filepath.Join(r.work, "m0-"+n)))
+		} else {
+			r.onFreshNode("git"+n, func(root string) {
+				r.firstMega = append(r.firstMega, timed(b, root, r.work, "git", "clone", "-q", r.url, filepath.Join(r.work, "m0-"+n)))
+			})
+		}
+		r.onFreshNode("cli"+n, func(root string) {
+			r.firstCLI = append(r.firstCLI, timed(b, root, r.work, mecliBin, "--root", root, "repo", "clone", "--repo-id", r.id, "--output", filepath.Join(r.work, "c0-"+n)))
+		})
+	}
 	for i := range speedRounds {
 		d := filepath.Join(r.work, "g"+strconv.Itoa(i+1))
 		r.gitC = append(r.gitC, timed(b, r.rB, r.work, "git", "clone", "-q", r.gitURL, d))
@@ -163,6 +173,20 @@ func (r *speedRun) clones() {
 		r.cliRe = append(r.cliRe, timed(b, r.rB, r.work, mecliBin, "--root", r.rB, "repo", "clone", "--repo-id", r.id,
 			"--output", filepath.Join(r.work, "c"+strconv.Itoa(i+1))))
 	}
+}
+
+// onFreshNode runs fn with the root of a node that holds and follows
+// nothing, bootstrapped from the owner and serving mecli (a clone on it
+// finds the holder through gossip, and that is part of its time), then
+// stops the node so it costs the later steps nothing.
+func (r *speedRun) onFreshNode(alias string, fn func(root string)) {
+	root := tempRoot(r.b)
+	authInit(r.b, root)
+	n := startNode1(r.b, root, alias, "--replicate", "none", "--bootstrap", r.a.stdoutField(r.b, "address"))
+	n.stdoutField(r.b, "socket") // printed once it serves mecli
+	fn(root)
+	n.signal(r.b, syscall.SIGTERM)
+	n.wait(r.b, 30*time.Second)
 }
 
 // commitSrc commits a one-line change in the owner's working repository
@@ -339,15 +363,15 @@ func cpuSeconds(b *testing.B, p *proc) float64 {
 
 func (r *speedRun) report() {
 	sec := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
-	g, gRe := r.firstGit.Seconds(), r.gitC.med().Seconds()
+	g, gRe := r.firstGit.med().Seconds(), r.gitC.med().Seconds()
 	var t strings.Builder
 	fmt.Fprintf(&t, "repository %s: %s commits, pack %s\n", r.name, gitIn(r.b, r.src, "rev-list", "--count", "HEAD"), packSize(r.src))
 	fmt.Fprintf(&t, "%-44s %9s %9s %7s  goal\n", "", "mega s", "git s", "ratio")
 	row := func(what string, m time.Duration, gs float64, goal string) {
 		fmt.Fprintf(&t, "%-44s %9s %9.3f %7.2f  %s\n", what, sec(m), gs, m.Seconds()/gs, goal)
 	}
-	row("first clone: git clone mega:// (no replica)", r.firstMega, g, "<= 1.1")
-	row("first clone: mecli repo clone (no replica)", r.firstCLI, g, "<= 1.1")
+	row("first clone: git clone mega:// (median)", r.firstMega.med(), g, "<= 1.1")
+	row("first clone: mecli repo clone (median)", r.firstCLI.med(), g, "<= 1.1")
 	row("replicated: git clone mega:// (median)", r.megaRe.med(), gRe, "<= 0.3")
 	row("replicated: mecli repo clone (median)", r.cliRe.med(), gRe, "<= 0.3")
 	row("one-commit update: time (median)", r.updMega.med(), r.updGit.med().Seconds(), "<= 0.5")
@@ -358,7 +382,7 @@ func (r *speedRun) report() {
 	fmt.Fprintf(&t, "peak RSS: owner %.0f MB, peer %.0f MB  goal < 150\n", float64(r.rssA)/1e6, float64(r.rssB)/1e6)
 	fmt.Fprintf(&t, "CPU over %v: owner of %d unchanged repositories %.2f %% of a core (goal <= 2), its peer replicating them %.2f %% (goal for an idle daemon with one peer <= 0.5)\n",
 		speedIdleWindow(), idleRepos, 100*r.cpuOwner, 100*r.cpuIdle)
-	r.b.ReportMetric(r.firstMega.Seconds()/g, "first-clone-ratio")
+	r.b.ReportMetric(r.firstMega.med().Seconds()/g, "first-clone-ratio")
 	r.b.ReportMetric(r.megaRe.med().Seconds()/gRe, "replicated-clone-ratio")
 	r.b.ReportMetric(r.updMega.med().Seconds()/r.updGit.med().Seconds(), "update-time-ratio")
 	r.b.ReportMetric(float64(r.updMegaB)/float64(r.updGitB), "update-bytes-ratio")

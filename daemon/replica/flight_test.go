@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,5 +363,71 @@ func TestSyncTriesHoldersLearnedMeanwhile(t *testing.T) {
 	res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
 	if err != nil || !res.Updated || res.From != owner.key.ID() {
 		t.Fatalf("sync: %+v, %v; want it updated from the owner", res, err)
+	}
+}
+
+// graceNet is connected to the owner only; it records every other node
+// the sync tries to dial.
+type graceNet struct {
+	owner  *node
+	mu     sync.Mutex
+	dialed []identity.NodeID
+}
+
+func (n *graceNet) Connected(id identity.NodeID) bool { return id == n.owner.key.ID() }
+
+func (n *graceNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
+	if id != n.owner.key.ID() {
+		n.mu.Lock()
+		n.dialed = append(n.dialed, id)
+		n.mu.Unlock()
+		return nil, context.DeadlineExceeded
+	}
+	c, s := net.Pipe()
+	go n.owner.ServeFetch(ctx, identity.NodeID{}, s)
+	return c, nil
+}
+
+func (*graceNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+	return nil, errors.New("no seed requests")
+}
+
+// A new node first hears of a holder it is not connected to (gone, say),
+// then of its connected peer's own announcement: it waits for the second
+// instead of dialling the first.
+func TestFirstSyncWaitsForAConnectedHolder(t *testing.T) {
+	var ann *wire.RepoAnnouncement
+	owner := newNode(t, &pipeNet{t: t}, func(c *Config) {
+		c.Announce = func(ra *wire.RepoAnnouncement) error { ann = ra; return nil }
+	})
+	repo, _, err := owner.Share(context.Background(), workRepo(t, 0), "work", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gn := &graceNet{owner: owner}
+	client := newNode(t, gn, func(c *Config) { c.DiscoverWait, c.HolderGrace = 30*time.Second, 20*time.Second })
+	gone, _ := identity.GenerateKey()
+	held := *ann
+	held.RefsSeq, held.RefsDigest = 0, [32]byte{}
+	go func() {
+		testutil.WaitFor(t, "the sync to start", 10*time.Second, func() bool { return client.Syncing(repo) })
+		announceIn(t, client.store, gone, &held)
+		client.heardOf(repo) // what gossip's handler does first
+		// The owner's comes a moment later (the grace is far longer).
+		time.AfterFunc(100*time.Millisecond, func() {
+			announceIn(t, client.store, owner.key, ann)
+			client.heardOf(repo)
+		})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
+	if err != nil || res.From != owner.key.ID() {
+		t.Fatalf("sync: %+v, %v; want it from the owner", res, err)
+	}
+	gn.mu.Lock()
+	defer gn.mu.Unlock()
+	if len(gn.dialed) > 0 {
+		t.Fatalf("dialled %v before the connected holder was heard of", gn.dialed)
 	}
 }

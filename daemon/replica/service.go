@@ -80,6 +80,9 @@ type Config struct {
 	// waits for a first holder to be announced after subscribing to it; 0
 	// (the node hears of every repository anyway) does not wait.
 	DiscoverWait time.Duration
+	// HolderGrace is how long that wait goes on for a connected holder once
+	// it knows of one it would have to dial; default 250 ms.
+	HolderGrace time.Duration
 	// OnFollow, if set, is told the repositories the node chose to
 	// replicate (Followed) at start and whenever that set changes; gossip
 	// subscribes to them.
@@ -201,6 +204,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Replicate != ReplicateAll && cfg.Replicate != ReplicateNone {
 		return nil, fmt.Errorf("replication policy %q: want %q or %q", cfg.Replicate, ReplicateAll, ReplicateNone)
+	}
+	if cfg.HolderGrace <= 0 {
+		cfg.HolderGrace = 250 * time.Millisecond
 	}
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = d.WatchInterval

@@ -357,18 +357,33 @@ func (s *Service) PeerConnected(id identity.NodeID) {
 }
 
 // awaitHolder waits until some node other than this one announces repo,
-// at most DiscoverWait.
+// at most DiscoverWait. A holder this node is connected to ends the wait
+// at once; one it would have to dial, only holderGrace later: the first
+// announcement a peer's snapshot brings may be of a node that is gone
+// (newest first), and the peer's own, a moment behind it, costs no dial.
 func (s *Service) awaitHolder(ctx context.Context, repo identity.RepoID) {
-	ch := s.nextAnnouncement(repo)
-	if len(s.rankHolders(repo, identity.NodeID{})) > 0 {
-		return // announced while we subscribed
-	}
 	t := time.NewTimer(s.cfg.DiscoverWait)
 	defer t.Stop()
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
+	var grace <-chan time.Time
+	for {
+		ch := s.nextAnnouncement(repo)
+		if holders := s.rankHolders(repo, identity.NodeID{}); len(holders) > 0 {
+			if s.cfg.Net.Connected(holders[0]) { // ranked connected first
+				return
+			}
+			if grace == nil {
+				grace = time.After(s.cfg.HolderGrace)
+			}
+		}
+		select {
+		case <-ch:
+		case <-grace:
+			return
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
