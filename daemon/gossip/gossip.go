@@ -350,8 +350,7 @@ func (e *Engine) HandleMessage(from identity.NodeID, raw []byte, snapshot bool) 
 		e.mu.Unlock()
 		return
 	}
-	dup := e.seen.has(id)
-	dup = dup && !wire.IsLink(env.Type)
+	dup := !wire.IsLink(env.Type) && e.seen.has(id)
 	if dup {
 		e.stats.Duplicate++
 		if !snapshot {
