@@ -355,6 +355,20 @@ func ChangedRefs(current, next []Ref) (old, nw []Ref) {
 
 // importByFetch is Import by a forced, pruning git fetch from src
 // (transfer.fsckObjects checks the objects).
+// removeFetchLeftovers removes the temporary pack and index files a git
+// fetch cut short leaves in objects/pack (git removes them only when it
+// fails cleanly). Only the fallback import runs git fetch into a replica,
+// one at a time; IndexPack quarantines its files elsewhere and repack
+// names its own .tmp-*, so nothing in use is removed.
+func (b *Bare) removeFetchLeftovers() {
+	for _, pattern := range []string{"tmp_pack_*", "tmp_idx_*"} {
+		left, _ := filepath.Glob(filepath.Join(b.Dir, "objects", "pack", pattern))
+		for _, f := range left {
+			os.Remove(f)
+		}
+	}
+}
+
 func (b *Bare) importByFetch(ctx context.Context, src, ns string) ([]Ref, error) {
 	p := nsPrefix(ns)
 	if _, err := b.r.run(ctx, call{
@@ -367,6 +381,7 @@ func (b *Bare) importByFetch(ctx context.Context, src, ns string) ([]Ref, error)
 		},
 		gitDir: b.Dir,
 	}); err != nil {
+		b.removeFetchLeftovers()
 		return nil, err
 	}
 	refs, err := b.Refs(ctx, ns)
