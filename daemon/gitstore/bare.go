@@ -358,14 +358,11 @@ func ChangedRefs(current, next []Ref) (old, nw []Ref) {
 // removeFetchLeftovers removes the temporary pack and index files a git
 // fetch cut short leaves in objects/pack (git removes them only when it
 // fails cleanly). Only the fallback import runs git fetch into a replica,
-// one at a time; IndexPack quarantines its files elsewhere and repack
-// names its own .tmp-*, so nothing in use is removed.
+// one at a time and never during a repack; IndexPack quarantines its
+// files elsewhere, so nothing in use is removed.
 func (b *Bare) removeFetchLeftovers() {
-	for _, pattern := range []string{"tmp_pack_*", "tmp_idx_*"} {
-		left, _ := filepath.Glob(filepath.Join(b.Dir, "objects", "pack", pattern))
-		for _, f := range left {
-			os.Remove(f)
-		}
+	for _, f := range packTemporaries(filepath.Join(b.Dir, "objects", "pack")) {
+		os.Remove(f)
 	}
 }
 

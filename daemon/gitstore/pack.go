@@ -305,7 +305,8 @@ func (b *Bare) Packs() (packs []string, loose int) {
 // replica's readers and fetches would wait.) Packs it rolled up are
 // deleted: the caller makes sure nobody reads or adds packs meanwhile. A
 // repack that fails or is stopped (ctx) leaves the packs as they were:
-// its temporary files (objects/pack/.tmp-*) are removed, and so is a pack
+// its temporary files (objects/pack/.tmp-*, and pack-objects' own
+// tmp_pack_* and tmp_idx_*) are removed, and so is a pack
 // it installed only partly (a .pack without its .idx, which git only
 // renames last).
 func (b *Bare) Repack(ctx context.Context) error {
@@ -316,7 +317,7 @@ func (b *Bare) Repack(ctx context.Context) error {
 		gitDir: b.Dir,
 	})
 	if err != nil {
-		tmp, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+		tmp := append(packTemporaries(dir), globs(dir, ".tmp-*")...)
 		after, _ := filepath.Glob(filepath.Join(dir, "pack-*.pack"))
 		for _, p := range after {
 			base := strings.TrimSuffix(p, ".pack")
@@ -330,4 +331,20 @@ func (b *Bare) Repack(ctx context.Context) error {
 		return fmt.Errorf("repacking: %w", err)
 	}
 	return nil
+}
+
+// packTemporaries lists the temporary pack and index files git writes in
+// objects/pack dir before it renames them (pack-objects under repack,
+// index-pack under fetch): what a git process cut short leaves there.
+func packTemporaries(dir string) []string {
+	return globs(dir, "tmp_pack_*", "tmp_idx_*")
+}
+
+func globs(dir string, patterns ...string) []string {
+	var out []string
+	for _, p := range patterns {
+		m, _ := filepath.Glob(filepath.Join(dir, p))
+		out = append(out, m...)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -410,4 +411,28 @@ func TestPackObjectsWriterError(t *testing.T) {
 		t.Fatalf("PackObjects into a failing writer = %v", err)
 	}
 	rec.assertGroupsGone(t)
+}
+
+// A repack that fails or is stopped takes pack-objects' temporary files
+// (written in objects/pack before they are renamed) with it, as well as
+// its own .tmp-* ones.
+func TestFailedRepackRemovesItsTemporaries(t *testing.T) {
+	b := newBare(t, &Runner{})
+	dir := filepath.Join(b.Dir, "objects", "pack")
+	left := []string{"tmp_pack_AbC123", "tmp_idx_AbC123", ".tmp-42-pack-x.pack"}
+	for _, name := range left {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("cut short"), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the repack is stopped before it ends
+	if err := b.Repack(ctx); err == nil {
+		t.Fatal("a stopped repack reported success")
+	}
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s is still there after the failed repack", name)
+		}
+	}
 }
