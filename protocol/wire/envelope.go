@@ -124,28 +124,11 @@ func Sign(key *identity.Key, ts time.Time, body Body) (*Envelope, error) {
 	if key == nil || body == nil {
 		return nil, fmt.Errorf("signing envelope: %w: nil key or body", ErrInvalid)
 	}
-	if err := body.Validate(); err != nil {
-		return nil, fmt.Errorf("signing %v: %w", body.Type(), err)
-	}
-	ms := ts.UnixMilli()
-	if ms < 0 {
-		return nil, fmt.Errorf("signing %v: %w: timestamp %v before 1970", body.Type(), ErrInvalid, ts)
-	}
-	enc, err := body.encode()
+	e, err := newEnvelope(key.ID(), ts, body)
 	if err != nil {
-		return nil, fmt.Errorf("signing %v: encoding body: %w", body.Type(), err)
+		return nil, fmt.Errorf("signing %w", err)
 	}
-	if len(enc) > MaxEnvelopeSize {
-		return nil, fmt.Errorf("signing %v: %w: body of %d bytes", body.Type(), ErrTooLarge, len(enc))
-	}
-	e := &Envelope{
-		Version:   ProtocolVersion,
-		Type:      body.Type(),
-		Origin:    key.ID(),
-		Timestamp: uint64(ms),
-		Body:      enc,
-		TTL:       DefaultTTL,
-	}
+	e.TTL = DefaultTTL
 	sb, err := e.SignedBytes()
 	if err != nil {
 		return nil, fmt.Errorf("signing %v: %w", body.Type(), err)
@@ -164,22 +147,35 @@ func Unsigned(origin identity.NodeID, ts time.Time, body Body) (*Envelope, error
 	if body == nil || !MayBeUnsigned(body.Type()) {
 		return nil, fmt.Errorf("making an unsigned envelope: %w: only IHave, Graft and Prune travel unsigned", ErrInvalid)
 	}
-	if err := body.Validate(); err != nil {
-		return nil, fmt.Errorf("making %v: %w", body.Type(), err)
-	}
-	ms := ts.UnixMilli()
-	if ms < 0 {
-		return nil, fmt.Errorf("making %v: %w: timestamp %v before 1970", body.Type(), ErrInvalid, ts)
-	}
-	enc, err := body.encode()
+	e, err := newEnvelope(origin, ts, body)
 	if err != nil {
-		return nil, fmt.Errorf("making %v: encoding body: %w", body.Type(), err)
+		return nil, fmt.Errorf("making %w", err)
 	}
-	e := &Envelope{Version: ProtocolVersion, Type: body.Type(), Origin: origin, Timestamp: uint64(ms), Body: enc, Signature: []byte{}}
+	e.Signature = []byte{}
 	if _, err := e.Marshal(); err != nil {
 		return nil, fmt.Errorf("making %v: %w", body.Type(), err)
 	}
 	return e, nil
+}
+
+// newEnvelope validates and encodes body into an envelope from origin at
+// ts, with neither signature nor TTL yet. Its errors start with the type.
+func newEnvelope(origin identity.NodeID, ts time.Time, body Body) (*Envelope, error) {
+	if err := body.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: %w", body.Type(), err)
+	}
+	ms := ts.UnixMilli()
+	if ms < 0 {
+		return nil, fmt.Errorf("%v: %w: timestamp %v before 1970", body.Type(), ErrInvalid, ts)
+	}
+	enc, err := body.encode()
+	if err != nil {
+		return nil, fmt.Errorf("%v: encoding body: %w", body.Type(), err)
+	}
+	if len(enc) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("%v: %w: body of %d bytes", body.Type(), ErrTooLarge, len(enc))
+	}
+	return &Envelope{Version: ProtocolVersion, Type: body.Type(), Origin: origin, Timestamp: uint64(ms), Body: enc}, nil
 }
 
 // Unsigned reports whether the envelope carries no signature: an IHave,
