@@ -314,50 +314,66 @@ func TestSyncAsksConnectedRelays(t *testing.T) {
 	}
 }
 
-// lateNet reaches only the owner; opening a fetch to anyone else fails, but
-// first stores the owner's announcement, as gossip brings it in while a
-// new node dials the one holder it heard of first.
-type lateNet struct {
-	t     *testing.T
-	owner *node
-	ann   *wire.RepoAnnouncement
-	store *store.Store
+// ownerNet reaches only the owner. Opening a fetch to anyone else fails
+// as a dial to a node that is gone would (after calling onOther, if set)
+// and is recorded. connected says whether the owner counts as connected.
+type ownerNet struct {
+	owner     *node
+	connected bool
+	onOther   func()
+	mu        sync.Mutex
+	dialed    []identity.NodeID
 }
 
-func (n *lateNet) Connected(identity.NodeID) bool { return false }
+func (n *ownerNet) Connected(id identity.NodeID) bool {
+	return n.connected && id == n.owner.key.ID()
+}
 
-func (n *lateNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
+func (n *ownerNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
 	if id != n.owner.key.ID() {
-		announceIn(n.t, n.store, n.owner.key, n.ann)
-		return nil, context.DeadlineExceeded // a dial to a node that is gone
+		n.mu.Lock()
+		n.dialed = append(n.dialed, id)
+		n.mu.Unlock()
+		if n.onOther != nil {
+			n.onOther()
+		}
+		return nil, context.DeadlineExceeded
 	}
 	c, s := net.Pipe()
 	go n.owner.ServeFetch(ctx, identity.NodeID{}, s)
 	return c, nil
 }
 
-func (*lateNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
+func (*ownerNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
 	return nil, errors.New("no seed requests")
 }
 
-// The only holder a new node knows of is gone; the owner's announcement
-// arrives while it dials that one. The sync goes on to the owner.
-func TestSyncTriesHoldersLearnedMeanwhile(t *testing.T) {
-	var ann *wire.RepoAnnouncement
-	owner := newNode(t, &pipeNet{t: t}, func(c *Config) {
+// sharedOwner is a node that shared a repository, with its announcement
+// of it, and the announcement a holder with no refs of its own (as a
+// cloner is) makes of the same repository.
+func sharedOwner(t *testing.T) (owner *node, repo identity.RepoID, ann, held *wire.RepoAnnouncement) {
+	t.Helper()
+	owner = newNode(t, &pipeNet{t: t}, func(c *Config) {
 		c.Announce = func(ra *wire.RepoAnnouncement) error { ann = ra; return nil }
 	})
 	repo, _, err := owner.Share(context.Background(), workRepo(t, 0), "work", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := &lateNet{t: t, owner: owner, ann: ann}
-	client := newNode(t, ln, nil)
-	ln.store = client.store
+	h := *ann
+	h.RefsSeq, h.RefsDigest = 0, [32]byte{}
+	return owner, repo, ann, &h
+}
+
+// The only holder a new node knows of is gone; the owner's announcement
+// arrives while it dials that one. The sync goes on to the owner.
+func TestSyncTriesHoldersLearnedMeanwhile(t *testing.T) {
+	owner, repo, ann, held := sharedOwner(t)
+	on := &ownerNet{owner: owner}
+	client := newNode(t, on, nil)
+	on.onOther = func() { announceIn(t, client.store, owner.key, ann) }
 	gone, _ := identity.GenerateKey()
-	held := *ann
-	held.RefsSeq, held.RefsDigest = 0, [32]byte{} // a holder with no refs of its own, as a cloner is
-	announceIn(t, client.store, gone, &held)
+	announceIn(t, client.store, gone, held)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
@@ -366,52 +382,17 @@ func TestSyncTriesHoldersLearnedMeanwhile(t *testing.T) {
 	}
 }
 
-// graceNet is connected to the owner only; it records every other node
-// the sync tries to dial.
-type graceNet struct {
-	owner  *node
-	mu     sync.Mutex
-	dialed []identity.NodeID
-}
-
-func (n *graceNet) Connected(id identity.NodeID) bool { return id == n.owner.key.ID() }
-
-func (n *graceNet) OpenFetch(ctx context.Context, id identity.NodeID) (Stream, error) {
-	if id != n.owner.key.ID() {
-		n.mu.Lock()
-		n.dialed = append(n.dialed, id)
-		n.mu.Unlock()
-		return nil, context.DeadlineExceeded
-	}
-	c, s := net.Pipe()
-	go n.owner.ServeFetch(ctx, identity.NodeID{}, s)
-	return c, nil
-}
-
-func (*graceNet) OpenSeed(context.Context, identity.NodeID) (Stream, error) {
-	return nil, errors.New("no seed requests")
-}
-
 // A new node first hears of a holder it is not connected to (gone, say),
 // then of its connected peer's own announcement: it waits for the second
 // instead of dialling the first.
 func TestFirstSyncWaitsForAConnectedHolder(t *testing.T) {
-	var ann *wire.RepoAnnouncement
-	owner := newNode(t, &pipeNet{t: t}, func(c *Config) {
-		c.Announce = func(ra *wire.RepoAnnouncement) error { ann = ra; return nil }
-	})
-	repo, _, err := owner.Share(context.Background(), workRepo(t, 0), "work", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gn := &graceNet{owner: owner}
-	client := newNode(t, gn, func(c *Config) { c.DiscoverWait, c.HolderGrace = 30*time.Second, 20*time.Second })
+	owner, repo, ann, held := sharedOwner(t)
+	on := &ownerNet{owner: owner, connected: true}
+	client := newNode(t, on, func(c *Config) { c.DiscoverWait, c.HolderGrace = 30*time.Second, 20*time.Second })
 	gone, _ := identity.GenerateKey()
-	held := *ann
-	held.RefsSeq, held.RefsDigest = 0, [32]byte{}
 	go func() {
 		testutil.WaitFor(t, "the sync to start", 10*time.Second, func() bool { return client.Syncing(repo) })
-		announceIn(t, client.store, gone, &held)
+		announceIn(t, client.store, gone, held)
 		client.heardOf(repo) // what gossip's handler does first
 		// The owner's comes a moment later (the grace is far longer).
 		time.AfterFunc(100*time.Millisecond, func() {
@@ -425,9 +406,9 @@ func TestFirstSyncWaitsForAConnectedHolder(t *testing.T) {
 	if err != nil || res.From != owner.key.ID() {
 		t.Fatalf("sync: %+v, %v; want it from the owner", res, err)
 	}
-	gn.mu.Lock()
-	defer gn.mu.Unlock()
-	if len(gn.dialed) > 0 {
-		t.Fatalf("dialled %v before the connected holder was heard of", gn.dialed)
+	on.mu.Lock()
+	defer on.mu.Unlock()
+	if len(on.dialed) > 0 {
+		t.Fatalf("dialled %v before the connected holder was heard of", on.dialed)
 	}
 }
