@@ -389,22 +389,36 @@ func TestFirstSyncWaitsForAConnectedHolder(t *testing.T) {
 	owner, repo, ann, held := sharedOwner(t)
 	on := &ownerNet{owner: owner, connected: true}
 	client := newNode(t, on, func(c *Config) { c.DiscoverWait, c.HolderGrace = 30*time.Second, 20*time.Second })
-	gone, _ := identity.GenerateKey()
-	go func() {
-		testutil.WaitFor(t, "the sync to start", 10*time.Second, func() bool { return client.Syncing(repo) })
-		announceIn(t, client.store, gone, held)
-		client.heardOf(repo) // what gossip's handler does first
-		// The owner's comes a moment later (the grace is far longer).
-		time.AfterFunc(100*time.Millisecond, func() {
-			announceIn(t, client.store, owner.key, ann)
-			client.heardOf(repo)
-		})
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
-	if err != nil || res.From != owner.key.ID() {
-		t.Fatalf("sync: %+v, %v; want it from the owner", res, err)
+	type result struct {
+		res SyncResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := client.Sync(ctx, repo, identity.NodeID{}, nil)
+		done <- result{res, err}
+	}()
+	testutil.WaitFor(t, "the sync to wait for a holder", 10*time.Second, func() bool {
+		client.mu.Lock()
+		defer client.mu.Unlock()
+		return client.heard[repo] != nil
+	})
+	gone, _ := identity.GenerateKey()
+	announceIn(t, client.store, gone, held)
+	client.heardOf(repo) // what gossip's handler does first
+	// The owner's comes a moment later (the grace is far longer).
+	select {
+	case r := <-done:
+		t.Fatalf("the sync ended before the connected holder was heard of: %+v, %v", r.res, r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	announceIn(t, client.store, owner.key, ann)
+	client.heardOf(repo)
+	r := <-done
+	if r.err != nil || r.res.From != owner.key.ID() {
+		t.Fatalf("sync: %+v, %v; want it from the owner", r.res, r.err)
 	}
 	on.mu.Lock()
 	defer on.mu.Unlock()
