@@ -20,8 +20,8 @@ var bareConfig = [][2]string{
 	// With bitmaps, a thin pack carries whole blobs instead of deltas
 	// against what the receiver has (STACK.md: 28 KB instead of ~300 B).
 	{"pack.useBitmaps", "false"},
-	// Bare repositories write bitmaps on repack by default; they would
-	// not be read.
+	// Bare repositories write bitmaps on repack by default, of the whole
+	// pack it writes; WriteBitmap writes the replica's instead.
 	{"repack.writeBitmaps", "false"},
 	{"transfer.fsckObjects", "true"},
 	{"receive.fsckObjects", "true"},

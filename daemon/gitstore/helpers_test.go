@@ -150,7 +150,13 @@ gossip signature packfile delta thin bitmap quic noise handshake`)
 
 func newGenRepo(tb testing.TB, nfiles, lines int) *genRepo {
 	tb.Helper()
-	g := &genRepo{tb: tb, dir: newWork(tb), rng: rand.New(rand.NewPCG(1, 2)), files: map[string][]string{}, time: 1700000000}
+	return newGenRepoSeeded(tb, nfiles, lines, 1)
+}
+
+// newGenRepoSeeded is newGenRepo with other contents for each seed.
+func newGenRepoSeeded(tb testing.TB, nfiles, lines int, seed uint64) *genRepo {
+	tb.Helper()
+	g := &genRepo{tb: tb, dir: newWork(tb), rng: rand.New(rand.NewPCG(seed, 2)), files: map[string][]string{}, time: 1700000000}
 	for i := range nfiles {
 		name := fmt.Sprintf("dir%d/file%03d.txt", i%10, i)
 		g.names = append(g.names, name)

@@ -300,9 +300,10 @@ func (b *Bare) Packs() (packs []string, loose int) {
 // Repack rolls the replica's packs (and loose objects) up into a geometric
 // progression (git repack --geometric=2 -d), so the number of packs stays
 // logarithmic in the number of fetches. It costs about the size of the
-// small packs it rolls up, not of the whole history. (No bitmap is
-// written: on a large history that alone takes seconds, during which the
-// replica's readers and fetches would wait.) Packs it rolled up are
+// small packs it rolls up, not of the whole history. (It writes no
+// bitmap: a bitmap of the whole history takes seconds on a large one;
+// WriteBitmap writes one of the largest pack, which a repack seldom
+// rolls up.) Packs it rolled up are
 // deleted: the caller makes sure nobody reads or adds packs meanwhile. A
 // repack that fails or is stopped (ctx) leaves the packs as they were:
 // its temporary files (objects/pack/.tmp-*, and pack-objects' own

@@ -19,9 +19,10 @@ const (
 	DefaultTimeout = 10 * time.Minute
 	// MinMajor.MinMinor is the oldest git this package supports (it needs
 	// fetch --no-write-fetch-head, update-ref --stdin transactions,
-	// GIT_CONFIG_GLOBAL and --end-of-options).
+	// GIT_CONFIG_GLOBAL, --end-of-options and multi-pack-index write
+	// --bitmap --stdin-packs).
 	MinMajor = 2
-	MinMinor = 30
+	MinMinor = 34
 )
 
 // waitDelay bounds how long Wait may wait for git's output pipes after the
@@ -43,11 +44,10 @@ type Runner struct {
 	// shorter). Default 10 minutes.
 	Timeout time.Duration
 	// Home is HOME for the sanitized environment. Default os.DevNull:
-	// git ≥ 2.32 reads no user configuration anyway (GIT_CONFIG_GLOBAL is
-	// /dev/null), but 2.30 and 2.31 ignore GIT_CONFIG_GLOBAL and read
-	// $HOME/.gitconfig, so HOME must not be a directory others can write
-	// (such as /tmp). Under /dev/null nothing can exist, and git treats
-	// the ENOTDIR like a missing file.
+	// git reads no user configuration anyway (GIT_CONFIG_GLOBAL is
+	// /dev/null), and HOME must not be a directory others can write (such
+	// as /tmp) for whatever else git looks up there. Under /dev/null
+	// nothing can exist, and git treats the ENOTDIR like a missing file.
 	Home string
 
 	// onStart, if set (tests only), is called with each started process.

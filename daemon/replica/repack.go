@@ -10,7 +10,10 @@ import (
 // Background maintenance of replicas: every fetch and every import from a
 // working repository adds a pack (or loose objects); the repacker rolls
 // them up geometrically (gitstore.Bare.Repack) once a replica holds
-// Config.RepackPacks packs or more, so reading a replica stays cheap. It
+// Config.RepackPacks packs or more, so reading a replica stays cheap, and
+// gives the largest pack a reachability bitmap (gitstore.Bare.WriteBitmap)
+// once it holds Config.BitmapMinPack bytes or more, so a full clone from
+// it starts sending at once. It
 // repacks a replica only while nobody reads it or adds to it (the
 // replica's lock, see locks.go): a repack never makes a clone, a fetch or
 // a git-remote-mega wait (one that comes stops it), and waits for them
@@ -109,7 +112,9 @@ func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID, stoppab
 	if err != nil {
 		return repackDone // gone: nothing to do
 	}
-	if packs, loose := bare.Packs(); len(packs) < s.cfg.RepackPacks && loose < maxLooseBeforeRepack {
+	packs, loose := bare.Packs()
+	roll := len(packs) >= s.cfg.RepackPacks || loose >= maxLooseBeforeRepack
+	if !roll && !bare.BitmapDue(s.cfg.BitmapMinPack) {
 		return repackDone
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -126,7 +131,13 @@ func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID, stoppab
 	}
 	defer release()
 	start := time.Now()
-	if err := bare.Repack(rctx); err != nil {
+	if roll {
+		err = bare.Repack(rctx)
+	}
+	if err == nil && bare.BitmapDue(s.cfg.BitmapMinPack) {
+		err = bare.WriteBitmap(rctx)
+	}
+	if err != nil {
 		if ctx.Err() == nil && rctx.Err() != nil {
 			s.log.Debug("a reader stopped the repack of a replica; trying later", "repo", repo.String())
 			return repackStopped
@@ -136,7 +147,7 @@ func (s *Service) repackIfDue(ctx context.Context, repo identity.RepoID, stoppab
 		}
 		return repackDone
 	}
-	packs, _ := bare.Packs()
+	packs, _ = bare.Packs()
 	s.log.Debug("repacked a replica", "repo", repo, "packs", len(packs), "took", time.Since(start))
 	if s.cfg.OnRepacked != nil {
 		s.cfg.OnRepacked(repo)

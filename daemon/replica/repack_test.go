@@ -47,11 +47,24 @@ func packedClient(t *testing.T, fetches int, serve bool) (owner, client *node, r
 	if !serve {
 		return owner, client, repo, repacked
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { client.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runService(t, client.Service)
 	return owner, client, repo, repacked
+}
+
+// After its first fetch a replica gets, in the background, a bitmap of its
+// pack, and serves full fetches with it.
+func TestFirstFetchGetsABitmap(t *testing.T) {
+	owner, client, repo, _ := pair(t, 0, func(c *Config) { c.BitmapMinPack = 1 })
+	runService(t, client.Service)
+	if _, err := fetch(t, client, owner, repo); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the replica's bitmap", 30*time.Second, func() bool { return !mustBare(t, client, repo).BitmapDue(1) })
+	third := newNode(t, &pipeNet{t: t, server: client.Service}, nil)
+	if _, err := fetch(t, third, client, repo); err != nil {
+		t.Fatal(err)
+	}
+	git(t, third.Dir(repo), "fsck", "--strict", "--no-dangling")
 }
 
 func TestRepackWaitsForReaders(t *testing.T) {

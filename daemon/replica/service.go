@@ -110,6 +110,7 @@ type Config struct {
 	ReplicateMax   int64         // disk budget of a repository replicated automatically; default DefaultReplicateMax
 	OriginMax      int64         // disk budget of one creator's automatically replicated repositories; default DefaultOriginMax
 	RepackPacks    int           // packs in a replica that make the background repack roll them up; default 4, at least 2
+	BitmapMinPack  int64         // bytes of a replica's largest pack from which it gets a reachability bitmap; default 1 MiB
 
 	// AcceptSeeds makes the node accept seed requests (a relay, or med
 	// --accept-seed-requests) within SeedBudget.
@@ -132,6 +133,7 @@ func DefaultConfig() Config {
 		ReplicateMax:   DefaultReplicateMax,
 		OriginMax:      DefaultOriginMax,
 		RepackPacks:    4,
+		BitmapMinPack:  1 << 20,
 		SeedBudget:     DefaultSeedBudget(),
 	}
 }
@@ -225,6 +227,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RepackPacks < 2 {
 		cfg.RepackPacks = d.RepackPacks
+	}
+	if cfg.BitmapMinPack <= 0 {
+		cfg.BitmapMinPack = d.BitmapMinPack
 	}
 	cfg.SeedBudget = cfg.SeedBudget.withDefaults()
 	if cfg.OriginMax <= 0 {

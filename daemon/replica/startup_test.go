@@ -20,11 +20,17 @@ func restart(t *testing.T, n *node) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runService(t, s)
+	return s
+}
+
+// runService runs s's Serve (the repacker, the watcher, the sync loops)
+// until the test ends.
+func runService(t *testing.T, s *Service) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return s
 }
 
 // At start the service sweeps what interrupted transfers left, removes

@@ -21,10 +21,7 @@ func serveOwner(t *testing.T) (*node, string, func(ref string) string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { owner.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runService(t, owner.Service)
 	published := func(ref string) string {
 		refs, _ := mustBare(t, owner, repo).Refs(context.Background(), Namespace(owner.key.ID()))
 		for _, r := range refs {
