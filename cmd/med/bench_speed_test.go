@@ -30,14 +30,16 @@ const speedRounds = 3
 
 // BenchmarkSpeed runs MegaEngine and git side by side on loopback, with the
 // real binaries (med, mecli, git-remote-mega), and prints the ratios of
-// the goals of spec/repo.md's "Cost":
+// the goals of spec/repo.md's "Cost". A step is run speedRounds times,
+// MegaEngine and git one after the other, and its ratio is the median of
+// the rounds' ratios (each MegaEngine time over git's of the same round):
 //
 //   - first clone: git clone mega:// on a node that has no replica yet (one
 //     fetch from the owner, indexed once, then the replica's objects handed
 //     over by hard links), and mecli repo clone on another such node,
 //     against git clone git:// from git daemon serving the owner's working
-//     repository (medians of speedRounds clones, each on a node with no
-//     replica, against as many git clones). The holders' replicas have
+//     repository (each MegaEngine clone on a node with no replica). The
+//     holders' replicas have
 //     the bitmap their background maintenance writes; the working
 //     repository git daemon serves has none, as a clone has none;
 //   - replicated clone: git clone mega:// and mecli repo clone once the
@@ -94,6 +96,17 @@ func (s samples) med() time.Duration {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c[(len(c)-1)/2]
+}
+
+// ratios are s's samples each over the one of the same round in of: a
+// drift of the machine's speed during the run (seconds on this kind of
+// machine) cancels out of each.
+func (s samples) ratios(of samples) []float64 {
+	out := make([]float64, len(s))
+	for i := range s {
+		out[i] = s[i].Seconds() / of[i].Seconds()
+	}
+	return out
 }
 
 func (s samples) pct(p float64) time.Duration {
@@ -383,28 +396,35 @@ func cpuSeconds(b *testing.B, p *proc) float64 {
 
 func (r *speedRun) report() {
 	sec := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
-	g, gRe := r.firstGit.med().Seconds(), r.gitC.med().Seconds()
 	var t strings.Builder
 	fmt.Fprintf(&t, "repository %s: %s commits, pack %s\n", r.name, gitIn(r.b, r.src, "rev-list", "--count", "HEAD"), packSize(r.src))
-	fmt.Fprintf(&t, "%-44s %9s %9s %7s  goal\n", "", "mega s", "git s", "ratio")
-	row := func(what string, m time.Duration, gs float64, goal string) {
-		fmt.Fprintf(&t, "%-44s %9s %9.3f %7.2f  %s\n", what, sec(m), gs, m.Seconds()/gs, goal)
+	fmt.Fprintf(&t, "%-40s %8s %8s %6s  %-6s  %s\n", "(medians; ratio: of the rounds' ratios)", "mega s", "git s", "ratio", "goal", "each round's ratio")
+	ratios := map[string]float64{}
+	row := func(what string, m, g samples, goal string) {
+		rs := m.ratios(g)
+		each := make([]string, len(rs))
+		for i, x := range rs {
+			each[i] = strconv.FormatFloat(x, 'f', 2, 64)
+		}
+		ratios[what] = median(rs)
+		fmt.Fprintf(&t, "%-40s %8s %8s %6.2f  %-6s  %s\n", what, sec(m.med()), sec(g.med()), ratios[what], goal, strings.Join(each, " "))
 	}
-	row("first clone: git clone mega:// (median)", r.firstMega.med(), g, "<= 1.1")
-	row("first clone: mecli repo clone (median)", r.firstCLI.med(), g, "<= 1.1")
-	row("replicated: git clone mega:// (median)", r.megaRe.med(), gRe, "<= 0.3")
-	row("replicated: mecli repo clone (median)", r.cliRe.med(), gRe, "<= 0.3")
-	row("one-commit update: time (median)", r.updMega.med(), r.updGit.med().Seconds(), "<= 0.5")
-	fmt.Fprintf(&t, "%-44s %9d %9d %7.2f  <= 0.5 (mega: pack bytes; git: TCP both ways)\n", "one-commit update: bytes",
+	row("first clone: git clone mega://", r.firstMega, r.firstGit, "<= 1.1")
+	row("first clone: mecli repo clone", r.firstCLI, r.firstGit, "<= 1.1")
+	row("replicated: git clone mega://", r.megaRe, r.gitC, "<= 0.3")
+	row("replicated: mecli repo clone", r.cliRe, r.gitC, "<= 0.3")
+	row("one-commit update: time", r.updMega, r.updGit, "<= 0.5")
+	fmt.Fprintf(&t, "%-40s %8d %8d %6.2f  <= 0.5   (mega: pack bytes; git: TCP both ways)\n", "one-commit update: bytes",
 		r.updMegaB, r.updGitB, float64(r.updMegaB)/float64(r.updGitB))
 	fmt.Fprintf(&t, "commit -> peer replica (%d commits): median %s s, p90 %s s, max %s s  goal median <= 0.3\n",
 		len(r.lat), sec(r.lat.med()), sec(r.lat.pct(0.9)), sec(slices.Max(r.lat)))
 	fmt.Fprintf(&t, "peak RSS: owner %.0f MB, peer %.0f MB  goal < 150\n", float64(r.rssA)/1e6, float64(r.rssB)/1e6)
 	fmt.Fprintf(&t, "CPU over %v: owner of %d unchanged repositories %.2f %% of a core (goal <= 2), its peer replicating them %.2f %% (goal for an idle daemon with one peer <= 0.5)\n",
 		speedIdleWindow(), idleRepos, 100*r.cpuOwner, 100*r.cpuIdle)
-	r.b.ReportMetric(r.firstMega.med().Seconds()/g, "first-clone-ratio")
-	r.b.ReportMetric(r.megaRe.med().Seconds()/gRe, "replicated-clone-ratio")
-	r.b.ReportMetric(r.updMega.med().Seconds()/r.updGit.med().Seconds(), "update-time-ratio")
+	r.b.ReportMetric(ratios["first clone: git clone mega://"], "first-clone-ratio")
+	r.b.ReportMetric(ratios["first clone: mecli repo clone"], "first-cli-clone-ratio")
+	r.b.ReportMetric(ratios["replicated: git clone mega://"], "replicated-clone-ratio")
+	r.b.ReportMetric(ratios["one-commit update: time"], "update-time-ratio")
 	r.b.ReportMetric(float64(r.updMegaB)/float64(r.updGitB), "update-bytes-ratio")
 	r.b.ReportMetric(r.lat.med().Seconds(), "commit-peer-s")
 	r.b.ReportMetric(100*r.cpuOwner, "owner100-cpu-%")
@@ -413,6 +433,12 @@ func (r *speedRun) report() {
 	// The framework keeps only 10 lines of a benchmark's log: the table
 	// goes to stderr whole.
 	fmt.Fprint(os.Stderr, t.String())
+}
+
+func median(xs []float64) float64 {
+	c := slices.Clone(xs)
+	slices.Sort(c)
+	return c[(len(c)-1)/2]
 }
 
 // packSize is the size of dir's packs, as git count-objects says.
