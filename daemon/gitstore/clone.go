@@ -33,7 +33,12 @@ func checkURL(u string) error {
 // (or emptied) again. Git runs with the user's environment (minus variables
 // that point it at another repository), so the user's configuration applies
 // to the new working copy.
-func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) (err error) {
+//
+// hold, if not nil, is called before the replica's object files are read
+// (linked, or fetched from) and what it returns once they were: the caller
+// keeps a repack from removing packs meanwhile, and only as long (the
+// checkout reads the clone's own links).
+func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string, hold func() (release func())) (err error) {
 	if err := CheckNamespace(ns); err != nil {
 		return err
 	}
@@ -89,15 +94,8 @@ func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) 
 	// arrived, so the connectivity walk a fetch would do (seconds for a
 	// large history) is not needed. If any object cannot be linked (another
 	// file system, say), a fetch copies what is needed instead.
-	if b.linkObjects(filepath.Join(abs, ".git", "objects")) {
-		if err := b.writeCloneRefs(ctx, abs, refs); err != nil {
-			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
-		}
-	} else {
-		p := nsPrefix(ns)
-		if err := run(fetchArgs(b.Dir, false, "+"+p+"refs/heads/*:refs/remotes/origin/*", "+"+p+"refs/tags/*:refs/tags/*")...); err != nil {
-			return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
-		}
+	if err := b.cloneObjects(ctx, ns, abs, refs, run, hold); err != nil {
+		return fmt.Errorf("cloning namespace %s into %s: %w", ns, dest, err)
 	}
 	steps = [][]string{
 		{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/" + branch},
@@ -109,6 +107,19 @@ func (b *Bare) CloneTo(ctx context.Context, ns, dest, originURL, branch string) 
 		}
 	}
 	return nil
+}
+
+// cloneObjects gives the clone at abs the replica's objects and ns's refs,
+// holding the replica (hold) meanwhile.
+func (b *Bare) cloneObjects(ctx context.Context, ns, abs string, refs []Ref, run func(...string) error, hold func() func()) error {
+	if hold != nil {
+		defer hold()()
+	}
+	if b.linkObjects(filepath.Join(abs, ".git", "objects")) {
+		return b.writeCloneRefs(ctx, abs, refs)
+	}
+	p := nsPrefix(ns)
+	return run(fetchArgs(b.Dir, false, "+"+p+"refs/heads/*:refs/remotes/origin/*", "+"+p+"refs/tags/*:refs/tags/*")...)
 }
 
 // prepareDest makes abs an empty directory to clone into (dest is how the

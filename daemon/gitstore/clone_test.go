@@ -43,7 +43,7 @@ func TestCloneToAndPullInto(t *testing.T) {
 	ctx := ctxT(t)
 	u := newUpstream(t)
 	dest := filepath.Join(t.TempDir(), "clone")
-	if err := u.b.CloneTo(ctx, nsA, dest, "mega://did:repo:zTest", ""); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, dest, "mega://did:repo:zTest", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	// Same commits, branches and tags as the source.
@@ -122,7 +122,7 @@ func TestPullIntoDivergedLeavesWorkTree(t *testing.T) {
 	ctx := ctxT(t)
 	u := newUpstream(t)
 	dest := filepath.Join(t.TempDir(), "clone")
-	if err := u.b.CloneTo(ctx, nsA, dest, "mega://x", "main"); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, dest, "mega://x", "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	local := commitFile(t, dest, "README", "local change\n", "local")
@@ -153,7 +153,7 @@ func TestPullIntoBlockedByLocalChanges(t *testing.T) {
 	ctx := ctxT(t)
 	u := newUpstream(t)
 	dest := filepath.Join(t.TempDir(), "clone")
-	if err := u.b.CloneTo(ctx, nsA, dest, "mega://x", "main"); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, dest, "mega://x", "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	head := revParse(t, dest, "HEAD")
@@ -185,7 +185,7 @@ func TestCloneToRefusals(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(full, "keep"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.b.CloneTo(ctx, nsA, full, "mega://x", "main"); !errors.Is(err, ErrInvalid) {
+	if err := u.b.CloneTo(ctx, nsA, full, "mega://x", "main", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("CloneTo(non-empty) = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(full, "keep")); err != nil {
@@ -194,17 +194,17 @@ func TestCloneToRefusals(t *testing.T) {
 	// An empty directory is fine; a branch the namespace lacks is refused
 	// and the destination is left as it was.
 	empty := t.TempDir()
-	if err := u.b.CloneTo(ctx, nsA, empty, "mega://x", "nope"); !errors.Is(err, ErrInvalid) {
+	if err := u.b.CloneTo(ctx, nsA, empty, "mega://x", "nope", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("CloneTo(missing branch) = %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "new")
-	if err := u.b.CloneTo(ctx, nsB, missing, "mega://x", ""); err == nil {
+	if err := u.b.CloneTo(ctx, nsB, missing, "mega://x", "", nil); err == nil {
 		t.Fatal("CloneTo of an empty namespace succeeded")
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("failed clone left %s behind: %v", missing, err)
 	}
-	if err := u.b.CloneTo(ctx, nsA, empty, "mega://x", "dev"); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, empty, "mega://x", "dev", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := gitT(t, empty, "symbolic-ref", "--short", "HEAD"); got != "dev" {
@@ -215,7 +215,7 @@ func TestCloneToRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	viaHead := filepath.Join(t.TempDir(), "c")
-	if err := u.b.CloneTo(ctx, nsA, viaHead, "mega://x", ""); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, viaHead, "mega://x", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := gitT(t, viaHead, "symbolic-ref", "--short", "HEAD"); got != "dev" {
@@ -249,5 +249,34 @@ func TestUserEnvDropsRepoRedirects(t *testing.T) {
 	clean := strings.Join((&Runner{}).cleanEnv(), "\n")
 	if strings.Contains(clean, "GIT_DIR") || strings.Contains(clean, "Kept") || !strings.Contains(clean, "GIT_CONFIG_GLOBAL="+os.DevNull) {
 		t.Errorf("cleanEnv:\n%s", clean)
+	}
+}
+
+// CloneTo holds the replica while it reads the replica's objects, once,
+// and lets go before the checkout (which reads the clone's own links).
+func TestCloneToHoldsTheReplicaForItsObjectsOnly(t *testing.T) {
+	useTestUserEnv(t)
+	u := newUpstream(t)
+	dest := filepath.Join(t.TempDir(), "clone")
+	holds, released := 0, 0
+	var atRelease []os.DirEntry
+	hold := func() func() {
+		holds++
+		return func() {
+			released++
+			atRelease, _ = os.ReadDir(dest)
+		}
+	}
+	if err := u.b.CloneTo(ctxT(t), nsA, dest, "mega://x", "main", hold); err != nil {
+		t.Fatal(err)
+	}
+	if holds != 1 || released != 1 {
+		t.Fatalf("held %d times, released %d times; want once", holds, released)
+	}
+	if len(atRelease) != 1 || atRelease[0].Name() != ".git" {
+		t.Fatalf("at the release the clone held %v; want only .git (no checkout yet)", atRelease)
+	}
+	if entries, _ := os.ReadDir(dest); len(entries) < 2 {
+		t.Fatalf("nothing checked out: %v", entries)
 	}
 }

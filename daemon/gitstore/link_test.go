@@ -13,7 +13,7 @@ func TestCloneToLinksObjects(t *testing.T) {
 	ctx := ctxT(t)
 	u := newUpstream(t)
 	dest := filepath.Join(t.TempDir(), "clone")
-	if err := u.b.CloneTo(ctx, nsA, dest, "mega://did:repo:zTest", ""); err != nil {
+	if err := u.b.CloneTo(ctx, nsA, dest, "mega://did:repo:zTest", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	src, _ := filepath.Glob(filepath.Join(u.b.Dir, "objects", "pack", "pack-*.pack"))

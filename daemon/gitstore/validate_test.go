@@ -90,7 +90,7 @@ func TestValidationBeforeGit(t *testing.T) {
 			func() error { return b.UpdateRefs(ctx, ns, nil, []Ref{{"refs/heads/main", good}}) },
 			func() error { return b.SetHEAD(ctx, ns, "main") },
 			func() error { _, err := b.HEAD(ctx, ns); return err },
-			func() error { return b.CloneTo(ctx, ns, filepath.Join(dir, "c"), "mega://x", "main") },
+			func() error { return b.CloneTo(ctx, ns, filepath.Join(dir, "c"), "mega://x", "main", nil) },
 			func() error { _, err := b.PullInto(ctx, ns, dir); return err },
 		)
 	}
@@ -98,10 +98,10 @@ func TestValidationBeforeGit(t *testing.T) {
 		func() error { return b.SetHEAD(ctx, nsA, "-x") },
 		func() error { return b.SetHEAD(ctx, nsA, "../../x") },
 		func() error {
-			return b.CloneTo(ctx, nsA, filepath.Join(dir, "c"), "--upload-pack=touch /tmp/pwned", "main")
+			return b.CloneTo(ctx, nsA, filepath.Join(dir, "c"), "--upload-pack=touch /tmp/pwned", "main", nil)
 		},
-		func() error { return b.CloneTo(ctx, nsA, filepath.Join(dir, "c"), "mega://x", "-b") },
-		func() error { return b.CloneTo(ctx, nsA, "", "mega://x", "main") },
+		func() error { return b.CloneTo(ctx, nsA, filepath.Join(dir, "c"), "mega://x", "-b", nil) },
+		func() error { return b.CloneTo(ctx, nsA, "", "mega://x", "main", nil) },
 		func() error { _, err := r.InitBare(ctx, ""); return err },
 		func() error { _, _, err := r.IsRepo(ctx, ""); return err },
 		func() error {

@@ -278,10 +278,9 @@ func (s *Service) Clone(ctx context.Context, t Target, dest string, origin func(
 	if progress != nil {
 		progress(0, 0, "checking out "+branch)
 	}
-	release := s.readLock(t.Repo) // the packs being linked stay in place
-	err = bare.CloneTo(ctx, ns, dest, origin(t), branch)
-	release()
-	if err != nil {
+	// The packs being linked stay in place; the checkout reads the links.
+	hold := func() func() { return s.readLock(t.Repo) }
+	if err := bare.CloneTo(ctx, ns, dest, origin(t), branch, hold); err != nil {
 		return CloneStatus{}, "", errorf(ErrInvalid, "cloning into %s: %w", dest, err)
 	}
 	gotBranch, head, err := s.git.WorkHead(ctx, dest)
