@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -39,9 +40,9 @@ const speedRounds = 3
 //     over by hard links), and mecli repo clone on another such node,
 //     against git clone git:// from git daemon serving the owner's working
 //     repository (each MegaEngine clone on a node with no replica). The
-//     holders' replicas have
-//     the bitmap their background maintenance writes; the working
-//     repository git daemon serves has none, as a clone has none;
+//     holders' replicas have the bitmap their background maintenance
+//     writes; the working repository git daemon serves has none, as a
+//     clone has none;
 //   - replicated clone: git clone mega:// and mecli repo clone once the
 //     replica exists;
 //   - one-commit update: mecli repo sync against git fetch (time; bytes:
@@ -92,11 +93,7 @@ type speedRun struct {
 
 type samples []time.Duration
 
-func (s samples) med() time.Duration {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c[(len(c)-1)/2]
-}
+func (s samples) med() time.Duration { return median(s) }
 
 // ratios are s's samples each over the one of the same round in of: a
 // drift of the machine's speed during the run (seconds on this kind of
@@ -435,7 +432,7 @@ func (r *speedRun) report() {
 	fmt.Fprint(os.Stderr, t.String())
 }
 
-func median(xs []float64) float64 {
+func median[T cmp.Ordered](xs []T) T {
 	c := slices.Clone(xs)
 	slices.Sort(c)
 	return c[(len(c)-1)/2]
